@@ -1,0 +1,143 @@
+//! The backend traits. A backend (cpu, wgpu, cuda, meta) implements [`Backend`]; core validates
+//! shapes and dtypes, applies the policy and calls these methods with well-formed arguments.
+//!
+//! Conventions every method can rely on (core guarantees them before calling):
+//! - inputs are [`View`]s: storage + layout (shape, strides in elements, offset in elements) +
+//!   dtype. Inputs may be strided, broadcast (stride 0) or offset unless a method says otherwise.
+//! - the output is a new storage holding the result **contiguously** (row-major) in the documented
+//!   output dtype; core builds its layout from the output shape it computed.
+//! - binary/cmp/where operands already have the same shape (core broadcast their layouts).
+//! - dtypes have already been checked against the backend's [`Capabilities`] and the policy; a
+//!   backend still returns an error (never panics) for anything it cannot do.
+//! - quantized tensors (q4_0, q4_1, q8_0) are always contiguous with the last dim a multiple of 32.
+
+use crate::caps::{Capabilities, DeviceInfo};
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::op::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
+use crate::shape::Layout;
+use std::any::Any;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// Device memory owned by one backend. Backends downcast through `as_any`.
+pub trait BackendStorage: Send + Sync + Debug + 'static {
+    fn as_any(&self) -> &dyn Any;
+    /// Size in bytes of the allocation.
+    fn byte_len(&self) -> usize;
+}
+
+pub type StorageRef = Arc<dyn BackendStorage>;
+
+/// A borrowed tensor view handed to a backend.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub storage: &'a dyn BackendStorage,
+    pub layout: &'a Layout,
+    pub dtype: DType,
+}
+
+impl View<'_> {
+    pub fn shape(&self) -> &[usize] {
+        &self.layout.shape
+    }
+    pub fn numel(&self) -> usize {
+        self.layout.numel()
+    }
+}
+
+/// Arguments of scaled-dot-product attention (see [`Backend::attention`]).
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionArgs {
+    pub scale: f64,
+    /// apply a causal mask aligned to the end (query i may see keys 0..=i + (kv_len - q_len))
+    pub causal: bool,
+}
+
+/// One backend device. Object-safe; held as `Arc<dyn Backend>` by [`crate::Device`].
+pub trait Backend: Send + Sync + Debug {
+    fn info(&self) -> &DeviceInfo;
+    fn capabilities(&self) -> &Capabilities;
+
+    /// False only for the meta device: its storages hold no data, kernels do not run.
+    fn holds_data(&self) -> bool {
+        true
+    }
+
+    /// Upload `bytes` (row-major, `dtype`'s storage format) for `numel` elements.
+    fn upload(&self, dtype: DType, numel: usize, bytes: &[u8]) -> Result<StorageRef>;
+    /// Download the view as contiguous row-major bytes in its dtype.
+    fn download(&self, x: View) -> Result<Vec<u8>>;
+    /// A new contiguous storage of `numel` elements all equal to `value` (cast to `dtype`).
+    fn full(&self, dtype: DType, numel: usize, value: f64) -> Result<StorageRef>;
+    /// Contiguous copy of the view (same dtype). Quantized views are whole, so this is a memcpy.
+    fn copy(&self, x: View) -> Result<StorageRef>;
+    /// Cast to `to` (both plain dtypes): round-to-nearest-even into f16/bf16; float→int truncates
+    /// toward zero and saturates at the integer range, NaN → 0; int→bool and float→bool are `!= 0`.
+    fn cast(&self, x: View, to: DType) -> Result<StorageRef>;
+
+    /// Elementwise unary op; output dtype = input dtype.
+    fn unary(&self, op: UnaryOp, x: View) -> Result<StorageRef>;
+    /// Elementwise binary op on equal shapes and dtypes; output dtype = input dtype.
+    fn binary(&self, op: BinaryOp, a: View, b: View) -> Result<StorageRef>;
+    /// Elementwise comparison on equal shapes and dtypes; output dtype bool (one byte, 0 or 1).
+    fn cmp(&self, op: CmpOp, a: View, b: View) -> Result<StorageRef>;
+    /// `cond ? a : b`, cond bool, a and b the same dtype; all the same shape.
+    fn where_cond(&self, cond: View, a: View, b: View) -> Result<StorageRef>;
+
+    /// Reduce over `dim`; output shape = input shape with `dim` set to 1 (core squeezes it when
+    /// asked). Output dtype = input dtype, except ArgMax → `index_dtype`. f16/bf16 accumulate in f32.
+    fn reduce(&self, op: ReduceOp, x: View, dim: usize, index_dtype: DType) -> Result<StorageRef>;
+    /// Softmax (or log-softmax) over the last dim, numerically stable, f32 accumulation for halves.
+    fn softmax(&self, x: View, log: bool) -> Result<StorageRef>;
+    /// Layer norm over the last dim: (x − mean) / sqrt(var + eps) · w + b. `w`, `b` have shape
+    /// `[last]` and x's dtype when present.
+    fn layer_norm(&self, x: View, w: Option<View>, b: Option<View>, eps: f64)
+        -> Result<StorageRef>;
+    /// RMS norm over the last dim: x / sqrt(mean(x²) + eps) · w.
+    fn rms_norm(&self, x: View, w: Option<View>, eps: f64) -> Result<StorageRef>;
+
+    /// Batched matmul: `a` [batch…, m, k] × `b` [batch…, k, n] → [batch…, m, n] (same batch dims;
+    /// either may be transposed or broadcast through its strides). Halves accumulate in f32.
+    fn matmul(&self, a: View, b: View) -> Result<StorageRef>;
+    /// `x` [rows…, k] (f32/f16/bf16) × `w`ᵀ where `w` is quantized [n, k] → [rows…, n] in x's
+    /// dtype, without dequantizing all of `w` first.
+    fn qmatmul(&self, x: View, w: View) -> Result<StorageRef>;
+    /// Dequantize a quantized tensor to `to` (a float dtype), same shape.
+    fn dequantize(&self, w: View, to: DType) -> Result<StorageRef>;
+
+    /// Rows of `x` along `dim` picked by `ids` (1-D, i32 or i64): output shape = x's shape with
+    /// `dim` replaced by ids.len(). An id out of range is an error where the backend can check it.
+    fn index_select(&self, x: View, ids: View, dim: usize) -> Result<StorageRef>;
+    /// torch.gather: `ids` has x's rank; out[i][j][k] = x[i][ids[i][j][k]][k] for dim 1.
+    fn gather(&self, x: View, ids: View, dim: usize) -> Result<StorageRef>;
+    /// Concatenate along `dim` (shapes equal elsewhere, same dtype).
+    fn cat(&self, xs: &[View], dim: usize) -> Result<StorageRef>;
+    /// Rotary embedding on `x` [batch, heads, seq, head_dim] with `cos`/`sin` [seq, head_dim/2]
+    /// (same float dtype as x). Rotate-half pairs (i, i + d/2); interleaved pairs (2i, 2i + 1).
+    fn rope(&self, x: View, cos: View, sin: View, interleaved: bool) -> Result<StorageRef>;
+
+    /// Fused scaled-dot-product attention, if the backend has one: q [b, h, s, d],
+    /// k/v [b, h, t, d] (kv heads already repeated), optional additive `mask` broadcastable to
+    /// [b, h, s, t]. Return `Ok(None)` to let core compose it from matmul + softmax.
+    fn attention(
+        &self,
+        _q: View,
+        _k: View,
+        _v: View,
+        _mask: Option<View>,
+        _args: AttentionArgs,
+    ) -> Result<Option<StorageRef>> {
+        Ok(None)
+    }
+
+    /// Wait for queued work to finish (GPU backends batch work; readback also flushes).
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Bytes currently allocated by this device (for plans' memory checks), where tracked.
+    fn allocated_bytes(&self) -> Option<u64> {
+        None
+    }
+}

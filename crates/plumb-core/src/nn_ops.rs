@@ -1,0 +1,502 @@
+//! Network ops on [`Tensor`]: softmax, norms, matmul, quantized matmul, indexing, cat, RoPE,
+//! causal masks and scaled-dot-product attention.
+
+use crate::backend::AttentionArgs;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::op::OpFamily;
+use crate::shape::{broadcast_shapes, resolve_dim};
+use crate::tensor::Tensor;
+
+fn float_only(op: &'static str, t: &Tensor) -> Result<()> {
+    if !t.dtype().is_float() {
+        return Err(Error::UnsupportedDType {
+            op: op.to_string(),
+            dtype: t.dtype(),
+            device: t.device().id().to_string(),
+            reason: "this op needs a floating dtype".into(),
+        });
+    }
+    Ok(())
+}
+
+fn index_dtype(op: &'static str, ids: &Tensor) -> Result<()> {
+    if !matches!(ids.dtype(), DType::I32 | DType::I64 | DType::U8) {
+        return Err(Error::DTypeMismatch {
+            op,
+            lhs: ids.dtype(),
+            rhs: DType::I64,
+        });
+    }
+    Ok(())
+}
+
+impl Tensor {
+    fn softmax_impl(&self, dim: isize, log: bool) -> Result<Tensor> {
+        let op = if log { "log_softmax" } else { "softmax" };
+        float_only(op, self)?;
+        let d = resolve_dim(op, dim, self.shape())?;
+        let last = self.rank() - 1;
+        let x = if d == last {
+            self.clone()
+        } else {
+            self.transpose(d as isize, last as isize)?
+        };
+        let shape = x.shape().to_vec();
+        let dt = self.dtype();
+        let y = Tensor::dispatch(op, OpFamily::Softmax, dt, &[&x], &shape, dt, &|b, v| {
+            b.softmax(v[0], log)
+        })?;
+        if d == last {
+            Ok(y)
+        } else {
+            y.transpose(d as isize, last as isize)
+        }
+    }
+
+    /// Numerically stable softmax over `dim`.
+    pub fn softmax(&self, dim: isize) -> Result<Tensor> {
+        self.softmax_impl(dim, false)
+    }
+    pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
+        self.softmax_impl(dim, true)
+    }
+
+    fn check_norm_param(op: &'static str, x: &Tensor, p: &Tensor) -> Result<()> {
+        let last = *x.shape().last().unwrap_or(&0);
+        if p.shape() != [last] {
+            return Err(Error::shape(
+                op,
+                x.shape(),
+                p.shape(),
+                "norm weight/bias must be [last dim]",
+            ));
+        }
+        if p.dtype() != x.dtype() {
+            return Err(Error::DTypeMismatch {
+                op,
+                lhs: x.dtype(),
+                rhs: p.dtype(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Layer norm over the last dim.
+    pub fn layer_norm(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<Tensor> {
+        float_only("layer_norm", self)?;
+        if self.rank() == 0 {
+            return Err(Error::invalid("layer_norm", "needs at least one dim"));
+        }
+        let mut inputs = vec![self];
+        for p in [weight, bias].into_iter().flatten() {
+            Self::check_norm_param("layer_norm", self, p)?;
+            inputs.push(p);
+        }
+        let (hw, hb) = (weight.is_some(), bias.is_some());
+        let shape = self.shape().to_vec();
+        let dt = self.dtype();
+        Tensor::dispatch(
+            "layer_norm",
+            OpFamily::Norm,
+            dt,
+            &inputs,
+            &shape,
+            dt,
+            &|b, v| {
+                let w = hw.then(|| v[1]);
+                let bb = hb.then(|| v[if hw { 2 } else { 1 }]);
+                b.layer_norm(v[0], w, bb, eps)
+            },
+        )
+    }
+
+    /// RMS norm over the last dim.
+    pub fn rms_norm(&self, weight: Option<&Tensor>, eps: f64) -> Result<Tensor> {
+        float_only("rms_norm", self)?;
+        if self.rank() == 0 {
+            return Err(Error::invalid("rms_norm", "needs at least one dim"));
+        }
+        let mut inputs = vec![self];
+        if let Some(w) = weight {
+            Self::check_norm_param("rms_norm", self, w)?;
+            inputs.push(w);
+        }
+        let shape = self.shape().to_vec();
+        let dt = self.dtype();
+        Tensor::dispatch(
+            "rms_norm",
+            OpFamily::Norm,
+            dt,
+            &inputs,
+            &shape,
+            dt,
+            &|b, v| b.rms_norm(v[0], v.get(1).copied(), eps),
+        )
+    }
+
+    /// Batched matmul with NumPy broadcasting of the batch dims; 1-D operands are not promoted.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        float_only("matmul", self)?;
+        if self.dtype() != rhs.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "matmul",
+                lhs: self.dtype(),
+                rhs: rhs.dtype(),
+            });
+        }
+        if self.rank() < 2 || rhs.rank() < 2 {
+            return Err(Error::shape(
+                "matmul",
+                self.shape(),
+                rhs.shape(),
+                "both operands need rank ≥ 2",
+            ));
+        }
+        let (ra, rb) = (self.rank(), rhs.rank());
+        let (m, k) = (self.shape()[ra - 2], self.shape()[ra - 1]);
+        let (k2, n) = (rhs.shape()[rb - 2], rhs.shape()[rb - 1]);
+        if k != k2 {
+            return Err(Error::shape(
+                "matmul",
+                self.shape(),
+                rhs.shape(),
+                "inner dims differ",
+            ));
+        }
+        let batch = broadcast_shapes("matmul", &self.shape()[..ra - 2], &rhs.shape()[..rb - 2])?;
+        let mut sa = batch.clone();
+        sa.extend([m, k]);
+        let mut sb = batch.clone();
+        sb.extend([k, n]);
+        let a = if self.shape() == sa.as_slice() {
+            self.clone()
+        } else {
+            self.broadcast_as(&sa)?
+        };
+        let b = if rhs.shape() == sb.as_slice() {
+            rhs.clone()
+        } else {
+            rhs.broadcast_as(&sb)?
+        };
+        let mut out = batch;
+        out.extend([m, n]);
+        let dt = self.dtype();
+        Tensor::dispatch(
+            "matmul",
+            OpFamily::Matmul,
+            dt,
+            &[&a, &b],
+            &out,
+            dt,
+            &|be, v| be.matmul(v[0], v[1]),
+        )
+    }
+
+    /// `self` [rows…, k] × `w`ᵀ for a quantized `w` [n, k] → [rows…, n]. A float `w` falls back
+    /// to a plain matmul with its transpose, so one model implementation serves both.
+    pub fn qmatmul(&self, w: &Tensor) -> Result<Tensor> {
+        if !w.dtype().is_quantized() {
+            let wt = w.to_dtype(self.dtype())?.t()?;
+            return self.matmul(&wt);
+        }
+        float_only("qmatmul", self)?;
+        if w.rank() != 2 || self.rank() == 0 || self.shape()[self.rank() - 1] != w.shape()[1] {
+            return Err(Error::shape(
+                "qmatmul",
+                self.shape(),
+                w.shape(),
+                "x [.., k] × w [n, k]",
+            ));
+        }
+        let mut out = self.shape().to_vec();
+        let last = out.len() - 1;
+        out[last] = w.shape()[0];
+        let dt = self.dtype();
+        // the weight dtype decides support (q4_1 kernels); activations ride along
+        let w_owned = w.clone();
+        let x = self;
+        let r = Tensor::dispatch(
+            "qmatmul",
+            OpFamily::QMatmul,
+            w.dtype(),
+            &[&w_owned, x],
+            &out,
+            dt,
+            &|be, v| be.qmatmul(v[1], v[0]),
+        );
+        match r {
+            // the activation dtype may need its own decision (f16 activations on a device without f16)
+            Err(Error::UnsupportedDType { .. }) | Err(Error::PolicyRefused { .. })
+                if dt != DType::F32 =>
+            {
+                x.to_dtype(DType::F32)?.qmatmul(w)?.to_dtype(dt)
+            }
+            r => r,
+        }
+    }
+
+    /// Dequantize (or cast) to a float dtype.
+    pub fn dequantize(&self, to: DType) -> Result<Tensor> {
+        self.to_dtype(to)
+    }
+
+    /// Pick entries along `dim` by 1-D integer `ids`.
+    pub fn index_select(&self, ids: &Tensor, dim: isize) -> Result<Tensor> {
+        index_dtype("index_select", ids)?;
+        if ids.rank() != 1 {
+            return Err(Error::shape(
+                "index_select",
+                self.shape(),
+                ids.shape(),
+                "ids must be 1-D",
+            ));
+        }
+        if self.dtype().is_quantized() {
+            return Err(Error::invalid("index_select", "dequantize the table first"));
+        }
+        let d = resolve_dim("index_select", dim, self.shape())?;
+        let mut out = self.shape().to_vec();
+        out[d] = ids.shape()[0];
+        let dt = self.dtype();
+        Tensor::dispatch(
+            "index_select",
+            OpFamily::Index,
+            dt,
+            &[self, ids],
+            &out,
+            dt,
+            &|b, v| b.index_select(v[0], v[1], d),
+        )
+    }
+
+    /// Embedding lookup: `self` is the [vocab, hidden] table, `ids` any shape → [ids…, hidden].
+    pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
+        if self.rank() != 2 {
+            return Err(Error::shape(
+                "embedding",
+                self.shape(),
+                ids.shape(),
+                "table must be [vocab, hidden]",
+            ));
+        }
+        let flat = ids.flatten_all()?;
+        let rows = self.index_select(&flat, 0)?;
+        let mut shape = ids.shape().to_vec();
+        shape.push(self.shape()[1]);
+        rows.reshape(shape)
+    }
+
+    /// torch.gather along `dim`.
+    pub fn gather(&self, ids: &Tensor, dim: isize) -> Result<Tensor> {
+        index_dtype("gather", ids)?;
+        let d = resolve_dim("gather", dim, self.shape())?;
+        if ids.rank() != self.rank()
+            || ids
+                .shape()
+                .iter()
+                .zip(self.shape())
+                .enumerate()
+                .any(|(i, (&a, &b))| i != d && a > b)
+        {
+            return Err(Error::shape(
+                "gather",
+                self.shape(),
+                ids.shape(),
+                "ids must have x's rank and fit in it",
+            ));
+        }
+        let out = ids.shape().to_vec();
+        let dt = self.dtype();
+        Tensor::dispatch(
+            "gather",
+            OpFamily::Index,
+            dt,
+            &[self, ids],
+            &out,
+            dt,
+            &|b, v| b.gather(v[0], v[1], d),
+        )
+    }
+
+    /// Concatenate along `dim`.
+    pub fn cat(xs: &[&Tensor], dim: isize) -> Result<Tensor> {
+        let Some(first) = xs.first() else {
+            return Err(Error::invalid("cat", "no tensors"));
+        };
+        let d = resolve_dim("cat", dim, first.shape())?;
+        let mut out = first.shape().to_vec();
+        out[d] = 0;
+        for t in xs {
+            if t.dtype() != first.dtype() {
+                return Err(Error::DTypeMismatch {
+                    op: "cat",
+                    lhs: first.dtype(),
+                    rhs: t.dtype(),
+                });
+            }
+            if t.rank() != first.rank()
+                || t.shape()
+                    .iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .any(|(i, (a, b))| i != d && a != b)
+            {
+                return Err(Error::shape(
+                    "cat",
+                    first.shape(),
+                    t.shape(),
+                    format!("shapes differ outside dim {d}"),
+                ));
+            }
+            out[d] += t.shape()[d];
+        }
+        let dt = first.dtype();
+        Tensor::dispatch("cat", OpFamily::Copy, dt, xs, &out, dt, &|b, v| b.cat(v, d))
+    }
+
+    /// Rotary embedding on [batch, heads, seq, head_dim] with cos/sin [seq, head_dim/2].
+    pub fn rope(&self, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Result<Tensor> {
+        float_only("rope", self)?;
+        if self.rank() != 4 {
+            return Err(Error::shape(
+                "rope",
+                self.shape(),
+                cos.shape(),
+                "x must be [batch, heads, seq, head_dim]",
+            ));
+        }
+        let (t, hd) = (self.shape()[2], self.shape()[3]);
+        if hd % 2 != 0 || cos.shape() != [t, hd / 2] || sin.shape() != cos.shape() {
+            return Err(Error::shape(
+                "rope",
+                self.shape(),
+                cos.shape(),
+                "cos/sin must be [seq, head_dim/2]",
+            ));
+        }
+        let cos = cos.to_dtype(self.dtype())?;
+        let sin = sin.to_dtype(self.dtype())?;
+        let shape = self.shape().to_vec();
+        let dt = self.dtype();
+        Tensor::dispatch(
+            "rope",
+            OpFamily::Rope,
+            dt,
+            &[self, &cos, &sin],
+            &shape,
+            dt,
+            &|b, v| b.rope(v[0], v[1], v[2], interleaved),
+        )
+    }
+
+    /// Additive causal mask [q_len, kv_len]: 0 where key j ≤ query i + (kv_len − q_len), −∞ after.
+    pub fn causal_mask(
+        q_len: usize,
+        kv_len: usize,
+        dtype: DType,
+        device: &crate::Device,
+    ) -> Result<Tensor> {
+        if kv_len < q_len {
+            return Err(Error::invalid(
+                "causal_mask",
+                format!("kv_len {kv_len} < q_len {q_len}"),
+            ));
+        }
+        let off = kv_len - q_len;
+        let v: Vec<f64> = (0..q_len)
+            .flat_map(|i| {
+                (0..kv_len).map(move |j| if j <= i + off { 0.0 } else { f64::NEG_INFINITY })
+            })
+            .collect();
+        Tensor::from_f64(&v, dtype, [q_len, kv_len], device)
+    }
+
+    /// Scaled-dot-product attention: q [b, h, s, d], k/v [b, hkv, t, d] with h a multiple of hkv
+    /// (grouped-query attention), optional additive mask broadcastable to [b, h, s, t].
+    pub fn attention(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        causal: bool,
+        scale: Option<f64>,
+    ) -> Result<Tensor> {
+        float_only("attention", q)?;
+        if q.rank() != 4 || k.rank() != 4 || v.shape() != k.shape() {
+            return Err(Error::shape(
+                "attention",
+                q.shape(),
+                k.shape(),
+                "q [b,h,s,d], k and v [b,hkv,t,d]",
+            ));
+        }
+        let (b, h, s, d) = (q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]);
+        let (hkv, t) = (k.shape()[1], k.shape()[2]);
+        if k.shape()[0] != b || k.shape()[3] != d || hkv == 0 || h % hkv != 0 {
+            return Err(Error::shape(
+                "attention",
+                q.shape(),
+                k.shape(),
+                "batch/head_dim differ or heads not a multiple of kv heads",
+            ));
+        }
+        let scale = scale.unwrap_or(1.0 / (d as f64).sqrt());
+        let rep = h / hkv;
+        let expand = |x: &Tensor| -> Result<Tensor> {
+            if rep == 1 {
+                return Ok(x.clone());
+            }
+            x.unsqueeze(2)?
+                .broadcast_as([b, hkv, rep, t, d])?
+                .reshape([b, h, t, d])
+        };
+        let (k, v) = (expand(k)?, expand(v)?);
+        let mask = match mask {
+            Some(m) => Some(m.to_dtype(q.dtype())?.broadcast_as([b, h, s, t])?),
+            None => None,
+        };
+        let mut combined = mask;
+        if causal {
+            let cm = Tensor::causal_mask(s, t, q.dtype(), q.device())?;
+            combined = Some(match combined {
+                Some(m) => m.add(&cm)?,
+                None => cm.broadcast_as([b, h, s, t])?,
+            });
+        }
+        // fused path if the backend has one and the policy runs this natively
+        let dev = q.device();
+        if dev.holds_data()
+            && dev.decide("attention", OpFamily::Matmul, q.dtype())?
+                == crate::policy::Decision::Native
+        {
+            let views = (
+                q.view(),
+                k.view(),
+                v.view(),
+                combined.as_ref().map(|m| m.view()),
+            );
+            let args = AttentionArgs {
+                scale,
+                causal: false,
+            };
+            if let Some(out) = dev
+                .backend()
+                .attention(views.0, views.1, views.2, views.3, args)?
+            {
+                return Ok(Tensor::from_parts(out, &[b, h, s, d], q.dtype(), dev));
+            }
+        }
+        let scores = q.matmul(&k.t()?)?.mul_scalar(scale)?;
+        let scores = match combined {
+            Some(m) => scores.add(&m)?,
+            None => scores,
+        };
+        scores.softmax(-1)?.matmul(&v)
+    }
+}

@@ -1,0 +1,242 @@
+//! Dtype policy and the run report: what happens on anything that is not `Native`, and the record
+//! of every such decision.
+
+use crate::caps::Support;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// anything not native is an error, raised before the first kernel runs
+    Strict,
+    /// emulate or upcast on the same device; never leave the device
+    Auto,
+    /// compute everything in f32
+    Safe,
+}
+
+/// A policy: a preset plus the opt-in CPU fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Policy {
+    pub preset: Preset,
+    pub cpu_fallback: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            preset: Preset::Auto,
+            cpu_fallback: false,
+        }
+    }
+}
+
+impl Policy {
+    pub const STRICT: Policy = Policy {
+        preset: Preset::Strict,
+        cpu_fallback: false,
+    };
+    pub const AUTO: Policy = Policy {
+        preset: Preset::Auto,
+        cpu_fallback: false,
+    };
+    pub const SAFE: Policy = Policy {
+        preset: Preset::Safe,
+        cpu_fallback: false,
+    };
+
+    pub fn with_cpu_fallback(mut self, on: bool) -> Self {
+        self.cpu_fallback = on;
+        self
+    }
+
+    /// From `PLUMB_POLICY`, or the default.
+    pub fn from_env() -> Result<Policy> {
+        match std::env::var("PLUMB_POLICY") {
+            Ok(s) if !s.trim().is_empty() => s.parse(),
+            _ => Ok(Policy::default()),
+        }
+    }
+
+    /// Decide what to do for an op whose compute dtype is `dtype`, given the device's support for
+    /// it and whether the same op family runs natively in f32 there.
+    ///
+    /// | support | strict | auto | safe |
+    /// |---|---|---|---|
+    /// | native | native | native | f32 for f16/bf16/f64, else native |
+    /// | emulated | error | emulated | f32 if possible, else emulated |
+    /// | unsupported | error | f32 for floats, else fallback/error | same as auto |
+    ///
+    /// `cpu_fallback` turns the errors of auto and safe into CPU runs.
+    pub fn decide(&self, dtype: DType, support: &Support, f32_native: bool) -> Decision {
+        let float_not_f32 = dtype.is_float() && dtype != DType::F32;
+        let refuse = |reason: String| {
+            if self.cpu_fallback && self.preset != Preset::Strict {
+                Decision::CpuFallback
+            } else {
+                Decision::Refuse { reason }
+            }
+        };
+        match (self.preset, support) {
+            (Preset::Safe, Support::Native | Support::Emulated { .. })
+                if float_not_f32 && f32_native =>
+            {
+                Decision::Upcast { to: DType::F32 }
+            }
+            (_, Support::Native) => Decision::Native,
+            (Preset::Strict, Support::Emulated { via }) => Decision::Refuse {
+                reason: format!(
+                    "{dtype} is only emulated (computed in {via}) and the policy is strict"
+                ),
+            },
+            (_, Support::Emulated { via }) => Decision::Emulated { via: *via },
+            (Preset::Strict, Support::Unsupported { reason }) => Decision::Refuse {
+                reason: reason.clone(),
+            },
+            (_, Support::Unsupported { reason }) => {
+                if float_not_f32 && f32_native {
+                    Decision::Upcast { to: DType::F32 }
+                } else {
+                    refuse(reason.clone())
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = match self.preset {
+            Preset::Strict => "strict",
+            Preset::Auto => "auto",
+            Preset::Safe => "safe",
+        };
+        f.write_str(p)?;
+        if self.cpu_fallback {
+            f.write_str("+cpu-fallback")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Policy {
+    type Err = Error;
+    /// `strict`, `auto`, `safe`, each optionally followed by `+cpu-fallback`.
+    fn from_str(s: &str) -> Result<Policy> {
+        let mut parts = s.trim().split('+');
+        let preset = match parts.next().map(str::trim) {
+            Some("strict") => Preset::Strict,
+            Some("auto") | Some("") => Preset::Auto,
+            Some("safe") => Preset::Safe,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "policy",
+                    format!("unknown policy preset '{other}' (strict, auto, safe, optionally +cpu-fallback)"),
+                ))
+            }
+            None => Preset::Auto,
+        };
+        let mut cpu_fallback = false;
+        for p in parts {
+            match p.trim() {
+                "cpu-fallback" | "fallback" => cpu_fallback = true,
+                other => {
+                    return Err(Error::invalid(
+                        "policy",
+                        format!("unknown policy modifier '{other}' (only +cpu-fallback)"),
+                    ))
+                }
+            }
+        }
+        Ok(Policy {
+            preset,
+            cpu_fallback,
+        })
+    }
+}
+
+/// What the dispatcher did (or will do) for one op.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Native,
+    Emulated { via: DType },
+    Upcast { to: DType },
+    CpuFallback,
+    Refuse { reason: String },
+}
+
+impl Decision {
+    pub fn short(&self) -> &'static str {
+        match self {
+            Decision::Native => "native",
+            Decision::Emulated { .. } => "emulated",
+            Decision::Upcast { .. } => "upcast",
+            Decision::CpuFallback => "cpu-fallback",
+            Decision::Refuse { .. } => "error",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::Native => f.write_str("native"),
+            Decision::Emulated { via } => write!(f, "emulated via {via}"),
+            Decision::Upcast { to } => write!(f, "upcast to {to}"),
+            Decision::CpuFallback => f.write_str("cpu fallback"),
+            Decision::Refuse { reason } => write!(f, "error: {reason}"),
+        }
+    }
+}
+
+/// Counts of every non-trivial decision taken on a device, plus conversions (weights cast at load).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunReport {
+    /// (op, dtype, decision) → count
+    pub decisions: BTreeMap<String, u64>,
+    /// free-form conversion notes ("model.embed: bf16 → f32 (device has no bf16 compute)")
+    pub conversions: Vec<String>,
+}
+
+impl RunReport {
+    /// Record one decision; returns true the first time this (op, dtype, decision) is seen.
+    pub fn record(&mut self, op: &str, dtype: DType, decision: &Decision) -> bool {
+        let key = format!("{op} {dtype} {}", decision);
+        let c = self.decisions.entry(key).or_insert(0);
+        *c += 1;
+        *c == 1
+    }
+
+    pub fn count(&self, kind: &str) -> u64 {
+        self.decisions
+            .iter()
+            .filter(|(k, _)| k.split(' ').nth(2).is_some_and(|d| d.starts_with(kind)))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.decisions.is_empty() && self.conversions.is_empty()
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return writeln!(f, "run report: every op ran natively; no conversions");
+        }
+        writeln!(f, "run report:")?;
+        for (k, v) in &self.decisions {
+            writeln!(f, "  {v:>8} × {k}")?;
+        }
+        for c in &self.conversions {
+            writeln!(f, "  conversion: {c}")?;
+        }
+        Ok(())
+    }
+}
