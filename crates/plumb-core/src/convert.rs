@@ -49,12 +49,9 @@ pub fn bytes_to_f64(dtype: DType, bytes: &[u8], numel: usize) -> Result<Vec<f64>
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect(),
-        DType::Q4_0 | DType::Q4_1 | DType::Q8_0 => unreachable_quant(),
+        // dequantized above
+        DType::Q4_0 | DType::Q4_1 | DType::Q8_0 => Vec::new(),
     })
-}
-
-fn unreachable_quant() -> Vec<f64> {
-    Vec::new()
 }
 
 /// f64 → integer with the documented cast rule: truncate toward zero, saturate, NaN → 0.

@@ -240,3 +240,102 @@ impl fmt::Display for RunReport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsupported() -> Support {
+        Support::unsupported("no kernel")
+    }
+
+    #[test]
+    fn presets_follow_the_documented_table() {
+        let emu = Support::Emulated { via: DType::F32 };
+        let s = Policy::STRICT;
+        assert_eq!(
+            s.decide(DType::F16, &Support::Native, true),
+            Decision::Native
+        );
+        assert!(matches!(
+            s.decide(DType::BF16, &emu, true),
+            Decision::Refuse { .. }
+        ));
+        assert!(matches!(
+            s.decide(DType::F16, &unsupported(), true),
+            Decision::Refuse { .. }
+        ));
+        // strict never falls back, even when asked to
+        let sf = s.with_cpu_fallback(true);
+        assert!(matches!(
+            sf.decide(DType::I64, &unsupported(), true),
+            Decision::Refuse { .. }
+        ));
+
+        let a = Policy::AUTO;
+        assert_eq!(
+            a.decide(DType::BF16, &emu, true),
+            Decision::Emulated { via: DType::F32 }
+        );
+        assert_eq!(
+            a.decide(DType::F16, &unsupported(), true),
+            Decision::Upcast { to: DType::F32 }
+        );
+        assert_eq!(
+            a.decide(DType::F64, &unsupported(), true),
+            Decision::Upcast { to: DType::F32 }
+        );
+        assert!(matches!(
+            a.decide(DType::I64, &unsupported(), true),
+            Decision::Refuse { .. }
+        ));
+        assert!(matches!(
+            a.decide(DType::F16, &unsupported(), false),
+            Decision::Refuse { .. }
+        ));
+        assert_eq!(
+            a.with_cpu_fallback(true)
+                .decide(DType::I64, &unsupported(), true),
+            Decision::CpuFallback
+        );
+
+        let safe = Policy::SAFE;
+        assert_eq!(
+            safe.decide(DType::F16, &Support::Native, true),
+            Decision::Upcast { to: DType::F32 }
+        );
+        assert_eq!(
+            safe.decide(DType::BF16, &emu, true),
+            Decision::Upcast { to: DType::F32 }
+        );
+        assert_eq!(
+            safe.decide(DType::F32, &Support::Native, true),
+            Decision::Native
+        );
+        assert_eq!(
+            safe.decide(DType::I32, &Support::Native, true),
+            Decision::Native
+        );
+    }
+
+    #[test]
+    fn policies_parse_and_print() {
+        for s in [
+            "strict",
+            "auto",
+            "safe",
+            "auto+cpu-fallback",
+            "safe+cpu-fallback",
+        ] {
+            let p: Policy = s.parse().unwrap();
+            assert_eq!(p.to_string(), s);
+        }
+        let e = "fast".parse::<Policy>().unwrap_err().to_string();
+        assert!(e.contains("fast") && e.contains("strict"), "{e}");
+        assert!("auto+gpu"
+            .parse::<Policy>()
+            .unwrap_err()
+            .to_string()
+            .contains("gpu"));
+    }
+}
