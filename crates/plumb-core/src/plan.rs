@@ -347,7 +347,11 @@ impl fmt::Display for Plan {
         for (op, fam, dt, dec, n) in &groups {
             writeln!(f, "  {op:<16} {fam:<12} {dt:<6} {n:>6}  {dec}")?;
         }
-        let counts: Vec<String> = self.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
         writeln!(f, "decisions: {}", counts.join(", "))?;
         if self.conversions.is_empty() {
             writeln!(f, "conversions: none")?;
