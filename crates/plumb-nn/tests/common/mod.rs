@@ -1,0 +1,71 @@
+//! Shared helpers of plumb-nn's integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The model cache of scripts/fetch_models.sh: $PLUMB_MODELS, else <repo>/target/models.
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("PLUMB_MODELS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"),
+    }
+}
+
+/// A file or folder of the model cache; fails the test (never skips) when it is missing.
+pub fn model_path(rel: &str) -> PathBuf {
+    let p = models_dir().join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/fetch_models.sh first (it fetches the test models into \
+         $PLUMB_MODELS or target/models)",
+        p.display()
+    );
+    p
+}
+
+pub fn minilm_dir() -> PathBuf {
+    model_path("all-MiniLM-L6-v2")
+}
+
+pub fn smollm2_file() -> PathBuf {
+    model_path("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let p = fixture(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (regenerate with scripts/make_fixtures.py)",
+            p.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn cpu() -> plumb_core::Device {
+    plumb_core::Device::new(Arc::new(plumb_cpu::CpuBackend::new())).unwrap()
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut d, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        d += x as f64 * y as f64;
+        na += x as f64 * x as f64;
+        nb += y as f64 * y as f64;
+    }
+    d / (na.sqrt() * nb.sqrt()).max(1e-30)
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).abs())
+        .fold(0.0, f64::max)
+}
