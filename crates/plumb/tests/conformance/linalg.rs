@@ -1,0 +1,266 @@
+//! Matmul (plain, transposed views, batch broadcast), quantized matmul, RoPE (both layouts) and
+//! causal attention with grouped-query heads.
+
+use crate::elementwise::per_dtype;
+use crate::harness::{cmp, cmp_shape, rand, tensor, transpose, Suite};
+use plumb::{DType, OpFamily, Tensor};
+
+/// [batch, m, k] × [batch, k, n] on the host.
+fn mm(a: &[f64], b: &[f64], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(batch * m * n);
+    for bi in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                out.push(
+                    (0..k)
+                        .map(|p| a[bi * m * k + i * k + p] * b[bi * k * n + p * n + j])
+                        .sum(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn matmul(s: &mut Suite, dt: DType) {
+    s.case("matmul", OpFamily::Matmul, dt, |dev| {
+        let (m, k, n) = (5, 19, 7);
+        let a = rand(2 * m * k, -1.0, 1.0, dt, 71);
+        let b = rand(2 * k * n, -1.0, 1.0, dt, 72);
+        let ta = tensor(dev, dt, &[2, m, k], &a)?;
+        let tb = tensor(dev, dt, &[2, k, n], &b)?;
+        let mut out = vec![cmp(
+            "[2,5,19]×[2,19,7]",
+            &ta.matmul(&tb)?,
+            mm(&a, &b, 2, m, k, n),
+            2.0,
+        )?];
+        // both operands as transposed views of their transposes
+        let at: Vec<f64> = (0..2)
+            .flat_map(|bi| transpose(&a[bi * m * k..(bi + 1) * m * k], m, k))
+            .collect();
+        let bt: Vec<f64> = (0..2)
+            .flat_map(|bi| transpose(&b[bi * k * n..(bi + 1) * k * n], k, n))
+            .collect();
+        let tat = tensor(dev, dt, &[2, k, m], &at)?.t()?;
+        let tbt = tensor(dev, dt, &[2, n, k], &bt)?.t()?;
+        out.push(cmp(
+            "aᵀᵀ × bᵀᵀ (strided)",
+            &tat.matmul(&tbt)?,
+            mm(&a, &b, 2, m, k, n),
+            2.0,
+        )?);
+        // batch broadcast: [2, 1, m, k] × [3, k, n] → [2, 3, m, n]
+        let b3 = rand(3 * k * n, -1.0, 1.0, dt, 73);
+        let ta4 = ta.unsqueeze(1)?;
+        let tb3 = tensor(dev, dt, &[3, k, n], &b3)?;
+        let mut exp = Vec::new();
+        for i in 0..2 {
+            for j in 0..3 {
+                exp.extend(mm(
+                    &a[i * m * k..(i + 1) * m * k],
+                    &b3[j * k * n..(j + 1) * k * n],
+                    1,
+                    m,
+                    k,
+                    n,
+                ));
+            }
+        }
+        out.push(cmp_shape(
+            "[2,1,5,19]×[3,19,7]",
+            &ta4.matmul(&tb3)?,
+            &[2, 3, m, n],
+            exp,
+            2.0,
+        )?);
+        // a 2-D weight shared by every batch
+        let w = rand(k * n, -1.0, 1.0, dt, 74);
+        let tw = tensor(dev, dt, &[k, n], &w)?;
+        let exp: Vec<f64> = (0..2)
+            .flat_map(|i| mm(&a[i * m * k..(i + 1) * m * k], &w, 1, m, k, n))
+            .collect();
+        out.push(cmp("[2,5,19]×[19,7]", &ta.matmul(&tw)?, exp, 2.0)?);
+        Ok(out)
+    });
+}
+
+/// Decode GGUF blocks on the host, written from the format description (MODELS.md / ggml).
+fn dequant(dtype: DType, bytes: &[u8], n: usize) -> Vec<f64> {
+    let f16 = |b: &[u8], i: usize| half::f16::from_le_bytes([b[i], b[i + 1]]).to_f64();
+    let mut out = vec![0.0; n];
+    for (bi, blk) in bytes.chunks(dtype.block_bytes()).enumerate().take(n / 32) {
+        let o = &mut out[bi * 32..bi * 32 + 32];
+        match dtype {
+            DType::Q8_0 => {
+                for j in 0..32 {
+                    o[j] = blk[2 + j] as i8 as f64 * f16(blk, 0);
+                }
+            }
+            DType::Q4_0 => {
+                for j in 0..16 {
+                    o[j] = ((blk[2 + j] & 15) as f64 - 8.0) * f16(blk, 0);
+                    o[j + 16] = ((blk[2 + j] >> 4) as f64 - 8.0) * f16(blk, 0);
+                }
+            }
+            DType::Q4_1 => {
+                for j in 0..16 {
+                    o[j] = (blk[4 + j] & 15) as f64 * f16(blk, 0) + f16(blk, 2);
+                    o[j + 16] = (blk[4 + j] >> 4) as f64 * f16(blk, 0) + f16(blk, 2);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// x [rows, k] (f32, f16) × wᵀ, w quantized [n, k]; compared with the exactly decoded weights.
+fn qmatmul(s: &mut Suite, wdt: DType) {
+    s.case("qmatmul", OpFamily::QMatmul, wdt, |dev| {
+        let (rows, k, n) = (3, 64, 10);
+        let wv = rand(n * k, -1.0, 1.0, DType::F32, 81);
+        let w = Tensor::from_f64(&wv, wdt, [n, k], dev)?;
+        let wq = dequant(wdt, &w.to_bytes()?, n * k);
+        let mut out = Vec::new();
+        for xdt in [DType::F32, DType::F16] {
+            let x = rand(rows * k, -1.0, 1.0, xdt, 82);
+            let tx = tensor(dev, xdt, &[rows, k], &x)?;
+            let exp: Vec<f64> = (0..rows * n)
+                .map(|i| {
+                    (0..k)
+                        .map(|p| x[(i / n) * k + p] * wq[(i % n) * k + p])
+                        .sum()
+                })
+                .collect();
+            let y = tx.qmatmul(&w)?;
+            // the weights are decoded exactly, so only the activations' handling is measured:
+            // kernels may quantize them to q8_0 (llama.cpp does), so q8_0's tolerance applies
+            let mut c = cmp(&format!("{xdt} activations"), &y, exp, 2.0)?;
+            c.dtype = DType::Q8_0;
+            out.push(c);
+        }
+        let d = w.dequantize(DType::F32)?;
+        out.push(cmp("dequantize to f32", &d, wq, 1.0)?);
+        Ok(out)
+    });
+}
+
+/// RoPE reference: rotate-half pairs (i, i + d/2) or interleaved pairs (2i, 2i + 1).
+fn rope_ref(
+    x: &[f64],
+    cos: &[f64],
+    sin: &[f64],
+    bh: usize,
+    t: usize,
+    d: usize,
+    inter: bool,
+) -> Vec<f64> {
+    let mut out = x.to_vec();
+    let h = d / 2;
+    for r in 0..bh {
+        for p in 0..t {
+            let base = (r * t + p) * d;
+            for i in 0..h {
+                let (a, b) = if inter {
+                    (2 * i, 2 * i + 1)
+                } else {
+                    (i, i + h)
+                };
+                let (c, s) = (cos[p * h + i], sin[p * h + i]);
+                out[base + a] = x[base + a] * c - x[base + b] * s;
+                out[base + b] = x[base + b] * c + x[base + a] * s;
+            }
+        }
+    }
+    out
+}
+
+fn rope(s: &mut Suite, dt: DType) {
+    for inter in [false, true] {
+        let op = if inter { "rope_interleaved" } else { "rope" };
+        s.case(op, OpFamily::Rope, dt, |dev| {
+            let (b, h, t, d) = (1, 3, 4, 8);
+            let x = rand(b * h * t * d, -2.0, 2.0, dt, 91);
+            let mut cos = Vec::new();
+            let mut sin = Vec::new();
+            for p in 0..t {
+                for i in 0..d / 2 {
+                    let th = p as f64 / 10000f64.powf(2.0 * i as f64 / d as f64);
+                    cos.push(crate::harness::round(dt, th.cos()));
+                    sin.push(crate::harness::round(dt, th.sin()));
+                }
+            }
+            let tx = tensor(dev, dt, &[b, h, t, d], &x)?;
+            let (tc, ts) = (
+                tensor(dev, dt, &[t, d / 2], &cos)?,
+                tensor(dev, dt, &[t, d / 2], &sin)?,
+            );
+            let exp = rope_ref(&x, &cos, &sin, b * h, t, d, inter);
+            Ok(vec![cmp(op, &tx.rope(&tc, &ts, inter)?, exp, 1.0)?])
+        });
+    }
+}
+
+/// Causal attention with 4 query heads over 2 kv heads, 3 new queries after 2 cached keys.
+fn attention(s: &mut Suite, dt: DType) {
+    s.case("attention", OpFamily::Matmul, dt, |dev| {
+        let (h, hkv, sq, t, d) = (4, 2, 3, 5, 8);
+        let q = rand(h * sq * d, -1.0, 1.0, dt, 101);
+        let k = rand(hkv * t * d, -1.0, 1.0, dt, 102);
+        let v = rand(hkv * t * d, -1.0, 1.0, dt, 103);
+        let (tq, tk, tv) = (
+            tensor(dev, dt, &[1, h, sq, d], &q)?,
+            tensor(dev, dt, &[1, hkv, t, d], &k)?,
+            tensor(dev, dt, &[1, hkv, t, d], &v)?,
+        );
+        let scale = 1.0 / (d as f64).sqrt();
+        let mut out = Vec::new();
+        for causal in [true, false] {
+            let mut exp = Vec::new();
+            for hi in 0..h {
+                let g = hi / (h / hkv);
+                for i in 0..sq {
+                    let qi = &q[(hi * sq + i) * d..(hi * sq + i + 1) * d];
+                    let visible = if causal { i + (t - sq) + 1 } else { t };
+                    let scores: Vec<f64> = (0..visible)
+                        .map(|j| {
+                            (0..d).map(|x| qi[x] * k[(g * t + j) * d + x]).sum::<f64>() * scale
+                        })
+                        .collect();
+                    let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();
+                    for x in 0..d {
+                        exp.push(
+                            (0..visible)
+                                .map(|j| (scores[j] - m).exp() / z * v[(g * t + j) * d + x])
+                                .sum(),
+                        );
+                    }
+                }
+            }
+            let y = Tensor::attention(&tq, &tk, &tv, None, causal, None)?;
+            out.push(cmp_shape(
+                if causal {
+                    "causal, GQA 4/2"
+                } else {
+                    "full, GQA 4/2"
+                },
+                &y,
+                &[1, h, sq, d],
+                exp,
+                4.0,
+            )?);
+        }
+        Ok(out)
+    });
+}
+
+per_dtype!(matmul: matmul_f32 = DType::F32, matmul_f16 = DType::F16, matmul_bf16 = DType::BF16,
+    matmul_f64 = DType::F64);
+per_dtype!(qmatmul: qmatmul_q8_0 = DType::Q8_0, qmatmul_q4_0 = DType::Q4_0,
+    qmatmul_q4_1 = DType::Q4_1);
+per_dtype!(rope: rope_f32 = DType::F32, rope_f16 = DType::F16, rope_bf16 = DType::BF16,
+    rope_f64 = DType::F64);
+per_dtype!(attention: attention_f32 = DType::F32, attention_f16 = DType::F16,
+    attention_bf16 = DType::BF16, attention_f64 = DType::F64);
