@@ -1,1 +1,289 @@
-//! placeholder: being written
+//! Plumb's CPU backend: multi-threaded kernels (one rayon pool per backend, sized by
+//! `PLUMB_NUM_THREADS` or the available cores) with SIMD chosen at run time, and the numerical
+//! oracle of every other device.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! let cpu = plumb_core::Device::new(Arc::new(plumb_cpu::CpuBackend::new())).unwrap();
+//! ```
+
+mod info;
+pub mod kernels;
+pub mod storage;
+
+use kernels::cast::{cast_plain, cast_to_bool, fill_value};
+use kernels::{binary, cmp, copy, index, matmul, norm, qmatmul, reduce, rope, softmax, unary};
+use plumb_core::{
+    Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result, StorageRef,
+    UnaryOp, View,
+};
+use std::sync::Arc;
+pub use storage::CpuStorage;
+use storage::{device_err, unsupported, with_float_type, with_plain_type, Elem};
+
+/// The CPU device.
+#[derive(Debug)]
+pub struct CpuBackend {
+    info: DeviceInfo,
+    caps: Capabilities,
+    pool: Option<rayon::ThreadPool>,
+}
+
+/// Threads from `PLUMB_NUM_THREADS`, else the cores available to this process.
+pub fn default_threads() -> usize {
+    std::env::var("PLUMB_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuBackend {
+    /// A backend with [`default_threads`] threads. Never fails: without a thread pool the
+    /// kernels run on the calling thread.
+    pub fn new() -> CpuBackend {
+        Self::with_threads(default_threads())
+    }
+
+    pub fn with_threads(threads: usize) -> CpuBackend {
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("plumb-cpu-{i}"))
+            .build()
+            .ok();
+        let threads = if pool.is_some() { threads } else { 1 };
+        CpuBackend {
+            info: info::device_info(threads),
+            caps: info::capabilities(),
+            pool,
+        }
+    }
+
+    pub fn num_threads(&self) -> usize {
+        self.pool.as_ref().map_or(1, |p| p.current_num_threads())
+    }
+
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+}
+
+fn store<T: Elem>(dtype: DType, v: Vec<T>) -> Result<StorageRef> {
+    Ok(Arc::new(CpuStorage::new(dtype, v)))
+}
+
+fn not_float(op: &str, dtype: DType) -> plumb_core::Error {
+    unsupported(op, dtype, "this op needs a floating dtype on cpu")
+}
+
+impl Backend for CpuBackend {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn upload(&self, dtype: DType, numel: usize, bytes: &[u8]) -> Result<StorageRef> {
+        let need = dtype.storage_bytes(numel);
+        if bytes.len() != need {
+            return Err(device_err(
+                "upload",
+                format!(
+                    "{numel} {dtype} elements need {need} bytes, got {}",
+                    bytes.len()
+                ),
+            ));
+        }
+        with_plain_type!(dtype, T => {
+            let v: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
+            store(dtype, v)
+        }, quantized => store(dtype, bytes.to_vec()))
+    }
+
+    fn download(&self, x: View) -> Result<Vec<u8>> {
+        self.run(|| {
+            with_plain_type!(x.dtype, T => {
+                let v = storage::contiguous::<T>("download", &x)?;
+                Ok(bytemuck::cast_slice::<T, u8>(&v).to_vec())
+            }, quantized => qmatmul::copy_quant(&x))
+        })
+    }
+
+    fn full(&self, dtype: DType, numel: usize, value: f64) -> Result<StorageRef> {
+        with_plain_type!(dtype, T => {
+            let v: T = fill_value(dtype, value);
+            store(dtype, vec![v; numel])
+        }, quantized => Err(unsupported("full", dtype, "cannot fill a quantized dtype")))
+    }
+
+    fn copy(&self, x: View) -> Result<StorageRef> {
+        self.run(|| {
+            with_plain_type!(x.dtype, T => store(x.dtype, copy::copy_plain::<T>(&x)?),
+                quantized => store(x.dtype, qmatmul::copy_quant(&x)?))
+        })
+    }
+
+    fn cast(&self, x: View, to: DType) -> Result<StorageRef> {
+        self.run(|| {
+            with_plain_type!(x.dtype, S => {
+                if to == DType::Bool {
+                    return store(to, cast_to_bool::<S>(&x)?);
+                }
+                with_plain_type!(to, D => store(to, cast_plain::<S, D>(&x)?),
+                    quantized => Err(unsupported("cast", to, "quantize on the host instead")))
+            }, quantized => Err(unsupported("cast", x.dtype, "use dequantize")))
+        })
+    }
+
+    fn unary(&self, op: UnaryOp, x: View) -> Result<StorageRef> {
+        self.run(|| match x.dtype {
+            DType::U8 => store(x.dtype, unary::unary_int::<u8>(op, &x)?),
+            DType::I32 => store(x.dtype, unary::unary_int::<i32>(op, &x)?),
+            DType::I64 => store(x.dtype, unary::unary_int::<i64>(op, &x)?),
+            dt => with_float_type!(dt, T => store(dt, unary::unary_float::<T>(op, &x)?),
+                other => Err(unsupported(op.name(), dt, "not defined on bool or quantized dtypes"))),
+        })
+    }
+
+    fn binary(&self, op: BinaryOp, a: View, b: View) -> Result<StorageRef> {
+        self.run(|| match a.dtype {
+            DType::U8 => store(a.dtype, binary::binary_int::<u8>(op, &a, &b)?),
+            DType::I32 => store(a.dtype, binary::binary_int::<i32>(op, &a, &b)?),
+            DType::I64 => store(a.dtype, binary::binary_int::<i64>(op, &a, &b)?),
+            dt => with_float_type!(dt, T => store(dt, binary::binary_float::<T>(op, &a, &b)?),
+                other => Err(unsupported(op.name(), dt, "not defined on bool or quantized dtypes"))),
+        })
+    }
+
+    fn cmp(&self, op: CmpOp, a: View, b: View) -> Result<StorageRef> {
+        self.run(|| {
+            with_plain_type!(a.dtype, T => store(DType::Bool, cmp::cmp_plain::<T>(op, &a, &b)?),
+                quantized => Err(unsupported(op.name(), a.dtype, "dequantize first")))
+        })
+    }
+
+    fn where_cond(&self, cond: View, a: View, b: View) -> Result<StorageRef> {
+        self.run(|| {
+            with_plain_type!(a.dtype, T => store(a.dtype, cmp::where_plain::<T>(&cond, &a, &b)?),
+                quantized => Err(unsupported("where", a.dtype, "dequantize first")))
+        })
+    }
+
+    fn reduce(&self, op: ReduceOp, x: View, dim: usize, index_dtype: DType) -> Result<StorageRef> {
+        self.run(|| {
+            if op == ReduceOp::ArgMax {
+                let idx = with_plain_type!(x.dtype, T => reduce::argmax_plain::<T>(&x, dim)?,
+                    quantized => return Err(unsupported("argmax", x.dtype, "dequantize first")));
+                return match index_dtype {
+                    DType::I32 => store(index_dtype, idx.iter().map(|&i| i as i32).collect()),
+                    _ => store(DType::I64, idx),
+                };
+            }
+            match x.dtype {
+                DType::U8 => store(x.dtype, reduce::reduce_int::<u8>(op, &x, dim)?),
+                DType::I32 => store(x.dtype, reduce::reduce_int::<i32>(op, &x, dim)?),
+                DType::I64 => store(x.dtype, reduce::reduce_int::<i64>(op, &x, dim)?),
+                dt => with_float_type!(dt, T => store(dt, reduce::reduce_float::<T>(op, &x, dim)?),
+                    other => Err(unsupported(op.name(), dt, "reductions are defined on numbers"))),
+            }
+        })
+    }
+
+    fn softmax(&self, x: View, log: bool) -> Result<StorageRef> {
+        self.run(|| {
+            with_float_type!(x.dtype, T => store(x.dtype, softmax::softmax_float::<T>(&x, log)?),
+                other => Err(not_float("softmax", x.dtype)))
+        })
+    }
+
+    fn layer_norm(
+        &self,
+        x: View,
+        w: Option<View>,
+        b: Option<View>,
+        eps: f64,
+    ) -> Result<StorageRef> {
+        self.run(|| {
+            with_float_type!(x.dtype, T => store(x.dtype, norm::layer_norm_float::<T>(&x, w, b, eps)?),
+                other => Err(not_float("layer_norm", x.dtype)))
+        })
+    }
+
+    fn rms_norm(&self, x: View, w: Option<View>, eps: f64) -> Result<StorageRef> {
+        self.run(|| {
+            with_float_type!(x.dtype, T => store(x.dtype, norm::rms_norm_float::<T>(&x, w, eps)?),
+                other => Err(not_float("rms_norm", x.dtype)))
+        })
+    }
+
+    fn matmul(&self, a: View, b: View) -> Result<StorageRef> {
+        self.run(|| match a.dtype {
+            DType::F32 => store(a.dtype, matmul::matmul_gemm::<f32>(&a, &b)?),
+            DType::F64 => store(a.dtype, matmul::matmul_gemm::<f64>(&a, &b)?),
+            DType::F16 => store(a.dtype, matmul::matmul_half::<half::f16>(&a, &b)?),
+            DType::BF16 => store(a.dtype, matmul::matmul_half::<half::bf16>(&a, &b)?),
+            dt => Err(not_float("matmul", dt)),
+        })
+    }
+
+    fn qmatmul(&self, x: View, w: View) -> Result<StorageRef> {
+        self.run(|| {
+            with_float_type!(x.dtype, T => store(x.dtype, qmatmul::qmatmul_float::<T>(&x, &w)?),
+                other => Err(not_float("qmatmul", x.dtype)))
+        })
+    }
+
+    fn dequantize(&self, w: View, to: DType) -> Result<StorageRef> {
+        self.run(|| {
+            with_float_type!(to, T => store(to, qmatmul::dequantize_float::<T>(&w)?),
+                other => Err(not_float("dequantize", to)))
+        })
+    }
+
+    fn index_select(&self, x: View, ids: View, dim: usize) -> Result<StorageRef> {
+        self.run(|| {
+            with_plain_type!(x.dtype, T => store(x.dtype, index::index_select_plain::<T>(&x, &ids, dim)?),
+                quantized => Err(unsupported("index_select", x.dtype, "dequantize the table first")))
+        })
+    }
+
+    fn gather(&self, x: View, ids: View, dim: usize) -> Result<StorageRef> {
+        self.run(|| {
+            with_plain_type!(x.dtype, T => store(x.dtype, index::gather_plain::<T>(&x, &ids, dim)?),
+                quantized => Err(unsupported("gather", x.dtype, "dequantize first")))
+        })
+    }
+
+    fn cat(&self, xs: &[View], dim: usize) -> Result<StorageRef> {
+        let Some(first) = xs.first() else {
+            return Err(device_err("cat", "no tensors"));
+        };
+        let dt = first.dtype;
+        self.run(|| {
+            with_plain_type!(dt, T => store(dt, copy::cat_plain::<T>(xs, dim)?),
+                quantized => store(dt, copy::cat_quant(xs, dim)?))
+        })
+    }
+
+    fn rope(&self, x: View, cos: View, sin: View, interleaved: bool) -> Result<StorageRef> {
+        self.run(|| {
+            with_float_type!(x.dtype, T => store(x.dtype, rope::rope_float::<T>(&x, &cos, &sin, interleaved)?),
+                other => Err(not_float("rope", x.dtype)))
+        })
+    }
+}

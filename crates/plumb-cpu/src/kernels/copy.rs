@@ -1,0 +1,102 @@
+//! Strided → contiguous copies (`copy`, and the gather every other kernel uses for
+//! non-contiguous inputs), `full`, and `cat`.
+
+use crate::storage::{contiguous, Elem};
+use plumb_core::{Layout, Result, View};
+use rayon::prelude::*;
+
+/// Copy the elements of `layout` over `src` into `dst` (row-major, `dst.len() == numel`).
+/// The last dim is the inner loop (memcpy when its stride is 1, a fill when 0).
+pub fn strided_copy<T: Copy + Send + Sync>(src: &[T], layout: &Layout, dst: &mut [T]) {
+    let n = layout.numel();
+    if n == 0 {
+        return;
+    }
+    if layout.rank() == 0 {
+        dst[0] = src[layout.offset];
+        return;
+    }
+    let inner = *layout.shape.last().unwrap_or(&1);
+    let stride = *layout.strides.last().unwrap_or(&1);
+    let rows_per = super::rows_per_task(inner);
+    dst.par_chunks_mut(inner * rows_per)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            for (i, row) in chunk.chunks_mut(inner).enumerate() {
+                let off = crate::storage::row_offset(layout, task * rows_per + i);
+                copy_row(src, off, stride, row);
+            }
+        });
+}
+
+#[inline]
+fn copy_row<T: Copy>(src: &[T], off: usize, stride: usize, row: &mut [T]) {
+    match stride {
+        1 => row.copy_from_slice(&src[off..off + row.len()]),
+        0 => row.fill(src[off]),
+        s => {
+            for (j, o) in row.iter_mut().enumerate() {
+                *o = src[off + j * s];
+            }
+        }
+    }
+}
+
+/// `copy_{dtype}`: a contiguous copy of any view.
+pub fn copy_plain<T: Elem>(x: &View) -> Result<Vec<T>> {
+    Ok(contiguous::<T>("copy", x)?.into_owned())
+}
+
+/// `cat_{dtype}`: concatenate along `dim`.
+pub fn cat_plain<T: Elem>(xs: &[View], dim: usize) -> Result<Vec<T>> {
+    let parts: Vec<_> = xs
+        .iter()
+        .map(|v| contiguous::<T>("cat", v))
+        .collect::<Result<_>>()?;
+    let Some(first) = xs.first() else {
+        return Ok(Vec::new());
+    };
+    let shape = first.shape();
+    let outer: usize = shape[..dim].iter().product();
+    let inner: usize = shape[dim + 1..].iter().product();
+    let widths: Vec<usize> = xs.iter().map(|v| v.shape()[dim] * inner).collect();
+    let total: usize = widths.iter().sum();
+    let mut out = Vec::with_capacity(outer * total);
+    for o in 0..outer {
+        for (p, &w) in parts.iter().zip(&widths) {
+            out.extend_from_slice(&p[o * w..(o + 1) * w]);
+        }
+    }
+    Ok(out)
+}
+
+/// `cat_{q…}`: concatenate quantized tensors along a dim other than the last (whole blocks).
+pub fn cat_quant(xs: &[View], dim: usize) -> Result<Vec<u8>> {
+    let Some(first) = xs.first() else {
+        return Ok(Vec::new());
+    };
+    let (dt, shape) = (first.dtype, first.shape());
+    if dim + 1 >= shape.len() {
+        return Err(plumb_core::Error::invalid(
+            "cat",
+            format!("{dt} tensors cannot be concatenated along their last dim (blocks of 32)"),
+        ));
+    }
+    let parts: Vec<&[u8]> = xs
+        .iter()
+        .map(|v| super::qmatmul::quant_bytes("cat", v))
+        .collect::<Result<_>>()?;
+    let outer: usize = shape[..dim].iter().product();
+    let inner: usize = shape[dim + 1..].iter().product();
+    let widths: Vec<usize> = xs
+        .iter()
+        .map(|v| dt.storage_bytes(v.shape()[dim] * inner))
+        .collect();
+    let mut out = Vec::with_capacity(outer * widths.iter().sum::<usize>());
+    for o in 0..outer {
+        for (p, &w) in parts.iter().zip(&widths) {
+            out.extend_from_slice(&p[o * w..(o + 1) * w]);
+        }
+    }
+    Ok(out)
+}

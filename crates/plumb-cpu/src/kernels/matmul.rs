@@ -1,0 +1,173 @@
+//! `matmul_{dtype}`: batched matmul on strided, transposed and broadcast views.
+//!
+//! f32 and f64 go straight to the `gemm` crate with the views' strides (no copies; broadcast
+//! batch dims are stride 0). f16 and bf16 are widened to f32, multiplied by the same f32 kernels
+//! (f32 accumulation) and rounded once on the way out; bf16 uses the AVX512-BF16 dot-product
+//! kernel in `matmul_bf16.rs` where the CPU has it.
+
+use super::Float;
+use crate::storage::{contiguous, raw_slice, Elem};
+use gemm::Parallelism;
+use plumb_core::{Layout, Result, View};
+use rayon::prelude::*;
+use std::any::TypeId;
+
+/// Storage offset of batch `bi` (batch dims = all but the last two).
+pub fn batch_offset(layout: &Layout, mut bi: usize) -> usize {
+    let nb = layout.rank() - 2;
+    let mut off = layout.offset;
+    for d in (0..nb).rev() {
+        let size = layout.shape[d];
+        if size == 0 {
+            return off;
+        }
+        off += (bi % size) * layout.strides[d];
+        bi /= size;
+    }
+    off
+}
+
+/// Shape facts of a batched matmul.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    pub batch: usize,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+pub fn dims(a: &View, b: &View) -> Dims {
+    let (sa, sb) = (a.shape(), b.shape());
+    let r = sa.len();
+    Dims {
+        batch: sa[..r - 2].iter().product(),
+        m: sa[r - 2],
+        k: sa[r - 1],
+        n: sb[sb.len() - 1],
+    }
+}
+
+/// Below this many multiply-adds per matrix, batches run in parallel with single-threaded gemm.
+const SMALL: usize = 64 * 64 * 64;
+
+/// One strided operand: data, its layout and the element strides of its matrix dims.
+struct Operand<'a, T> {
+    data: &'a [T],
+    layout: &'a Layout,
+    rs: isize,
+    cs: isize,
+}
+
+fn operand<'a, T>(data: &'a [T], layout: &'a Layout) -> Operand<'a, T> {
+    let r = layout.rank();
+    Operand {
+        data,
+        layout,
+        rs: layout.strides[r - 2] as isize,
+        cs: layout.strides[r - 1] as isize,
+    }
+}
+
+/// Run gemm over every batch of `a` × `b` into a contiguous output.
+fn gemm_batched<T: Copy + Send + Sync + Default + 'static>(
+    a: Operand<T>,
+    b: Operand<T>,
+    d: Dims,
+    one: T,
+    zero: T,
+) -> Vec<T> {
+    let mut out = vec![T::default(); d.batch * d.m * d.n];
+    if d.m * d.n == 0 || d.k == 0 {
+        return out;
+    }
+    let threads = rayon::current_num_threads();
+    let small = d.m * d.n * d.k < SMALL && d.batch > 1;
+    let run = |bi: usize, dst: &mut [T], par: Parallelism| {
+        let ao = batch_offset(a.layout, bi);
+        let bo = batch_offset(b.layout, bi);
+        // SAFETY: `raw_slice` checked that every element the layouts address lies inside
+        // `data`; `dst` holds exactly m·n elements written with row stride n, column stride 1.
+        unsafe {
+            gemm::gemm(
+                d.m,
+                d.n,
+                d.k,
+                dst.as_mut_ptr(),
+                1,
+                d.n as isize,
+                false,
+                a.data.as_ptr().add(ao),
+                a.cs,
+                a.rs,
+                b.data.as_ptr().add(bo),
+                b.cs,
+                b.rs,
+                zero,
+                one,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    };
+    if small {
+        out.par_chunks_mut(d.m * d.n)
+            .enumerate()
+            .for_each(|(bi, dst)| run(bi, dst, Parallelism::None));
+    } else {
+        let par = if threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        for (bi, dst) in out.chunks_mut(d.m * d.n).enumerate() {
+            run(bi, dst, par);
+        }
+    }
+    out
+}
+
+/// `matmul_f32` / `matmul_f64`: the views' strides go to gemm as they are.
+pub fn matmul_gemm<T: Elem + gemm_t::One>(a: &View, b: &View) -> Result<Vec<T>> {
+    let (da, db) = (raw_slice::<T>("matmul", a)?, raw_slice::<T>("matmul", b)?);
+    let d = dims(a, b);
+    Ok(gemm_batched(
+        operand(da, a.layout),
+        operand(db, b.layout),
+        d,
+        T::ONE,
+        T::ZERO,
+    ))
+}
+
+/// `matmul_f16` / `matmul_bf16`: widen to f32, multiply, round once.
+pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
+    let d = dims(a, b);
+    if TypeId::of::<T>() == TypeId::of::<half::bf16>() {
+        if let Some(out) = super::matmul_bf16::try_matmul_bf16(a, b)? {
+            return Ok(T::slice_from_f32(&out));
+        }
+    }
+    let af = T::slice_to_f32(&contiguous::<T>("matmul", a)?);
+    let bf = T::slice_to_f32(&contiguous::<T>("matmul", b)?);
+    let (la, lb) = (Layout::contiguous(a.shape()), Layout::contiguous(b.shape()));
+    let out = gemm_batched(operand(&af, &la), operand(&bf, &lb), d, 1f32, 0f32);
+    Ok(T::slice_from_f32(&out))
+}
+
+/// The constants gemm needs, for the two types it is called with directly.
+pub mod gemm_t {
+    pub trait One: Copy + Send + Sync + Default + 'static {
+        const ONE: Self;
+        const ZERO: Self;
+    }
+    impl One for f32 {
+        const ONE: f32 = 1.0;
+        const ZERO: f32 = 0.0;
+    }
+    impl One for f64 {
+        const ONE: f64 = 1.0;
+        const ZERO: f64 = 0.0;
+    }
+}

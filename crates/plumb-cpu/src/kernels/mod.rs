@@ -1,0 +1,281 @@
+//! CPU kernels, one file per op family. Kernels are generic over small element traits
+//! ([`Float`] for floating dtypes, computed in their accumulator type [`Acc`]); the backend
+//! (`lib.rs`) picks the monomorphisation from the dtype.
+
+pub mod binary;
+pub mod cast;
+pub mod cmp;
+pub mod copy;
+pub mod index;
+pub mod matmul;
+pub mod matmul_bf16;
+pub mod norm;
+pub mod qdot;
+pub mod qmatmul;
+pub mod reduce;
+pub mod rope;
+pub mod softmax;
+pub mod unary;
+
+use crate::storage::Elem;
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+/// Elements per parallel task for cheap elementwise work.
+pub const PAR_CHUNK: usize = 1 << 15;
+
+/// The accumulator / compute type of a float dtype: f32 for f16/bf16/f32, f64 for f64.
+pub trait Acc:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+    + std::ops::AddAssign
+    + std::ops::MulAssign
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const NEG_INF: Self;
+    const NAN: Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn tanh(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn abs(self) -> Self;
+    fn powf(self, e: Self) -> Self;
+    fn erf(self) -> Self;
+    fn is_nan(self) -> bool;
+    fn is_finite(self) -> bool;
+    /// exp for arguments ≤ 0 (softmax after subtracting the row max); -inf → 0.
+    fn exp_nonpos(self) -> Self;
+    /// max that propagates NaN (PyTorch semantics)
+    fn max_nan(self, o: Self) -> Self {
+        if self.is_nan() || o.is_nan() {
+            Self::NAN
+        } else if o > self {
+            o
+        } else {
+            self
+        }
+    }
+    /// min that propagates NaN
+    fn min_nan(self, o: Self) -> Self {
+        if self.is_nan() || o.is_nan() {
+            Self::NAN
+        } else if o < self {
+            o
+        } else {
+            self
+        }
+    }
+}
+
+macro_rules! acc {
+    ($t:ty, $erf:expr, $exp:expr) => {
+        impl Acc for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NEG_INF: Self = <$t>::NEG_INFINITY;
+            const NAN: Self = <$t>::NAN;
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn sin(self) -> Self {
+                <$t>::sin(self)
+            }
+            fn cos(self) -> Self {
+                <$t>::cos(self)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            fn powf(self, e: Self) -> Self {
+                <$t>::powf(self, e)
+            }
+            fn erf(self) -> Self {
+                let f: fn($t) -> $t = $erf;
+                f(self)
+            }
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            fn exp_nonpos(self) -> Self {
+                let f: fn($t) -> $t = $exp;
+                f(self)
+            }
+        }
+    };
+}
+acc!(f32, plumb_core::math::erf_f32, exp_nonpos_f32);
+acc!(f64, plumb_core::math::erf, f64::exp);
+
+/// `e^x` for `x ≤ 0` in f32, written so the compiler vectorises it (Cephes' expf polynomial,
+/// about 1 ulp): x = n·ln2 + r, e^r by a degree-6 polynomial, 2^n built in the exponent bits.
+/// Arguments below the smallest normal result give 0; NaN gives NaN.
+#[inline(always)]
+pub fn exp_nonpos_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
+    let xc = x.clamp(-87.0, 0.0);
+    let n = (xc * LOG2E + MAGIC) - MAGIC;
+    let r = xc - n * C1 - n * C2;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let er = p * r * r + r + 1.0;
+    let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    let y = er * scale;
+    if x < -87.0 {
+        0.0
+    } else {
+        y
+    }
+}
+
+/// A floating element type and its accumulator.
+pub trait Float: Elem {
+    type A: Acc;
+    /// f16 / bf16: stored narrower than they are computed
+    const IS_HALF: bool = false;
+    fn to_acc(self) -> Self::A;
+    fn from_acc(a: Self::A) -> Self;
+    /// Widen a slice to f32 (SIMD conversions for halves), in parallel.
+    fn slice_to_f32(x: &[Self]) -> Vec<f32> {
+        par_map(x, |v: Self| v.to_acc().to_f64() as f32)
+    }
+    /// Narrow f32 values into this type (round to nearest even), in parallel.
+    fn slice_from_f32(x: &[f32]) -> Vec<Self> {
+        par_map(x, |v: f32| Self::from_acc(Self::A::from_f64(v as f64)))
+    }
+}
+
+impl Float for f32 {
+    type A = f32;
+    fn to_acc(self) -> f32 {
+        self
+    }
+    fn from_acc(a: f32) -> f32 {
+        a
+    }
+}
+impl Float for f64 {
+    type A = f64;
+    fn to_acc(self) -> f64 {
+        self
+    }
+    fn from_acc(a: f64) -> f64 {
+        a
+    }
+}
+impl Float for f16 {
+    type A = f32;
+    const IS_HALF: bool = true;
+    fn to_acc(self) -> f32 {
+        self.to_f32()
+    }
+    fn from_acc(a: f32) -> f16 {
+        f16::from_f32(a)
+    }
+    fn slice_to_f32(x: &[Self]) -> Vec<f32> {
+        cast::f16_to_f32(x)
+    }
+    fn slice_from_f32(x: &[f32]) -> Vec<Self> {
+        let mut out = vec![f16::ZERO; x.len()];
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(x.par_chunks(PAR_CHUNK))
+            .for_each(|(o, i)| o.convert_from_f32_slice(i));
+        out
+    }
+}
+impl Float for bf16 {
+    type A = f32;
+    const IS_HALF: bool = true;
+    fn to_acc(self) -> f32 {
+        self.to_f32()
+    }
+    fn from_acc(a: f32) -> bf16 {
+        bf16::from_f32(a)
+    }
+    fn slice_to_f32(x: &[Self]) -> Vec<f32> {
+        cast::bf16_to_f32(x)
+    }
+    fn slice_from_f32(x: &[f32]) -> Vec<Self> {
+        let mut out = vec![bf16::ZERO; x.len()];
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(x.par_chunks(PAR_CHUNK))
+            .for_each(|(o, i)| o.convert_from_f32_slice(i));
+        out
+    }
+}
+
+/// `out[i] = f(x[i])`, in parallel chunks.
+pub fn par_map<S: Copy + Sync, D: Copy + Send + Default>(
+    x: &[S],
+    f: impl Fn(S) -> D + Sync,
+) -> Vec<D> {
+    let mut out = vec![D::default(); x.len()];
+    out.par_chunks_mut(PAR_CHUNK)
+        .zip(x.par_chunks(PAR_CHUNK))
+        .for_each(|(o, i)| {
+            for (o, &i) in o.iter_mut().zip(i) {
+                *o = f(i);
+            }
+        });
+    out
+}
+
+/// `out[i] = f(a[i], b[i])`, in parallel chunks.
+pub fn par_zip<S: Copy + Sync, D: Copy + Send + Default>(
+    a: &[S],
+    b: &[S],
+    f: impl Fn(S, S) -> D + Sync,
+) -> Vec<D> {
+    let mut out = vec![D::default(); a.len()];
+    out.par_chunks_mut(PAR_CHUNK)
+        .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
+        .for_each(|(o, (a, b))| {
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                *o = f(a, b);
+            }
+        });
+    out
+}
+
+/// Rows per parallel task so that each task touches about `PAR_CHUNK` elements.
+pub fn rows_per_task(row_len: usize) -> usize {
+    (PAR_CHUNK / row_len.max(1)).max(1)
+}

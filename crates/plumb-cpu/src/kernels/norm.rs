@@ -1,0 +1,110 @@
+//! `layer_norm_{dtype}` and `rms_norm_{dtype}` over the last dim, accumulated in f32 for halves
+//! (f64 for f64). Layer norm uses two passes (mean, then the centred sum of squares).
+
+use super::reduce::sum_acc;
+use super::{Acc, Float};
+use crate::storage::contiguous;
+use plumb_core::{Result, View};
+use rayon::prelude::*;
+use std::borrow::Cow;
+
+fn params<'a, T: Float>(op: &str, p: Option<View<'a>>) -> Result<Option<Cow<'a, [T]>>> {
+    p.map(|v| contiguous::<T>(op, &v)).transpose()
+}
+
+fn for_rows<T: Float>(src: &[T], len: usize, f: impl Fn(&[T], &mut [T]) + Sync) -> Vec<T> {
+    let mut out = vec![T::default(); src.len()];
+    if len == 0 {
+        return out;
+    }
+    let per = super::rows_per_task(len);
+    out.par_chunks_mut(len * per)
+        .zip(src.par_chunks(len * per))
+        .for_each(|(o, i)| {
+            for (o, i) in o.chunks_mut(len).zip(i.chunks(len)) {
+                f(i, o);
+            }
+        });
+    out
+}
+
+/// `layer_norm_{f16,bf16,f32,f64}`: (x − mean) / sqrt(var + eps) · w + b.
+pub fn layer_norm_float<T: Float>(
+    x: &View,
+    w: Option<View>,
+    b: Option<View>,
+    eps: f64,
+) -> Result<Vec<T>> {
+    let src = contiguous::<T>("layer_norm", x)?;
+    let w = params::<T>("layer_norm", w)?;
+    let b = params::<T>("layer_norm", b)?;
+    let len = x.shape().last().copied().unwrap_or(1);
+    let n = T::A::from_f64(len as f64);
+    let eps = T::A::from_f64(eps);
+    Ok(for_rows(&src, len, |row, out| {
+        let mean = sum_acc(row) / n;
+        let mut lanes = [T::A::ZERO; 16];
+        for c in row.chunks(16) {
+            for (l, &v) in lanes.iter_mut().zip(c) {
+                let d = v.to_acc() - mean;
+                *l += d * d;
+            }
+        }
+        let var = lanes.iter().fold(T::A::ZERO, |a, &v| a + v) / n;
+        let rstd = T::A::ONE / (var + eps).sqrt();
+        match (&w, &b) {
+            (Some(w), Some(b)) => {
+                for (((o, &v), &w), &b) in out.iter_mut().zip(row).zip(w.iter()).zip(b.iter()) {
+                    *o = T::from_acc((v.to_acc() - mean) * rstd * w.to_acc() + b.to_acc());
+                }
+            }
+            (Some(w), None) => {
+                for ((o, &v), &w) in out.iter_mut().zip(row).zip(w.iter()) {
+                    *o = T::from_acc((v.to_acc() - mean) * rstd * w.to_acc());
+                }
+            }
+            (None, Some(b)) => {
+                for ((o, &v), &b) in out.iter_mut().zip(row).zip(b.iter()) {
+                    *o = T::from_acc((v.to_acc() - mean) * rstd + b.to_acc());
+                }
+            }
+            (None, None) => {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = T::from_acc((v.to_acc() - mean) * rstd);
+                }
+            }
+        }
+    }))
+}
+
+/// `rms_norm_{f16,bf16,f32,f64}`: x / sqrt(mean(x²) + eps) · w.
+pub fn rms_norm_float<T: Float>(x: &View, w: Option<View>, eps: f64) -> Result<Vec<T>> {
+    let src = contiguous::<T>("rms_norm", x)?;
+    let w = params::<T>("rms_norm", w)?;
+    let len = x.shape().last().copied().unwrap_or(1);
+    let n = T::A::from_f64(len as f64);
+    let eps = T::A::from_f64(eps);
+    Ok(for_rows(&src, len, |row, out| {
+        let mut lanes = [T::A::ZERO; 16];
+        for c in row.chunks(16) {
+            for (l, &v) in lanes.iter_mut().zip(c) {
+                let a = v.to_acc();
+                *l += a * a;
+            }
+        }
+        let ms = lanes.iter().fold(T::A::ZERO, |a, &v| a + v) / n;
+        let r = T::A::ONE / (ms + eps).sqrt();
+        match &w {
+            Some(w) => {
+                for ((o, &v), &w) in out.iter_mut().zip(row).zip(w.iter()) {
+                    *o = T::from_acc(v.to_acc() * r * w.to_acc());
+                }
+            }
+            None => {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = T::from_acc(v.to_acc() * r);
+                }
+            }
+        }
+    }))
+}

@@ -1,0 +1,153 @@
+//! `qmatmul_{q4_0,q4_1,q8_0}` and `dequantize_{q…}`: x [rows…, k] (float) × wᵀ for a quantized
+//! w [n, k] (GGUF blocks of 32, see plumb-core's `quant.rs`), never dequantizing all of w.
+//!
+//! - few rows (decoding): each weight block is dequantized into registers and dotted with the
+//!   f32 activations (`qdot.rs` has the SIMD block dots);
+//! - many rows (prefill): w is dequantized one panel of rows at a time into a scratch buffer
+//!   and multiplied by the f32 gemm kernels.
+
+use super::Float;
+use crate::storage::{contiguous, device_err};
+use plumb_core::{quant, DType, Result, View};
+use rayon::prelude::*;
+
+/// Rows of activations at or above which the panel + gemm path is used.
+const GEMM_ROWS: usize = 8;
+/// Weight rows dequantized per panel on the gemm path.
+const PANEL: usize = 512;
+
+/// The quantized bytes of a whole (contiguous) view, starting at its offset.
+pub fn quant_bytes<'a>(op: &str, w: &View<'a>) -> Result<&'a [u8]> {
+    let dt = w.dtype;
+    if !w.layout.is_contiguous() || !w.layout.offset.is_multiple_of(32) {
+        return Err(device_err(
+            op,
+            format!(
+                "{dt} view {:?} must be contiguous and start on a block boundary",
+                w.shape()
+            ),
+        ));
+    }
+    let data = storage_bytes(op, w)?;
+    let start = w.layout.offset / 32 * dt.block_bytes();
+    let len = dt.storage_bytes(w.numel());
+    data.get(start..start + len).ok_or_else(|| {
+        device_err(
+            op,
+            format!("{dt} view {:?} reaches past its storage", w.shape()),
+        )
+    })
+}
+
+fn storage_bytes<'a>(op: &str, w: &View<'a>) -> Result<&'a [u8]> {
+    let s = crate::storage::storage_of(op, w)?;
+    match s.data() {
+        crate::storage::Data::U8(v) if s.dtype() == w.dtype => Ok(v),
+        _ => Err(device_err(
+            op,
+            format!("storage holds {} but the view says {}", s.dtype(), w.dtype),
+        )),
+    }
+}
+
+/// `dequantize_{q…}` into f32.
+pub fn dequantize_f32(w: &View) -> Result<Vec<f32>> {
+    let bytes = quant_bytes("dequantize", w)?;
+    let dt = w.dtype;
+    let bb = dt.block_bytes();
+    let mut out = vec![0f32; w.numel()];
+    let per = 1024; // blocks per task
+    out.par_chunks_mut(32 * per)
+        .zip(bytes.par_chunks(bb * per))
+        .for_each(|(o, b)| {
+            for (o, blk) in o.chunks_exact_mut(32).zip(b.chunks_exact(bb)) {
+                quant::dequantize_block(dt, blk, o);
+            }
+        });
+    Ok(out)
+}
+
+/// `qmatmul_{wdtype}` with activations of float type `T`.
+pub fn qmatmul_float<T: Float>(x: &View, w: &View) -> Result<Vec<T>> {
+    let dt = w.dtype;
+    if !matches!(dt, DType::Q4_0 | DType::Q4_1 | DType::Q8_0) {
+        return Err(device_err(
+            "qmatmul",
+            format!("{dt} is not a quantized dtype"),
+        ));
+    }
+    let (n, k) = (w.shape()[0], w.shape()[1]);
+    let xs = T::slice_to_f32(&contiguous::<T>("qmatmul", x)?);
+    let rows = xs.len().checked_div(k).unwrap_or(0);
+    let wb = quant_bytes("qmatmul", w)?;
+    let out = if k == 0 {
+        vec![0f32; x.numel() / k.max(1) * n]
+    } else if rows >= GEMM_ROWS {
+        qmatmul_panels(&xs, wb, dt, rows, n, k)
+    } else {
+        super::qdot::qmatmul_rows(&xs, wb, dt, rows, n, k)
+    };
+    Ok(T::slice_from_f32(&out))
+}
+
+/// Many rows: dequantize PANEL weight rows at a time and run the f32 gemm into out's columns.
+fn qmatmul_panels(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * n];
+    let row_bytes = dt.storage_bytes(k);
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut panel = vec![0f32; PANEL.min(n) * k];
+    let mut j0 = 0;
+    while j0 < n {
+        let cols = PANEL.min(n - j0);
+        let p = &mut panel[..cols * k];
+        p.par_chunks_mut(k)
+            .zip(wb[j0 * row_bytes..(j0 + cols) * row_bytes].par_chunks(row_bytes))
+            .for_each(|(o, b)| {
+                for (o, blk) in o.chunks_exact_mut(32).zip(b.chunks_exact(dt.block_bytes())) {
+                    quant::dequantize_block(dt, blk, o);
+                }
+            });
+        // SAFETY: out has rows·n elements; columns j0..j0+cols of every row are written with
+        // row stride n. xs holds rows·k, the panel cols·k elements, read as documented.
+        unsafe {
+            gemm::gemm(
+                rows,
+                cols,
+                k,
+                out.as_mut_ptr().add(j0),
+                1,
+                n as isize,
+                false,
+                xs.as_ptr(),
+                1,
+                k as isize,
+                p.as_ptr(),
+                k as isize,
+                1,
+                0f32,
+                1f32,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+        j0 += cols;
+    }
+    out
+}
+
+/// `dequantize_{q…}` to any float type.
+pub fn dequantize_float<T: Float>(w: &View) -> Result<Vec<T>> {
+    Ok(T::slice_from_f32(&dequantize_f32(w)?))
+}
+
+/// Check that a raw view over the quantized storage is well-formed (used by `copy`).
+pub fn copy_quant(w: &View) -> Result<Vec<u8>> {
+    Ok(quant_bytes("copy", w)?.to_vec())
+}

@@ -1,0 +1,181 @@
+//! `{sum,mean,max,min,argmax}_{dtype}` over one dim. Floats accumulate in their accumulator type
+//! (f32 for halves, f64 for f64); max/min propagate NaN; argmax returns the first maximum (a NaN
+//! counts as the maximum, like PyTorch). Integer sums wrap.
+
+use super::unary::IntElem;
+use super::{Acc, Float};
+use crate::storage::{contiguous, Elem};
+use plumb_core::{ReduceOp, Result, View};
+use rayon::prelude::*;
+
+/// (outer, len, inner) of a reduction over `dim` of `shape`.
+pub fn split_dims(shape: &[usize], dim: usize) -> (usize, usize, usize) {
+    let outer = shape[..dim].iter().product();
+    let inner = shape[dim + 1..].iter().product();
+    (outer, shape[dim], inner)
+}
+
+/// Sum of a slice in the accumulator type with 16 independent lanes (vectorises, and keeps the
+/// rounding error of long rows small).
+#[inline]
+pub fn sum_acc<T: Float>(x: &[T]) -> T::A {
+    let mut lanes = [T::A::ZERO; 16];
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += v.to_acc();
+        }
+    }
+    let mut s = T::A::ZERO;
+    for &v in rest {
+        s += v.to_acc();
+    }
+    // pairwise combine of the lanes
+    let mut w = 16;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            let v = lanes[i + w];
+            lanes[i] += v;
+        }
+    }
+    lanes[0] + s
+}
+
+/// Max of a slice (NaN propagates); `NEG_INF` for an empty slice.
+#[inline]
+pub fn max_acc<T: Float>(x: &[T]) -> T::A {
+    let mut lanes = [T::A::NEG_INF; 16];
+    let mut nan = false;
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            let v = v.to_acc();
+            nan |= v.is_nan();
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    let mut m = T::A::NEG_INF;
+    for &v in rest {
+        let v = v.to_acc();
+        nan |= v.is_nan();
+        m = if v > m { v } else { m };
+    }
+    if nan {
+        return T::A::NAN;
+    }
+    lanes.iter().fold(m, |a, &b| if b > a { b } else { a })
+}
+
+fn reduce_generic<T: Send + Sync + Copy, O: Send + Copy + Default>(
+    x: &[T],
+    shape: &[usize],
+    dim: usize,
+    row: impl Fn(&mut dyn Iterator<Item = T>) -> O + Sync,
+    contiguous_row: impl Fn(&[T]) -> O + Sync,
+) -> Vec<O> {
+    let (outer, len, inner) = split_dims(shape, dim);
+    let mut out = vec![O::default(); outer * inner];
+    if inner == 1 {
+        let per = super::rows_per_task(len);
+        out.par_chunks_mut(per).enumerate().for_each(|(t, o)| {
+            for (i, o) in o.iter_mut().enumerate() {
+                let r = t * per + i;
+                *o = contiguous_row(&x[r * len..(r + 1) * len]);
+            }
+        });
+    } else {
+        out.par_chunks_mut(inner).enumerate().for_each(|(ou, o)| {
+            let base = ou * len * inner;
+            for (i, o) in o.iter_mut().enumerate() {
+                let mut it = (0..len).map(|j| x[base + j * inner + i]);
+                *o = row(&mut it);
+            }
+        });
+    }
+    out
+}
+
+/// `{op}_{f16,bf16,f32,f64}` (not argmax).
+pub fn reduce_float<T: Float>(op: ReduceOp, x: &View, dim: usize) -> Result<Vec<T>> {
+    let src = contiguous::<T>(op.name(), x)?;
+    let len = x.shape()[dim];
+    let n = T::A::from_f64(len as f64);
+    let shape = x.shape();
+    Ok(match op {
+        ReduceOp::Sum | ReduceOp::Mean => {
+            let mean = op == ReduceOp::Mean;
+            let fin = move |s: T::A| T::from_acc(if mean { s / n } else { s });
+            reduce_generic(
+                &src,
+                shape,
+                dim,
+                |it| fin(it.fold(T::A::ZERO, |a, v| a + v.to_acc())),
+                |r| fin(sum_acc(r)),
+            )
+        }
+        ReduceOp::Max => reduce_generic(
+            &src,
+            shape,
+            dim,
+            |it| T::from_acc(it.fold(T::A::NEG_INF, |a, v| a.max_nan(v.to_acc()))),
+            |r| T::from_acc(max_acc(r)),
+        ),
+        ReduceOp::Min | ReduceOp::ArgMax => {
+            let f = |it: &mut dyn Iterator<Item = T>| {
+                T::from_acc(it.fold(-T::A::NEG_INF, |a, v| a.min_nan(v.to_acc())))
+            };
+            reduce_generic(&src, shape, dim, f, |r| f(&mut r.iter().copied()))
+        }
+    })
+}
+
+/// `{sum,max,min}_{u8,i32,i64}` (sums wrap).
+pub fn reduce_int<T: IntElem>(op: ReduceOp, x: &View, dim: usize) -> Result<Vec<T>> {
+    let src = contiguous::<T>(op.name(), x)?;
+    let f = move |it: &mut dyn Iterator<Item = T>| -> T {
+        match op {
+            ReduceOp::Max => it.fold(None, |a: Option<T>, v| Some(a.map_or(v, |a| a.max(v)))),
+            ReduceOp::Min => it.fold(None, |a: Option<T>, v| Some(a.map_or(v, |a| a.min(v)))),
+            _ => Some(it.fold(T::ZERO, |a, v| a.w_add(v))),
+        }
+        .unwrap_or(T::ZERO)
+    };
+    Ok(reduce_generic(&src, x.shape(), dim, f, |r| {
+        f(&mut r.iter().copied())
+    }))
+}
+
+/// NaN test for any partially ordered element (NaN is the value unequal to itself).
+#[inline]
+fn is_nan<T: PartialEq>(v: T) -> bool {
+    #[allow(clippy::eq_op)]
+    let nan = v != v;
+    nan
+}
+
+/// `argmax_{dtype}`: index of the first maximum along `dim` (first NaN for floats).
+pub fn argmax_plain<T: Elem>(x: &View, dim: usize) -> Result<Vec<i64>> {
+    let src = contiguous::<T>("argmax", x)?;
+    let f = |it: &mut dyn Iterator<Item = T>| -> i64 {
+        let mut best: Option<T> = None;
+        let mut idx = 0i64;
+        for (j, v) in it.enumerate() {
+            let better = match best {
+                None => true,
+                // a NaN best stays the best; a NaN value beats any number
+                Some(b) => !is_nan(b) && (v > b || is_nan(v)),
+            };
+            if better {
+                best = Some(v);
+                idx = j as i64;
+            }
+        }
+        idx
+    };
+    Ok(reduce_generic(&src, x.shape(), dim, f, |r| {
+        f(&mut r.iter().copied())
+    }))
+}

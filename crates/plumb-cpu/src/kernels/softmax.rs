@@ -1,0 +1,73 @@
+//! `softmax_{dtype}` / `log_softmax_{dtype}` over the last dim: numerically stable (subtract
+//! the row max), accumulated in f32 for halves. A row whose max is not finite (it holds a NaN
+//! or +inf, or is all −inf) is all NaN, as in PyTorch.
+
+use super::reduce::max_acc;
+use super::{Acc, Float};
+use crate::storage::contiguous;
+use plumb_core::{Result, View};
+use rayon::prelude::*;
+
+/// Softmax of one row into `out`.
+#[inline]
+pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
+    let m = max_acc(x);
+    if !m.is_finite() {
+        out.fill(T::from_acc(T::A::NAN));
+        return;
+    }
+    let mut lanes = [T::A::ZERO; 16];
+    if log {
+        for c in x.chunks(16) {
+            for (l, &v) in lanes.iter_mut().zip(c) {
+                *l += (v.to_acc() - m).exp_nonpos();
+            }
+        }
+        let sum = lanes.iter().fold(T::A::ZERO, |a, &b| a + b);
+        let ln_sum = sum.ln();
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = T::from_acc((v.to_acc() - m) - ln_sum);
+        }
+    } else {
+        for (oc, xc) in out.chunks_mut(16).zip(x.chunks(16)) {
+            for ((l, o), &v) in lanes.iter_mut().zip(oc.iter_mut()).zip(xc) {
+                let e = (v.to_acc() - m).exp_nonpos();
+                *l += e;
+                *o = T::from_acc(e);
+            }
+        }
+        let sum = lanes.iter().fold(T::A::ZERO, |a, &b| a + b);
+        let inv = T::A::ONE / sum;
+        if !T::IS_HALF {
+            // f32/f64: rescale the stored exponentials
+            for o in out.iter_mut() {
+                *o = T::from_acc(o.to_acc() * inv);
+            }
+        } else {
+            // halves: recompute from x so the result is rounded once
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = T::from_acc((v.to_acc() - m).exp_nonpos() * inv);
+            }
+        }
+    }
+}
+
+/// `softmax_{f16,bf16,f32,f64}` (and the log variant).
+pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
+    let op = if log { "log_softmax" } else { "softmax" };
+    let src = contiguous::<T>(op, x)?;
+    let len = x.shape().last().copied().unwrap_or(1);
+    let mut out = vec![T::default(); src.len()];
+    if len == 0 {
+        return Ok(out);
+    }
+    let per = super::rows_per_task(len);
+    out.par_chunks_mut(len * per)
+        .zip(src.par_chunks(len * per))
+        .for_each(|(o, i)| {
+            for (o, i) in o.chunks_mut(len).zip(i.chunks(len)) {
+                softmax_row(i, o, log);
+            }
+        });
+    Ok(out)
+}

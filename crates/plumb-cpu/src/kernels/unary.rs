@@ -1,0 +1,114 @@
+//! `{op}_{dtype}` for the unary ops: floats compute in their accumulator type (f32 for halves),
+//! signed integers support neg/abs/relu (wrapping, like two's-complement hardware).
+
+use super::{par_map, Acc, Float};
+use crate::storage::{contiguous, unsupported, Elem};
+use plumb_core::{Result, UnaryOp, View};
+
+/// The scalar function of `op` in the accumulator type.
+#[inline]
+pub fn unary_fn<A: Acc>(op: UnaryOp) -> fn(A) -> A {
+    match op {
+        UnaryOp::Neg => |x: A| -x,
+        UnaryOp::Abs => |x: A| x.abs(),
+        UnaryOp::Exp => |x: A| x.exp(),
+        UnaryOp::Log => |x: A| x.ln(),
+        UnaryOp::Sqrt => |x: A| x.sqrt(),
+        UnaryOp::Rsqrt => |x: A| A::ONE / x.sqrt(),
+        UnaryOp::Recip => |x: A| A::ONE / x,
+        UnaryOp::Tanh => |x: A| x.tanh(),
+        UnaryOp::Sigmoid => |x: A| A::ONE / (A::ONE + (-x).exp()),
+        UnaryOp::Relu => |x: A| {
+            // NaN propagates (PyTorch)
+            if x.is_nan() || x > A::ZERO {
+                x
+            } else {
+                A::ZERO
+            }
+        },
+        UnaryOp::Gelu => |x: A| {
+            let half = A::from_f64(0.5);
+            half * x * (A::ONE + (x * A::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf())
+        },
+        UnaryOp::GeluTanh => |x: A| {
+            let c = A::from_f64((2.0 / std::f64::consts::PI).sqrt());
+            let half = A::from_f64(0.5);
+            half * x * (A::ONE + (c * (x + A::from_f64(0.044715) * x * x * x)).tanh())
+        },
+        UnaryOp::Silu => |x: A| x / (A::ONE + (-x).exp()),
+        UnaryOp::Sin => |x: A| x.sin(),
+        UnaryOp::Cos => |x: A| x.cos(),
+    }
+}
+
+/// `{op}_{f16,bf16,f32,f64}`.
+pub fn unary_float<T: Float>(op: UnaryOp, x: &View) -> Result<Vec<T>> {
+    let src = contiguous::<T>(op.name(), x)?;
+    let f = unary_fn::<T::A>(op);
+    Ok(par_map(&src, |v: T| T::from_acc(f(v.to_acc()))))
+}
+
+/// Integer element types for arithmetic.
+pub trait IntElem: Elem + Ord {
+    const ZERO: Self;
+    fn w_add(self, o: Self) -> Self;
+    fn w_sub(self, o: Self) -> Self;
+    fn w_mul(self, o: Self) -> Self;
+    /// truncating division; the caller has ruled out a zero divisor
+    fn w_div(self, o: Self) -> Self;
+    fn w_neg(self) -> Self;
+    fn w_abs(self) -> Self;
+}
+
+macro_rules! int_elem {
+    ($t:ty, $abs:expr, $neg:expr) => {
+        impl IntElem for $t {
+            const ZERO: Self = 0;
+            fn w_add(self, o: Self) -> Self {
+                self.wrapping_add(o)
+            }
+            fn w_sub(self, o: Self) -> Self {
+                self.wrapping_sub(o)
+            }
+            fn w_mul(self, o: Self) -> Self {
+                self.wrapping_mul(o)
+            }
+            fn w_div(self, o: Self) -> Self {
+                if o == 0 {
+                    0
+                } else {
+                    self.wrapping_div(o)
+                }
+            }
+            fn w_neg(self) -> Self {
+                let f: fn($t) -> $t = $neg;
+                f(self)
+            }
+            fn w_abs(self) -> Self {
+                let f: fn($t) -> $t = $abs;
+                f(self)
+            }
+        }
+    };
+}
+int_elem!(u8, |x| x, |x| x.wrapping_neg());
+int_elem!(i32, |x| x.wrapping_abs(), |x| x.wrapping_neg());
+int_elem!(i64, |x| x.wrapping_abs(), |x| x.wrapping_neg());
+
+/// `{neg,abs,relu}_{u8,i32,i64}`.
+pub fn unary_int<T: IntElem>(op: UnaryOp, x: &View) -> Result<Vec<T>> {
+    let f: fn(T) -> T = match op {
+        UnaryOp::Neg => |v: T| v.w_neg(),
+        UnaryOp::Abs => |v: T| v.w_abs(),
+        UnaryOp::Relu => |v: T| v.max(T::ZERO),
+        _ => {
+            return Err(unsupported(
+                op.name(),
+                x.dtype,
+                "only neg, abs and relu are defined on integers",
+            ))
+        }
+    };
+    let src = contiguous::<T>(op.name(), x)?;
+    Ok(par_map(&src, f))
+}

@@ -1,0 +1,232 @@
+//! `CpuStorage`: typed host buffers, the element traits the kernels are generic over, and the
+//! helpers that turn a [`View`] into a slice (borrowed when contiguous, gathered otherwise).
+
+use half::{bf16, f16};
+use plumb_core::{BackendStorage, DType, Element, Error, Layout, Result, View};
+use std::any::Any;
+use std::borrow::Cow;
+
+/// The typed vector behind a storage. Bool, u8 and the block-quantized dtypes are bytes.
+#[derive(Debug)]
+pub enum Data {
+    U8(Vec<u8>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F16(Vec<f16>),
+    BF16(Vec<bf16>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// Host memory of the CPU backend: a dtype tag plus its typed vector.
+#[derive(Debug)]
+pub struct CpuStorage {
+    dtype: DType,
+    data: Data,
+}
+
+impl CpuStorage {
+    pub fn new<T: Elem>(dtype: DType, v: Vec<T>) -> CpuStorage {
+        CpuStorage {
+            dtype,
+            data: T::wrap(v),
+        }
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+    pub fn slice<T: Elem>(&self) -> Option<&[T]> {
+        T::unwrap(&self.data)
+    }
+    /// The raw little-endian bytes of the whole buffer.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            Data::U8(v) => v,
+            Data::I32(v) => bytemuck::cast_slice(v),
+            Data::I64(v) => bytemuck::cast_slice(v),
+            Data::F16(v) => bytemuck::cast_slice(v),
+            Data::BF16(v) => bytemuck::cast_slice(v),
+            Data::F32(v) => bytemuck::cast_slice(v),
+            Data::F64(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
+
+impl BackendStorage for CpuStorage {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn byte_len(&self) -> usize {
+        self.bytes().len()
+    }
+}
+
+/// A plain element type as the CPU stores it (bool is stored as `u8` 0/1).
+pub trait Elem: Element + Default + PartialOrd + std::fmt::Debug {
+    fn wrap(v: Vec<Self>) -> Data;
+    fn unwrap(d: &Data) -> Option<&[Self]>;
+}
+
+macro_rules! elem {
+    ($t:ty, $v:ident) => {
+        impl Elem for $t {
+            fn wrap(v: Vec<Self>) -> Data {
+                Data::$v(v)
+            }
+            fn unwrap(d: &Data) -> Option<&[Self]> {
+                match d {
+                    Data::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+elem!(u8, U8);
+elem!(i32, I32);
+elem!(i64, I64);
+elem!(f16, F16);
+elem!(bf16, BF16);
+elem!(f32, F32);
+elem!(f64, F64);
+
+/// Run `$body` with `$T` bound to the Rust type of a plain dtype (bool → u8). Quantized dtypes
+/// evaluate `$q`.
+macro_rules! with_plain_type {
+    ($dt:expr, $T:ident => $body:expr, quantized => $q:expr) => {
+        match $dt {
+            plumb_core::DType::Bool | plumb_core::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            plumb_core::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            plumb_core::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            plumb_core::DType::F16 => {
+                type $T = half::f16;
+                $body
+            }
+            plumb_core::DType::BF16 => {
+                type $T = half::bf16;
+                $body
+            }
+            plumb_core::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            plumb_core::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            plumb_core::DType::Q4_0 | plumb_core::DType::Q4_1 | plumb_core::DType::Q8_0 => $q,
+        }
+    };
+}
+pub(crate) use with_plain_type;
+
+/// Run `$body` with `$T` bound to a float dtype's type; other dtypes evaluate `$other`.
+macro_rules! with_float_type {
+    ($dt:expr, $T:ident => $body:expr, other => $o:expr) => {
+        match $dt {
+            plumb_core::DType::F16 => {
+                type $T = half::f16;
+                $body
+            }
+            plumb_core::DType::BF16 => {
+                type $T = half::bf16;
+                $body
+            }
+            plumb_core::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            plumb_core::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            _ => $o,
+        }
+    };
+}
+pub(crate) use with_float_type;
+
+pub(crate) fn device_err(op: &str, msg: impl Into<String>) -> Error {
+    Error::backend("cpu", op, msg)
+}
+
+pub(crate) fn unsupported(op: &str, dtype: DType, reason: &str) -> Error {
+    Error::UnsupportedDType {
+        op: op.to_string(),
+        dtype,
+        device: "cpu".into(),
+        reason: reason.into(),
+    }
+}
+
+/// The CPU storage behind a view.
+pub fn storage_of<'a>(op: &str, v: &View<'a>) -> Result<&'a CpuStorage> {
+    v.storage
+        .as_any()
+        .downcast_ref::<CpuStorage>()
+        .ok_or_else(|| device_err(op, "the tensor's storage does not belong to the cpu device"))
+}
+
+/// The whole backing slice of a view (the layout says which elements belong to it).
+pub fn raw_slice<'a, T: Elem>(op: &str, v: &View<'a>) -> Result<&'a [T]> {
+    let s = storage_of(op, v)?;
+    let data = s.slice::<T>().ok_or_else(|| {
+        device_err(
+            op,
+            format!("storage holds {} but the view says {}", s.dtype(), v.dtype),
+        )
+    })?;
+    if v.layout.max_storage_index() > data.len() {
+        return Err(device_err(
+            op,
+            format!(
+                "view {:?} (strides {:?}, offset {}) reaches past a storage of {} elements",
+                v.layout.shape,
+                v.layout.strides,
+                v.layout.offset,
+                data.len()
+            ),
+        ));
+    }
+    Ok(data)
+}
+
+/// The view's elements in row-major order: borrowed when contiguous, gathered otherwise.
+pub fn contiguous<'a, T: Elem>(op: &str, v: &View<'a>) -> Result<Cow<'a, [T]>> {
+    let data = raw_slice::<T>(op, v)?;
+    let l = v.layout;
+    let n = l.numel();
+    if l.is_contiguous() {
+        return Ok(Cow::Borrowed(&data[l.offset..l.offset + n]));
+    }
+    let mut out = vec![T::default(); n];
+    crate::kernels::copy::strided_copy(data, l, &mut out);
+    Ok(Cow::Owned(out))
+}
+
+/// Storage offset of row `r` of `layout` (rows = every dim but the last).
+pub fn row_offset(layout: &Layout, mut r: usize) -> usize {
+    let rank = layout.rank();
+    let mut off = layout.offset;
+    for d in (0..rank.saturating_sub(1)).rev() {
+        let size = layout.shape[d];
+        if size == 0 {
+            return off;
+        }
+        off += (r % size) * layout.strides[d];
+        r /= size;
+    }
+    off
+}

@@ -1,0 +1,367 @@
+//! Matmul, quantized matmul, dequantize, index_select, gather, cat, rope and attention against
+//! f64 references; capabilities and device facts.
+
+mod common;
+use common::*;
+use plumb_core::{quant, DType, Error, OpFamily, Support, Tensor};
+
+/// [batch, m, k] × [batch, k, n] in f64.
+fn mm_ref(a: &[f64], b: &[f64], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; batch * m * n];
+    for bi in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                out[(bi * m + i) * n + j] = (0..k)
+                    .map(|p| a[(bi * m + i) * k + p] * b[(bi * k + p) * n + j])
+                    .sum();
+            }
+        }
+    }
+    out
+}
+
+fn mm_tol(dt: DType, k: usize) -> f64 {
+    // results are O(sqrt k); allow accumulation error plus one rounding of the output
+    tol(dt) * (k as f64).sqrt().max(1.0) * 2.0
+}
+
+#[test]
+fn matmul_shapes_and_views() {
+    let d = dev();
+    for dt in FLOATS {
+        for &(batch, m, k, n) in &[
+            (1, 1, 1, 1),
+            (1, 7, 13, 5),
+            (3, 17, 33, 9),
+            (2, 70, 130, 66),
+            (1, 1, 64, 300),
+        ] {
+            let a = round(dt, &vals(batch * m * k, 1, -1.0, 1.0));
+            let b = round(dt, &vals(batch * k * n, 2, -1.0, 1.0));
+            let want = mm_ref(&a, &b, batch, m, k, n);
+            let ta = tensor(&a, dt, &[batch, m, k], &d);
+            let tb = tensor(&b, dt, &[batch, k, n], &d);
+            let what = format!("matmul_{dt} {batch}x{m}x{k}x{n}");
+            assert_close(&what, &read(&ta.matmul(&tb).unwrap()), &want, mm_tol(dt, k));
+            // b given as the transpose of a contiguous [batch, n, k]
+            let bt: Vec<f64> = (0..batch)
+                .flat_map(|bi| transpose(&b[bi * k * n..(bi + 1) * k * n], k, n))
+                .collect();
+            let tbt = tensor(&bt, dt, &[batch, n, k], &d).transpose(1, 2).unwrap();
+            assert_close(
+                &format!("{what} bᵀ"),
+                &read(&ta.matmul(&tbt).unwrap()),
+                &want,
+                mm_tol(dt, k),
+            );
+            // a transposed too
+            let at: Vec<f64> = (0..batch)
+                .flat_map(|bi| transpose(&a[bi * m * k..(bi + 1) * m * k], m, k))
+                .collect();
+            let tat = tensor(&at, dt, &[batch, k, m], &d).transpose(1, 2).unwrap();
+            assert_close(
+                &format!("{what} aᵀ"),
+                &read(&tat.matmul(&tbt).unwrap()),
+                &want,
+                mm_tol(dt, k),
+            );
+        }
+        // narrowed rows of a larger matrix (offset + row stride)
+        let big = round(dt, &vals(10 * 12, 8, -1.0, 1.0));
+        let tbig = tensor(&big, dt, &[10, 12], &d);
+        let sub = tbig.narrow(0, 2, 5).unwrap().narrow(1, 3, 7).unwrap(); // [5, 7]
+        let subv: Vec<f64> = (2..7)
+            .flat_map(|i| big[i * 12 + 3..i * 12 + 10].to_vec())
+            .collect();
+        let w = round(dt, &vals(7 * 4, 9, -1.0, 1.0));
+        let tw = tensor(&w, dt, &[7, 4], &d);
+        assert_close(
+            "narrowed a",
+            &read(&sub.matmul(&tw).unwrap()),
+            &mm_ref(&subv, &w, 1, 5, 7, 4),
+            mm_tol(dt, 7),
+        );
+        // k = 0 and m = 0
+        let z = Tensor::zeros([3, 0], dt, &d)
+            .unwrap()
+            .matmul(&Tensor::zeros([0, 2], dt, &d).unwrap())
+            .unwrap();
+        assert_eq!(read(&z), vec![0.0; 6]);
+        let e = Tensor::zeros([0, 4], dt, &d)
+            .unwrap()
+            .matmul(&Tensor::zeros([4, 2], dt, &d).unwrap())
+            .unwrap();
+        assert_eq!(e.shape(), &[0, 2]);
+    }
+}
+
+#[test]
+fn matmul_broadcast_batch() {
+    let d = dev();
+    for dt in FLOATS {
+        // a [2, 3, 4, 5] × b [3, 5, 6]: b's batch dim broadcasts over a's leading 2
+        let a = round(dt, &vals(120, 5, -1.0, 1.0));
+        let b = round(dt, &vals(90, 6, -1.0, 1.0));
+        let got = read(
+            &tensor(&a, dt, &[2, 3, 4, 5], &d)
+                .matmul(&tensor(&b, dt, &[3, 5, 6], &d))
+                .unwrap(),
+        );
+        let bb: Vec<f64> = (0..6)
+            .flat_map(|i| b[(i % 3) * 30..(i % 3 + 1) * 30].to_vec())
+            .collect();
+        assert_close(
+            &format!("broadcast matmul {dt}"),
+            &got,
+            &mm_ref(&a, &bb, 6, 4, 5, 6),
+            mm_tol(dt, 5),
+        );
+    }
+    let d2 = dev();
+    let i = Tensor::zeros([2, 2], DType::I32, &d2).unwrap();
+    assert!(
+        i.matmul(&i).is_err(),
+        "integer matmul is refused with a reason"
+    );
+}
+
+#[test]
+fn qmatmul_and_dequantize() {
+    let d = dev();
+    for wdt in DType::QUANTIZED {
+        let (n, k) = (37, 96);
+        let w = vals(n * k, 31, -1.0, 1.0);
+        let wbytes =
+            quant::quantize(wdt, &w.iter().map(|&v| v as f32).collect::<Vec<_>>()).unwrap();
+        let wq: Vec<f64> = quant::dequantize(wdt, &wbytes, n * k)
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let tw = Tensor::from_bytes(&wbytes, wdt, [n, k], &d).unwrap();
+        for xdt in FLOATS {
+            for rows in [1, 3, 20] {
+                let x = round(xdt, &vals(rows * k, 32, -1.0, 1.0));
+                let tx = tensor(&x, xdt, &[rows, k], &d);
+                let got = read(&tx.qmatmul(&tw).unwrap());
+                let want = mm_ref(&x, &transpose(&wq, n, k), 1, rows, k, n);
+                assert_close(
+                    &format!("qmatmul {wdt} x {xdt} rows {rows}"),
+                    &got,
+                    &want,
+                    mm_tol(xdt, k).max(1e-4),
+                );
+            }
+        }
+        for to in FLOATS {
+            let got = read(&tw.dequantize(to).unwrap());
+            assert_close(
+                &format!("dequantize {wdt} -> {to}"),
+                &got,
+                &round(to, &wq),
+                0.0,
+            );
+        }
+        // a narrowed (row range) quantized weight
+        let sub = tw.narrow(0, 5, 10).unwrap();
+        let got = read(&sub.dequantize(DType::F32).unwrap());
+        assert_close("narrowed q", &got, &wq[5 * k..15 * k], 0.0);
+        // cat of quantized rows
+        let c = Tensor::cat(&[&tw, &sub], 0).unwrap();
+        let mut want = wq.clone();
+        want.extend_from_slice(&wq[5 * k..15 * k]);
+        assert_close("cat q", &read(&c), &want, 0.0);
+    }
+}
+
+#[test]
+fn index_select_gather_and_errors() {
+    let d = dev();
+    for dt in DType::PLAIN {
+        let x = round(dt, &vals(24, 41, 0.0, 9.0));
+        let t = tensor(&x, dt, &[4, 6], &d);
+        for idt in [DType::I32, DType::I64, DType::U8] {
+            let ids = tensor(&[3.0, 0.0, 3.0], idt, &[3], &d);
+            let got = read(&t.index_select(&ids, 0).unwrap());
+            let want: Vec<f64> = [3, 0, 3]
+                .iter()
+                .flat_map(|&r| x[r * 6..r * 6 + 6].to_vec())
+                .collect();
+            assert_eq!(got, want, "index_select_{dt} dim 0 ids {idt}");
+            let got = read(&t.index_select(&ids, 1).unwrap());
+            let want: Vec<f64> = (0..4)
+                .flat_map(|r| [3, 0, 3].map(|c| x[r * 6 + c]))
+                .collect();
+            assert_eq!(got, want, "index_select_{dt} dim 1");
+            // on a transposed table
+            let got = read(&t.t().unwrap().index_select(&ids, 1).unwrap());
+            let want: Vec<f64> = (0..6)
+                .flat_map(|c| [3, 0, 3].map(|r| x[r * 6 + c]))
+                .collect();
+            assert_eq!(got, want, "index_select_{dt} transposed");
+        }
+        // gather along dim 1 with ids [4, 2]
+        let gi = [5.0, 0.0, 1.0, 1.0, 2.0, 3.0, 4.0, 5.0];
+        let ids = tensor(&gi, DType::I64, &[4, 2], &d);
+        let got = read(&t.gather(&ids, 1).unwrap());
+        let want: Vec<f64> = (0..8).map(|i| x[(i / 2) * 6 + gi[i] as usize]).collect();
+        assert_eq!(got, want, "gather_{dt}");
+        // cat along both dims, with a transposed part
+        let y = tensor(&x[..12], dt, &[2, 6], &d);
+        let got = read(&Tensor::cat(&[&t, &y], 0).unwrap());
+        assert_eq!(got, [&x[..], &x[..12]].concat());
+        let z = tensor(&x[..8], dt, &[2, 4], &d).t().unwrap(); // [4, 2]
+        let got = read(&Tensor::cat(&[&t, &z], 1).unwrap());
+        let zt = transpose(&x[..8], 2, 4);
+        let want: Vec<f64> = (0..4)
+            .flat_map(|r| [&x[r * 6..r * 6 + 6], &zt[r * 2..r * 2 + 2]].concat())
+            .collect();
+        assert_eq!(got, want, "cat_{dt} dim 1");
+    }
+    // out-of-range ids name the op, the id and the shape
+    let t = Tensor::zeros([4, 6], DType::F32, &d).unwrap();
+    for bad in [4.0, -1.0] {
+        let ids = tensor(&[0.0, bad], DType::I64, &[2], &d);
+        let e = t.index_select(&ids, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::OutOfRange {
+                    op: "index_select",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("{}", bad as i64)) && msg.contains("[4, 6]"),
+            "{msg}"
+        );
+    }
+    let ids = tensor(&[6.0], DType::I32, &[1, 1], &d);
+    let e = t.gather(&ids, 1).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::OutOfRange {
+                op: "gather",
+                index: 6,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let emb = t
+        .embedding(&tensor(&[1.0, 2.0, 3.0, 0.0], DType::I32, &[2, 2], &d))
+        .unwrap();
+    assert_eq!(emb.shape(), &[2, 2, 6]);
+}
+
+#[test]
+fn rope_both_layouts() {
+    let d = dev();
+    for dt in FLOATS {
+        let (b, h, s, hd) = (2, 3, 5, 8);
+        let x = round(dt, &vals(b * h * s * hd, 51, -2.0, 2.0));
+        let ang: Vec<f64> = (0..s * hd / 2).map(|i| (i as f64) * 0.37).collect();
+        let (c, sn): (Vec<f64>, Vec<f64>) = (
+            round(dt, &ang.iter().map(|a| a.cos()).collect::<Vec<_>>()),
+            round(dt, &ang.iter().map(|a| a.sin()).collect::<Vec<_>>()),
+        );
+        let tx = tensor(&x, dt, &[b, h, s, hd], &d);
+        let tc = tensor(&c, dt, &[s, hd / 2], &d);
+        let ts = tensor(&sn, dt, &[s, hd / 2], &d);
+        for inter in [false, true] {
+            let got = read(&tx.rope(&tc, &ts, inter).unwrap());
+            let mut want = x.clone();
+            for row in 0..b * h * s {
+                let t = row % s;
+                for i in 0..hd / 2 {
+                    let (p, q) = if inter {
+                        (2 * i, 2 * i + 1)
+                    } else {
+                        (i, i + hd / 2)
+                    };
+                    let (xa, xb) = (x[row * hd + p], x[row * hd + q]);
+                    let (cc, ss) = (c[t * hd / 2 + i], sn[t * hd / 2 + i]);
+                    want[row * hd + p] = xa * cc - xb * ss;
+                    want[row * hd + q] = xb * cc + xa * ss;
+                }
+            }
+            assert_close(
+                &format!("rope_{dt} interleaved={inter}"),
+                &got,
+                &want,
+                tol(dt) * 2.0,
+            );
+        }
+    }
+}
+
+#[test]
+fn attention_causal_matches_reference() {
+    let d = dev();
+    let (b, h, s, dh) = (1, 2, 4, 8);
+    let q = vals(b * h * s * dh, 61, -1.0, 1.0);
+    let k = vals(b * h * s * dh, 62, -1.0, 1.0);
+    let v = vals(b * h * s * dh, 63, -1.0, 1.0);
+    let t = |x: &[f64]| tensor(x, DType::F64, &[b, h, s, dh], &d);
+    let got = read(&Tensor::attention(&t(&q), &t(&k), &t(&v), None, true, None).unwrap());
+    let scale = 1.0 / (dh as f64).sqrt();
+    let mut want = vec![0.0; q.len()];
+    for hh in 0..h {
+        for i in 0..s {
+            let base = hh * s * dh;
+            let sc: Vec<f64> = (0..=i)
+                .map(|j| {
+                    (0..dh)
+                        .map(|p| q[base + i * dh + p] * k[base + j * dh + p])
+                        .sum::<f64>()
+                        * scale
+                })
+                .collect();
+            let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = sc.iter().map(|x| (x - m).exp()).sum();
+            for p in 0..dh {
+                want[base + i * dh + p] = (0..=i)
+                    .map(|j| (sc[j] - m).exp() / z * v[base + j * dh + p])
+                    .sum();
+            }
+        }
+    }
+    assert_close("attention f64", &got, &want, 1e-12);
+}
+
+#[test]
+fn capabilities_and_info() {
+    let d = dev();
+    let info = d.info();
+    assert_eq!(info.id, "cpu");
+    assert_eq!(info.api, "native");
+    assert!(info.driver.starts_with("plumb-cpu "));
+    assert!(
+        info.features.iter().any(|f| f == "threads=2"),
+        "{:?}",
+        info.features
+    );
+    for f in OpFamily::ALL {
+        for dt in DType::ALL {
+            let s = d.supports(f, dt);
+            let runnable = s.is_runnable();
+            let expect = match f {
+                OpFamily::QMatmul => dt.is_quantized(),
+                OpFamily::Copy => true,
+                OpFamily::Elementwise | OpFamily::Index | OpFamily::Cast => !dt.is_quantized(),
+                OpFamily::Reduce => !dt.is_quantized() && dt != DType::Bool,
+                _ => dt.is_float(),
+            };
+            assert_eq!(runnable, expect, "{f} {dt}: {s}");
+            if let Support::Unsupported { reason } = s {
+                assert!(!reason.is_empty());
+            }
+        }
+    }
+    let lim = &d.capabilities().limits;
+    assert!(lim.max_buffer_bytes > 0);
+}
