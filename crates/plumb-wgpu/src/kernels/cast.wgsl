@@ -1,0 +1,36 @@
+// Casts DT -> OT: round-to-nearest-even into halves (in the codecs); float -> int truncates
+// toward zero and saturates, NaN -> 0; anything -> bool is `!= 0`.
+@group(0) @binding(1) var<storage, read> x: array<W_{{DT}}>;
+@group(0) @binding(2) var<storage, read_write> y: array<W_{{OT}}>;
+
+fn conv(v: C_{{DT}}) -> C_{{OT}} {
+    if (K_{{OT}} == 3u) {
+        return select(C_{{OT}}(0), C_{{OT}}(1), v != C_{{DT}}(0));
+    }
+    if (v != v) {
+        return C_{{OT}}(0);
+    }
+    if (K_{{OT}} == 2u) {
+        return C_{{OT}}(clamp(v, C_{{DT}}(0), C_{{DT}}(255)));
+    }
+    if (K_{{OT}} == 1u && Z_{{OT}} == 4u && K_{{DT}} == 0u) {
+        return C_{{OT}}(clamp(v, C_{{DT}}(-2147483648.0), C_{{DT}}(2147483520.0)));
+    }
+    return C_{{OT}}(v);
+}
+
+@compute @workgroup_size(256)
+fn {{NAME}}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let w = flat(gid, nwg);
+    let n = p[4];
+    if (w * P_{{OT}} >= n) { return; }
+    var word = W_{{OT}}();
+    for (var l = 0u; l < P_{{OT}}; l = l + 1u) {
+        let e = w * P_{{OT}} + l;
+        if (e < n) {
+            let i = at(e, 0u);
+            word = enc_{{OT}}(word, l, conv(dec_{{DT}}(x[i / P_{{DT}}], i % P_{{DT}})));
+        }
+    }
+    y[w] = word;
+}
