@@ -57,8 +57,8 @@ SENTENCES = [
     "北京是中国的首都。 Tokyo is the capital of Japan.",
     "  Leading and trailing whitespace, tabs\tand\nnewlines.  ",
     "Numbers like 3.14159, 2026-11-24 and $1,000,000 are split.",
-    (LONG * 2).strip(),  # > 128 tokens, < 256
-    (LONG * 6).strip(),  # > 256 tokens: truncated at max_seq_length
+    (LONG * 4).strip(),  # > 128 tokens, < 256
+    (LONG * 8).strip(),  # > 256 tokens: truncated at max_seq_length
 ]
 
 PROMPTS = [

@@ -1,7 +1,16 @@
 //! Plumb models: weight files (safetensors, GGUF), tokenizers, and models written once as
 //! Config + load + forward (BERT family, Llama family) that run on any device and dtype.
 
+pub mod chat;
+pub mod config;
 pub mod gguf;
 pub mod kquant;
+pub mod models;
 pub mod safetensors;
 pub mod source;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::{resolve_model, HfConfig, ModelFiles};
+pub use tokenizer::Tokenizer;
+pub use weights::{choose_float_dtype, WeightFile, Weights};

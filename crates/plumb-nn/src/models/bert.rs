@@ -1,0 +1,391 @@
+//! BERT family encoders (all-MiniLM-L6-v2 and peers) with checkpoint-exact weight names, and
+//! sentence-transformers pooling + normalisation as the model folder's modules say.
+
+use crate::config::{HfConfig, ModelFiles};
+use crate::tokenizer::{Batch, Tokenizer};
+use crate::weights::Weights;
+use plumb_core::{DType, Error, Result, Tensor, UnaryOp};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    pub hidden_act: UnaryOp,
+}
+
+impl BertConfig {
+    pub fn from_hf(c: &HfConfig) -> Result<BertConfig> {
+        let act = match c.str("hidden_act").unwrap_or("gelu") {
+            "gelu" => UnaryOp::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" => UnaryOp::GeluTanh,
+            "relu" => UnaryOp::Relu,
+            other => {
+                return Err(Error::format(
+                    &c.path,
+                    format!("hidden_act '{other}' is not supported (gelu, gelu_new, relu are)"),
+                ))
+            }
+        };
+        let cfg = BertConfig {
+            vocab_size: c.usize("vocab_size")?,
+            hidden_size: c.usize("hidden_size")?,
+            num_hidden_layers: c.usize("num_hidden_layers")?,
+            num_attention_heads: c.usize("num_attention_heads")?,
+            intermediate_size: c.usize("intermediate_size")?,
+            max_position_embeddings: c.usize_or("max_position_embeddings", 512),
+            type_vocab_size: c.usize_or("type_vocab_size", 2),
+            layer_norm_eps: c.f64_or("layer_norm_eps", 1e-12),
+            hidden_act: act,
+        };
+        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+            return Err(Error::format(
+                &c.path,
+                "hidden_size must be a multiple of num_attention_heads",
+            ));
+        }
+        Ok(cfg)
+    }
+}
+
+struct Linear {
+    w: Tensor,
+    b: Option<Tensor>,
+}
+
+impl Linear {
+    fn load(w: &Weights, name: &str, out: usize, inp: usize) -> Result<Linear> {
+        let bias = format!("{name}.bias");
+        Ok(Linear {
+            w: w.get_matrix(&format!("{name}.weight"), &[out, inp])?,
+            b: if w.contains(&bias) {
+                Some(w.get(&bias, &[out])?)
+            } else {
+                None
+            },
+        })
+    }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.qmatmul(&self.w)?;
+        match &self.b {
+            Some(b) => y.add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+struct LayerNorm {
+    w: Tensor,
+    b: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn load(w: &Weights, name: &str, n: usize, eps: f64) -> Result<LayerNorm> {
+        Ok(LayerNorm {
+            w: w.get(&format!("{name}.weight"), &[n])?,
+            b: w.get(&format!("{name}.bias"), &[n])?,
+            eps,
+        })
+    }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.layer_norm(Some(&self.w), Some(&self.b), self.eps)
+    }
+}
+
+struct Layer {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    inter: Linear,
+    out: Linear,
+    out_norm: LayerNorm,
+}
+
+/// A BERT encoder.
+pub struct Bert {
+    pub config: BertConfig,
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    emb_norm: LayerNorm,
+    position_ids: Option<Tensor>,
+    layers: Vec<Layer>,
+    dtype: DType,
+}
+
+impl Bert {
+    /// Load with checkpoint names (`embeddings.*`, `encoder.layer.N.*`; a `bert.` prefix is
+    /// accepted too).
+    pub fn load(config: &BertConfig, w: &Weights) -> Result<Bert> {
+        let p = if w.contains("bert.embeddings.word_embeddings.weight") {
+            "bert."
+        } else {
+            ""
+        };
+        let c = config;
+        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+        let word = w.get(
+            &format!("{p}embeddings.word_embeddings.weight"),
+            &[c.vocab_size, h],
+        )?;
+        let position = w.get(
+            &format!("{p}embeddings.position_embeddings.weight"),
+            &[c.max_position_embeddings, h],
+        )?;
+        let token_type = w.get(
+            &format!("{p}embeddings.token_type_embeddings.weight"),
+            &[c.type_vocab_size, h],
+        )?;
+        let emb_norm = LayerNorm::load(w, &format!("{p}embeddings.LayerNorm"), h, eps)?;
+        let pid_name = format!("{p}embeddings.position_ids");
+        let position_ids = if w.contains(&pid_name) {
+            let t = w.get(&pid_name, &[1, c.max_position_embeddings])?;
+            Some(t.reshape([c.max_position_embeddings])?)
+        } else {
+            None
+        };
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let l = format!("{p}encoder.layer.{i}");
+            layers.push(Layer {
+                q: Linear::load(w, &format!("{l}.attention.self.query"), h, h)?,
+                k: Linear::load(w, &format!("{l}.attention.self.key"), h, h)?,
+                v: Linear::load(w, &format!("{l}.attention.self.value"), h, h)?,
+                attn_out: Linear::load(w, &format!("{l}.attention.output.dense"), h, h)?,
+                attn_norm: LayerNorm::load(w, &format!("{l}.attention.output.LayerNorm"), h, eps)?,
+                inter: Linear::load(
+                    w,
+                    &format!("{l}.intermediate.dense"),
+                    c.intermediate_size,
+                    h,
+                )?,
+                out: Linear::load(w, &format!("{l}.output.dense"), h, c.intermediate_size)?,
+                out_norm: LayerNorm::load(w, &format!("{l}.output.LayerNorm"), h, eps)?,
+            });
+        }
+        Ok(Bert {
+            config: config.clone(),
+            word,
+            position,
+            token_type,
+            emb_norm,
+            position_ids,
+            layers,
+            dtype: w.float_dtype(),
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Hidden states [batch, seq, hidden] of `ids` [batch, seq] (i32) with `mask` [batch, seq]
+    /// (1 = token, 0 = padding, in the model's float dtype).
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, s) = (ids.dims()[0], ids.dims()[1]);
+        if s > c.max_position_embeddings {
+            return Err(Error::invalid(
+                "bert",
+                format!(
+                    "{s} tokens exceed max_position_embeddings {}",
+                    c.max_position_embeddings
+                ),
+            ));
+        }
+        let dev = ids.device();
+        let pos_ids = match &self.position_ids {
+            Some(p) => p.narrow(0, 0, s)?,
+            None => Tensor::arange(0.0, s as f64, 1.0, DType::I32, dev)?,
+        };
+        let pos = self.position.index_select(&pos_ids, 0)?; // [s, h]
+        let tt = self.token_type.narrow(0, 0, 1)?; // token_type_ids are all 0
+        let x = self.word.embedding(ids)?.add(&pos)?.add(&tt)?;
+        let mut x = self.emb_norm.forward(&x)?;
+        // additive mask [b, 1, 1, s]: 0 for tokens, −∞ for padding
+        let zero = Tensor::scalar(0.0, self.dtype, dev)?;
+        let ninf = Tensor::scalar(f64::NEG_INFINITY, self.dtype, dev)?;
+        let neg = mask
+            .reshape([b, 1, 1, s])?
+            .eq(&zero)?
+            .where_cond(&ninf, &zero)?;
+        let (nh, h) = (c.num_attention_heads, c.hidden_size);
+        let hd = h / nh;
+        let heads = |t: Tensor| -> Result<Tensor> { t.reshape([b, s, nh, hd])?.transpose(1, 2) };
+        for l in &self.layers {
+            let q = heads(l.q.forward(&x)?)?;
+            let k = heads(l.k.forward(&x)?)?;
+            let v = heads(l.v.forward(&x)?)?;
+            let ctx = Tensor::attention(&q, &k, &v, Some(&neg), false, None)?
+                .transpose(1, 2)?
+                .reshape([b, s, h])?;
+            let a = l.attn_out.forward(&ctx)?.add(&x)?;
+            x = l.attn_norm.forward(&a)?;
+            let i = l.inter.forward(&x)?.unary(c.hidden_act)?;
+            let o = l.out.forward(&i)?.add(&x)?;
+            x = l.out_norm.forward(&o)?;
+        }
+        Ok(x)
+    }
+}
+
+/// sentence-transformers pooling modes (1_Pooling/config.json).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    Cls,
+    Max,
+}
+
+/// The sentence-transformers pipeline of a folder: Transformer → Pooling → (Normalize).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentenceConfig {
+    pub pooling: Pooling,
+    pub normalize: bool,
+    pub max_seq_length: usize,
+}
+
+impl SentenceConfig {
+    /// Read modules.json, the pooling config and sentence_bert_config.json from `dir`; without
+    /// them: mean pooling, L2 normalisation, max_position_embeddings tokens.
+    pub fn load(dir: &Path, max_positions: usize) -> Result<SentenceConfig> {
+        let read = |p: &Path| -> Result<Option<serde_json::Value>> {
+            if !p.is_file() {
+                return Ok(None);
+            }
+            let t = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| Error::format(p, format!("not valid JSON: {e}")))
+        };
+        let mut cfg = SentenceConfig {
+            pooling: Pooling::Mean,
+            normalize: true,
+            max_seq_length: max_positions,
+        };
+        let mut pooling_dir = dir.join("1_Pooling");
+        if let Some(m) = read(&dir.join("modules.json"))? {
+            let mods = m.as_array().cloned().unwrap_or_default();
+            let ty = |v: &serde_json::Value| v["type"].as_str().unwrap_or("").to_string();
+            cfg.normalize = mods.iter().any(|v| ty(v).ends_with(".Normalize"));
+            if let Some(p) = mods.iter().find(|v| ty(v).ends_with(".Pooling")) {
+                pooling_dir = dir.join(p["path"].as_str().unwrap_or("1_Pooling"));
+            }
+        }
+        if let Some(p) = read(&pooling_dir.join("config.json"))? {
+            let on = |k: &str| p[k].as_bool().unwrap_or(false);
+            cfg.pooling = if on("pooling_mode_cls_token") {
+                Pooling::Cls
+            } else if on("pooling_mode_max_tokens") {
+                Pooling::Max
+            } else {
+                Pooling::Mean
+            };
+        }
+        if let Some(s) = read(&dir.join("sentence_bert_config.json"))? {
+            if let Some(n) = s["max_seq_length"].as_u64() {
+                cfg.max_seq_length = (n as usize).min(max_positions);
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// Tokenizer + BERT + pooling: text in, sentence vectors out.
+pub struct Embedder {
+    pub tokenizer: Tokenizer,
+    pub bert: Bert,
+    pub sentence: SentenceConfig,
+}
+
+impl Embedder {
+    /// Load from a model folder's files onto the weights' device.
+    pub fn load(files: &ModelFiles, weights: &Weights) -> Result<Embedder> {
+        let cfg_path = files.config.as_ref().ok_or_else(|| {
+            Error::format(
+                &files.dir,
+                "a BERT model needs config.json next to its weights",
+            )
+        })?;
+        let config = BertConfig::from_hf(&HfConfig::load(cfg_path)?)?;
+        let tok_path = files
+            .tokenizer
+            .as_ref()
+            .ok_or_else(|| Error::format(&files.dir, "no tokenizer.json next to the weights"))?;
+        let tokenizer = Tokenizer::from_file(tok_path)?;
+        let sentence = SentenceConfig::load(&files.dir, config.max_position_embeddings)?;
+        let bert = Bert::load(&config, weights)?;
+        Ok(Embedder {
+            tokenizer,
+            bert,
+            sentence,
+        })
+    }
+
+    /// Pooled (and normalised, as configured) vectors [batch, hidden] of an encoded batch.
+    pub fn forward_batch(&self, batch: &Batch, device: &plumb_core::Device) -> Result<Tensor> {
+        let dt = self.bert.dtype();
+        let (b, s) = (batch.batch, batch.seq);
+        let ids: Vec<i32> = batch.ids.iter().map(|&i| i as i32).collect();
+        let ids = Tensor::from_slice(&ids, [b, s], device)?;
+        let m: Vec<f64> = batch.mask.iter().map(|&m| m as f64).collect();
+        let mask = Tensor::from_f64(&m, dt, [b, s], device)?;
+        let hidden = self.bert.forward(&ids, &mask)?.to_dtype(DType::F32)?;
+        let mask32 = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [b, s, 1]
+        let pooled = match self.sentence.pooling {
+            Pooling::Mean => {
+                let sum = hidden.mul(&mask32)?.sum(1, false)?; // [b, h]
+                let n =
+                    mask32
+                        .sum(1, false)?
+                        .maximum(&Tensor::scalar(1e-9, DType::F32, device)?)?;
+                sum.div(&n)?
+            }
+            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            Pooling::Max => {
+                let zero = Tensor::scalar(0.0, DType::F32, device)?;
+                let pad = mask32.eq(&zero)?;
+                let ninf = Tensor::scalar(f64::NEG_INFINITY, DType::F32, device)?;
+                pad.where_cond(&ninf, &hidden)?.max(1, false)?
+            }
+        };
+        if !self.sentence.normalize {
+            return Ok(pooled);
+        }
+        let norm = pooled
+            .mul(&pooled)?
+            .sum(1, true)?
+            .sqrt()?
+            .maximum(&Tensor::scalar(1e-12, DType::F32, device)?)?;
+        pooled.div(&norm)
+    }
+
+    /// Sentence vectors of `texts`, `batch_size` at a time.
+    pub fn embed(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        device: &plumb_core::Device,
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(batch_size.max(1)) {
+            let batch = self
+                .tokenizer
+                .encode_batch(chunk, self.sentence.max_seq_length)?;
+            let v = self.forward_batch(&batch, device)?;
+            let h = v.dims()[1];
+            let flat = v.to_vec::<f32>()?;
+            out.extend(flat.chunks_exact(h).map(|c| c.to_vec()));
+        }
+        Ok(out)
+    }
+}

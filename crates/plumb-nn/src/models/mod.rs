@@ -1,0 +1,4 @@
+//! Models written once as Config + load + forward, for float and quantized weights alike.
+
+pub mod bert;
+pub mod llama;

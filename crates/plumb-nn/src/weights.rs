@@ -1,0 +1,361 @@
+//! Loading weights onto a device in the dtype the run chose for it.
+//!
+//! [`Weights`] wraps a safetensors set or a GGUF file. Every tensor is converted on load as the
+//! target device's capabilities and the policy say:
+//! - floats → the run's float dtype (`--dtype`, else the checkpoint's `torch_dtype`, else f32),
+//!   narrowed to f32 where the device has no kernel for it (bf16 on a device without bf16, f64 on
+//!   most GPUs) — an error under the strict policy;
+//! - i64 tensors (BERT's `position_ids`) → i32 where the device has no 64-bit integers, after
+//!   checking every value fits;
+//! - q4_0/q4_1/q8_0 matrices stay quantized where the device runs quantized matmul in that dtype,
+//!   else they are dequantized; GGUF k-quants (Q4_K/Q5_K/Q6_K) are always dequantized, as plumb
+//!   has no k-quant storage dtype.
+//!
+//! Every conversion is noted in the device's run report ([`plumb_core::Device::note_conversion`]),
+//! aggregated per (from, to, reason).
+
+use crate::gguf::GgufFile;
+use crate::safetensors::SafetensorsSet;
+use crate::source::{decode_f32, encode_f32, StoredDType, TensorInfo};
+use plumb_core::policy::Preset;
+use plumb_core::{DType, Device, Error, OpFamily, Result, Support, Tensor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A weights file (or set of shards) of one model.
+#[derive(Debug)]
+pub enum WeightFile {
+    Safetensors(SafetensorsSet),
+    Gguf(GgufFile),
+}
+
+impl WeightFile {
+    /// Open `path`: a .gguf file, a .safetensors file, an index json, or a folder holding them.
+    pub fn open(path: &Path) -> Result<WeightFile> {
+        if path.extension().is_some_and(|e| e == "gguf") {
+            return Ok(WeightFile::Gguf(GgufFile::open(path)?));
+        }
+        Ok(WeightFile::Safetensors(SafetensorsSet::open(path)?))
+    }
+
+    pub fn info(&self, name: &str) -> Option<(&TensorInfo, &Path)> {
+        match self {
+            WeightFile::Safetensors(s) => s.info(name),
+            WeightFile::Gguf(g) => g.get(name).map(|t| (t, g.path())),
+        }
+    }
+
+    pub fn bytes(&self, name: &str) -> Result<(&[u8], &Path)> {
+        match self {
+            WeightFile::Safetensors(s) => s.bytes(name),
+            WeightFile::Gguf(g) => Ok((g.bytes(name)?, g.path())),
+        }
+    }
+
+    /// Every tensor, sorted by name.
+    pub fn tensors(&self) -> Vec<(&TensorInfo, &Path)> {
+        let mut v: Vec<(&TensorInfo, &Path)> = match self {
+            WeightFile::Safetensors(s) => s.names().filter_map(|n| s.info(n)).collect(),
+            WeightFile::Gguf(g) => g.tensors().iter().map(|t| (t, g.path())).collect(),
+        };
+        v.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        v
+    }
+
+    pub fn path(&self) -> PathBuf {
+        match self {
+            WeightFile::Safetensors(s) => s
+                .files()
+                .first()
+                .map(|f| f.path().to_path_buf())
+                .unwrap_or_default(),
+            WeightFile::Gguf(g) => g.path().to_path_buf(),
+        }
+    }
+}
+
+/// Choose the float dtype weights are stored and computed in on `target`, starting from the
+/// `requested` one. Returns the dtype and, when it differs, the reason.
+pub fn choose_float_dtype(target: &Device, requested: DType) -> Result<(DType, Option<String>)> {
+    if !requested.is_float() {
+        return Err(Error::invalid(
+            "load",
+            format!("--dtype {requested} is not a float dtype (use f32, f16, bf16 or f64)"),
+        ));
+    }
+    let policy = target.policy();
+    if policy.preset == Preset::Safe && requested != DType::F32 {
+        return Ok((
+            DType::F32,
+            Some(format!("policy {policy} computes everything in f32")),
+        ));
+    }
+    match target.supports(OpFamily::Matmul, requested) {
+        Support::Native => Ok((requested, None)),
+        Support::Emulated { via } if policy.preset == Preset::Strict => Err(Error::PolicyRefused {
+            policy: policy.to_string(),
+            op: "matmul".into(),
+            dtype: requested,
+            device: target.id().to_string(),
+            reason: format!("{requested} is only emulated (computed in {via})"),
+        }),
+        Support::Emulated { .. } => Ok((requested, None)),
+        Support::Unsupported { reason } if policy.preset == Preset::Strict => {
+            Err(Error::PolicyRefused {
+                policy: policy.to_string(),
+                op: "matmul".into(),
+                dtype: requested,
+                device: target.id().to_string(),
+                reason,
+            })
+        }
+        Support::Unsupported { reason } => Ok((
+            DType::F32,
+            Some(format!(
+                "{} has no {requested} compute: {reason}",
+                target.id()
+            )),
+        )),
+    }
+}
+
+/// Tensors of one model, loaded onto `device` in the dtypes `target` can run.
+pub struct Weights {
+    file: WeightFile,
+    device: Device,
+    target: Device,
+    float_dtype: DType,
+    notes: Mutex<BTreeMap<String, Vec<String>>>,
+    loaded: Mutex<u64>,
+}
+
+impl std::fmt::Debug for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Weights({}, {} on {})",
+            self.file.path().display(),
+            self.float_dtype,
+            self.device.id()
+        )
+    }
+}
+
+impl Weights {
+    /// `device` receives the tensors; `target` decides conversions (the same device, or the
+    /// real device while `device` is the meta device tracing a plan).
+    pub fn new(file: WeightFile, device: &Device, target: &Device, float_dtype: DType) -> Weights {
+        Weights {
+            file,
+            device: device.clone(),
+            target: target.clone(),
+            float_dtype,
+            notes: Mutex::new(BTreeMap::new()),
+            loaded: Mutex::new(0),
+        }
+    }
+
+    pub fn file(&self) -> &WeightFile {
+        &self.file
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    pub fn float_dtype(&self) -> DType {
+        self.float_dtype
+    }
+    /// Bytes of all tensors loaded so far, in the dtypes they were loaded in.
+    pub fn loaded_bytes(&self) -> u64 {
+        *self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.file.info(name).is_some()
+    }
+    pub fn info(&self, name: &str) -> Result<(&TensorInfo, &Path)> {
+        self.file.info(name).ok_or_else(|| {
+            Error::format(
+                self.file.path(),
+                format!("the model needs tensor '{name}', which this file does not hold"),
+            )
+        })
+    }
+
+    fn note(&self, what: String, name: &str) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(what)
+            .or_default()
+            .push(name.to_string());
+    }
+
+    /// Write the aggregated conversion notes into the device's run report.
+    pub fn finish(&self) {
+        let notes = std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()));
+        for (what, names) in notes {
+            let shown: Vec<&str> = names.iter().take(3).map(|s| s.as_str()).collect();
+            let more = if names.len() > 3 { ", …" } else { "" };
+            self.device.note_conversion(format!(
+                "{what}: {} tensor{} ({}{more})",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                shown.join(", ")
+            ));
+        }
+    }
+
+    fn upload(&self, bytes: Option<&[u8]>, dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) +=
+            dtype.storage_bytes(shape.iter().product()) as u64;
+        match bytes {
+            Some(b) => Tensor::from_bytes(b, dtype, shape, &self.device),
+            // meta: shapes and dtypes only
+            None if dtype.is_quantized() => Tensor::from_bytes(
+                &vec![0u8; dtype.storage_bytes(shape.iter().product())],
+                dtype,
+                shape,
+                &self.device,
+            ),
+            None => Tensor::zeros(shape, dtype, &self.device),
+        }
+    }
+
+    fn check_shape(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        path: &Path,
+        want: &[usize],
+    ) -> Result<()> {
+        if info.shape != want {
+            return Err(Error::format(
+                path,
+                format!(
+                    "tensor '{name}' has shape {:?}, the config implies {want:?}",
+                    info.shape
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A tensor of the expected `shape` in the run's float dtype (integers: see the module docs).
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let (info, path) = self.info(name)?;
+        self.check_shape(name, info, path, shape)?;
+        let meta = !self.device.holds_data();
+        let want = match info.dtype {
+            StoredDType::Plain(d) if d.is_int() || d == DType::Bool => {
+                return self.get_int(name, info, path, d)
+            }
+            _ => self.float_dtype,
+        };
+        if info.dtype == StoredDType::Plain(want) {
+            let bytes = if meta {
+                None
+            } else {
+                Some(self.file.bytes(name)?.0)
+            };
+            return self.upload(bytes, want, &info.shape);
+        }
+        let why = match info.dtype {
+            StoredDType::KQuant(_) => "plumb has no k-quant storage dtype",
+            StoredDType::Plain(d) if d.is_quantized() => "a lookup table or vector needs floats",
+            _ => "the run's dtype",
+        };
+        self.note(format!("{} → {want} ({why})", info.dtype), name);
+        if meta {
+            return self.upload(None, want, &info.shape);
+        }
+        let (bytes, path) = self.file.bytes(name)?;
+        let vals = decode_f32(path, info, bytes)?;
+        self.upload(Some(&encode_f32(want, &vals)?), want, &info.shape)
+    }
+
+    fn get_int(&self, name: &str, info: &TensorInfo, path: &Path, d: DType) -> Result<Tensor> {
+        let meta = !self.device.holds_data();
+        let keep =
+            d != DType::I64 || self.target.supports(OpFamily::Index, DType::I64) == Support::Native;
+        if keep {
+            let bytes = if meta {
+                None
+            } else {
+                Some(self.file.bytes(name)?.0)
+            };
+            return self.upload(bytes, d, &info.shape);
+        }
+        self.note(
+            format!(
+                "i64 → i32 ({} has no native 64-bit integers; values checked to fit)",
+                self.target.id()
+            ),
+            name,
+        );
+        if meta {
+            return self.upload(None, DType::I32, &info.shape);
+        }
+        let (bytes, _) = self.file.bytes(name)?;
+        let mut out = Vec::with_capacity(bytes.len() / 2);
+        for (i, c) in bytes.chunks_exact(8).enumerate() {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            let v = i64::from_le_bytes(a);
+            let v = i32::try_from(v).map_err(|_| {
+                Error::format(
+                    path,
+                    format!("tensor '{name}': value {v} at index {i} does not fit in i32"),
+                )
+            })?;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        self.upload(Some(&out), DType::I32, &info.shape)
+    }
+
+    /// A weight matrix [out, in] for [`Tensor::qmatmul`]: q4_0/q4_1/q8_0 stay quantized where the
+    /// target runs quantized matmul in that dtype; everything else as [`Weights::get`].
+    pub fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let (info, path) = self.info(name)?;
+        self.check_shape(name, info, path, shape)?;
+        if let StoredDType::Plain(q) = info.dtype {
+            if q.is_quantized() {
+                let support = self.target.supports(OpFamily::QMatmul, q);
+                let policy = self.target.policy();
+                let keep = match &support {
+                    Support::Native => policy.preset != Preset::Safe,
+                    Support::Emulated { .. } => policy.preset == Preset::Auto,
+                    Support::Unsupported { .. } => false,
+                };
+                if keep {
+                    let bytes = if self.device.holds_data() {
+                        Some(self.file.bytes(name)?.0)
+                    } else {
+                        None
+                    };
+                    return self.upload(bytes, q, &info.shape);
+                }
+                if policy.preset == Preset::Strict {
+                    return Err(Error::PolicyRefused {
+                        policy: policy.to_string(),
+                        op: "qmatmul".into(),
+                        dtype: q,
+                        device: self.target.id().to_string(),
+                        reason: support.to_string(),
+                    });
+                }
+                let (bytes, path) = self.file.bytes(name)?;
+                let want = self.float_dtype;
+                self.note(
+                    format!("{q} → {want} ({} qmatmul: {support})", self.target.id()),
+                    name,
+                );
+                if !self.device.holds_data() {
+                    return self.upload(None, want, &info.shape);
+                }
+                let vals = decode_f32(path, info, bytes)?;
+                return self.upload(Some(&encode_f32(want, &vals)?), want, &info.shape);
+            }
+        }
+        self.get(name, shape)
+    }
+}
