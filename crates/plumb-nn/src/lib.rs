@@ -13,4 +13,4 @@ pub mod weights;
 
 pub use config::{resolve_model, HfConfig, ModelFiles};
 pub use tokenizer::Tokenizer;
-pub use weights::{choose_float_dtype, WeightFile, Weights};
+pub use weights::{choose_float_dtype, open_weights, WeightFile, Weights};

@@ -359,3 +359,25 @@ impl Weights {
         self.get(name, shape)
     }
 }
+
+/// Open a model's weights for `device`, choosing the float dtype from `dtype` (`--dtype`), else
+/// the config's `torch_dtype`, else f32, narrowed to what `target` runs (see
+/// [`choose_float_dtype`]). `device` is `target` itself, or the meta device for a plan.
+pub fn open_weights(
+    files: &crate::config::ModelFiles,
+    device: &Device,
+    target: &Device,
+    dtype: Option<DType>,
+) -> Result<Weights> {
+    let file = WeightFile::open(&files.weights)?;
+    let from_config = match (&files.config, files.is_gguf()) {
+        (Some(c), false) => crate::config::HfConfig::load(c)?.torch_dtype(),
+        _ => None,
+    };
+    let requested = dtype.or(from_config).unwrap_or(DType::F32);
+    let (chosen, why) = choose_float_dtype(target, requested)?;
+    if let Some(why) = why {
+        device.note_conversion(format!("weights {requested} → {chosen}: {why}"));
+    }
+    Ok(Weights::new(file, device, target, chosen))
+}
