@@ -1,5 +1,7 @@
 //! The `plumb` command line (main.rs owned by the platform helper).
 
+mod cmd_bench;
+mod cmd_doctor;
 mod cmd_model;
 mod common;
 
@@ -7,7 +9,11 @@ use clap::{Parser, Subcommand};
 use common::GlobalOpts;
 
 #[derive(Parser, Debug)]
-#[command(name = "plumb", version, about = "Run models on the best device, in a dtype that works there")]
+#[command(
+    name = "plumb",
+    version,
+    about = "Run models on the best device, in a dtype that works there"
+)]
 struct Cli {
     /// dtype policy: strict, auto, safe, optionally +cpu-fallback (env PLUMB_POLICY)
     #[arg(long, global = true, env = "PLUMB_POLICY", default_value = "auto")]
@@ -21,6 +27,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Every device, its dtype × op-family table (support, measured error, throughput), and the
+    /// recommended device and dtype
+    Doctor(cmd_doctor::DoctorArgs),
+    /// Op throughput per device and dtype (also as `RESULT framework=plumb …` lines)
+    Bench(cmd_bench::BenchArgs),
     #[command(flatten)]
     Model(cmd_model::ModelCommand),
 }
@@ -39,6 +50,8 @@ fn main() {
         explain: cli.explain,
     };
     let r = match cli.cmd {
+        Cmd::Doctor(a) => cmd_doctor::run(a, &global),
+        Cmd::Bench(a) => cmd_bench::run(a, &global),
         Cmd::Model(c) => cmd_model::run(c, &global),
     };
     if let Err(e) = r {

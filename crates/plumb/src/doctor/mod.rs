@@ -226,7 +226,8 @@ pub fn run_on(
 fn throughput_size(kind: DeviceKind, family: OpFamily, quick: bool) -> usize {
     let gpu_like = !matches!(kind, DeviceKind::Cpu);
     match (family, quick, gpu_like) {
-        (OpFamily::Matmul, true, _) => 128,
+        (OpFamily::Matmul, true, true) => 128,
+        (OpFamily::Matmul, true, false) => 256,
         (OpFamily::Matmul, false, true) => 512,
         (OpFamily::Matmul, false, false) => 1024,
         (OpFamily::QMatmul, true, _) => 256,
@@ -324,9 +325,16 @@ fn matmul_rate(rep: &DeviceReport, dtype: DType) -> Option<f64> {
 }
 
 /// Why `dtype` is not good for inference on this device, or `None` when it is: every inference
-/// family must be measured (present in the report), native and accurate.
+/// family the report has rows for must be measured in `dtype`, native and accurate.
 fn unfit(rep: &DeviceReport, dtype: DType) -> Option<String> {
-    for f in INFERENCE_ROWS {
+    let rows: Vec<OpFamily> = INFERENCE_ROWS
+        .into_iter()
+        .filter(|f| rep.cells.iter().any(|c| c.family == *f))
+        .collect();
+    if rows.is_empty() {
+        return Some("no inference op family was probed".into());
+    }
+    for f in rows {
         let Some(c) = find(rep, f, dtype) else {
             return Some(format!("{f} in {dtype} was not measured"));
         };

@@ -91,10 +91,14 @@ pub fn render_text(r: &DoctorReport, color: bool) -> String {
             .memory_bytes
             .map(human_bytes)
             .unwrap_or_else(|| "unknown".into());
+        let maxbuf = if d.max_buffer_bytes == u64::MAX {
+            "unlimited".to_string()
+        } else {
+            human_bytes(d.max_buffer_bytes)
+        };
         let _ = writeln!(
             o,
-            "  memory {mem}, max buffer {}, policy {}",
-            human_bytes(d.max_buffer_bytes),
+            "  memory {mem}, max buffer {maxbuf}, policy {}",
             d.policy
         );
         if !d.features.is_empty() {

@@ -2,6 +2,8 @@
 //! with its own capability table, a log of the kernels it ran, and an optional deliberate bug.
 #![allow(dead_code)]
 
+pub mod schema;
+
 use plumb::{
     AttentionArgs, Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result,
     StorageRef, UnaryOp, View,
@@ -106,7 +108,13 @@ impl Backend for Wrapped {
         self.note("softmax", x.dtype);
         self.inner.softmax(x, log)
     }
-    fn layer_norm(&self, x: View, w: Option<View>, b: Option<View>, eps: f64) -> Result<StorageRef> {
+    fn layer_norm(
+        &self,
+        x: View,
+        w: Option<View>,
+        b: Option<View>,
+        eps: f64,
+    ) -> Result<StorageRef> {
         self.note("layer_norm", x.dtype);
         self.inner.layer_norm(x, w, b, eps)
     }
