@@ -7,14 +7,15 @@ fn op_add(u: C_{{DT}}, v: C_{{DT}}) -> C_{{DT}} { return u + v; }
 fn op_sub(u: C_{{DT}}, v: C_{{DT}}) -> C_{{DT}} { return u - v; }
 fn op_mul(u: C_{{DT}}, v: C_{{DT}}) -> C_{{DT}} { return u * v; }
 fn op_div(u: C_{{DT}}, v: C_{{DT}}) -> C_{{DT}} { return u / v; }
-// NaN in either operand gives NaN (u != u only for NaN; always false for integers)
-fn op_maximum(u: C_{{DT}}, v: C_{{DT}}) -> C_{{DT}} { return select(max(u, v), u + v, u != u || v != v); }
-fn op_minimum(u: C_{{DT}}, v: C_{{DT}}) -> C_{{DT}} { return select(min(u, v), u + v, u != u || v != v); }
+// NaN in either operand gives NaN
+fn op_maximum(u: C_{{DT}}, v: C_{{DT}}) -> C_{{DT}} { return select(max(u, v), u + v, isnan_{{DT}}(u) || isnan_{{DT}}(v)); }
+fn op_minimum(u: C_{{DT}}, v: C_{{DT}}) -> C_{{DT}} { return select(min(u, v), u + v, isnan_{{DT}}(u) || isnan_{{DT}}(v)); }
+fn nan32(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 // pow with the usual real semantics: negative bases only for integral exponents
 fn op_pow(u: f32, v: f32) -> f32 {
     if (v == 0.0) { return 1.0; }
     let r = pow(abs(u), v);
-    if (u >= 0.0 || u != u) { return select(r, u, u != u); }
+    if (u >= 0.0 || nan32(u)) { return select(r, u, nan32(u)); }
     if (floor(v) != v) { return bitcast<f32>(0x7fc00000u); }
     let odd = abs(v) < 16777216.0 && (i32(abs(v)) & 1) == 1;
     return select(r, -r, odd);

@@ -7,14 +7,15 @@ fn conv(v: C_{{DT}}) -> C_{{OT}} {
     if (K_{{OT}} == 3u) {
         return select(C_{{OT}}(0), C_{{OT}}(1), v != C_{{DT}}(0));
     }
-    if (v != v) {
+    // f32-computed sources (f32, f16, bf16) convert with the saturating codec rule
+    if (K_{{DT}} == 0u && Z_{{DT}} <= 4u) {
+        return from_f32_{{OT}}(f32(v));
+    }
+    if (K_{{OT}} != 0u && isnan_{{DT}}(v)) {
         return C_{{OT}}(0);
     }
     if (K_{{OT}} == 2u) {
         return C_{{OT}}(clamp(v, C_{{DT}}(0), C_{{DT}}(255)));
-    }
-    if (K_{{OT}} == 1u && Z_{{OT}} == 4u && K_{{DT}} == 0u) {
-        return C_{{OT}}(clamp(v, C_{{DT}}(-2147483648.0), C_{{DT}}(2147483520.0)));
     }
     return C_{{OT}}(v);
 }

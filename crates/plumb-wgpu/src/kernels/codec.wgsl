@@ -6,6 +6,9 @@
 //   const P_X   elements per storage word
 //   const Z_X   bytes per element
 //   const K_X   kind: 0 float, 1 signed int, 2 u8, 3 bool, 4 raw bits
+//   fn isnan_X(value) -> bool           NaN test on bits (fast-math compilers fold v != v)
+//   fn from_f32_X(f32) -> C_X           (plain dtypes) f32 -> X with the cast rules:
+//                                        truncate toward zero, saturate, NaN -> 0, bool != 0
 //   fn dec_X(word, lane) -> C_X          read element `lane` of a word
 //   fn enc_X(word, lane, value) -> W_X   replace element `lane` of a word
 
@@ -15,6 +18,8 @@ alias C_f32 = f32;
 const P_f32: u32 = 1u;
 const Z_f32: u32 = 4u;
 const K_f32: u32 = 0u;
+fn isnan_f32(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn from_f32_f32(v: f32) -> f32 { return v; }
 fn dec_f32(w: u32, lane: u32) -> f32 { return bitcast<f32>(w); }
 fn enc_f32(w: u32, lane: u32, v: f32) -> u32 { return bitcast<u32>(v); }
 
@@ -24,6 +29,13 @@ alias C_i32 = i32;
 const P_i32: u32 = 1u;
 const Z_i32: u32 = 4u;
 const K_i32: u32 = 1u;
+fn isnan_i32(v: i32) -> bool { return false; }
+fn from_f32_i32(v: f32) -> i32 {
+    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { return 0; }
+    if (v >= 2147483648.0) { return 2147483647; }
+    if (v < -2147483648.0) { return -2147483647 - 1; }
+    return i32(v);
+}
 fn dec_i32(w: u32, lane: u32) -> i32 { return bitcast<i32>(w); }
 fn enc_i32(w: u32, lane: u32, v: i32) -> u32 { return bitcast<u32>(v); }
 
@@ -34,6 +46,11 @@ alias C_u8 = i32;
 const P_u8: u32 = 4u;
 const Z_u8: u32 = 1u;
 const K_u8: u32 = 2u;
+fn isnan_u8(v: i32) -> bool { return false; }
+fn from_f32_u8(v: f32) -> i32 {
+    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { return 0; }
+    return i32(clamp(v, 0.0, 255.0));
+}
 fn dec_u8(w: u32, lane: u32) -> i32 { return i32((w >> (8u * lane)) & 0xffu); }
 fn enc_u8(w: u32, lane: u32, v: i32) -> u32 {
     let sh = 8u * lane;
@@ -47,6 +64,8 @@ alias C_bool = i32;
 const P_bool: u32 = 4u;
 const Z_bool: u32 = 1u;
 const K_bool: u32 = 3u;
+fn isnan_bool(v: i32) -> bool { return false; }
+fn from_f32_bool(v: f32) -> i32 { return select(0, 1, v != 0.0); }
 fn dec_bool(w: u32, lane: u32) -> i32 { return select(0, 1, ((w >> (8u * lane)) & 0xffu) != 0u); }
 fn enc_bool(w: u32, lane: u32, v: i32) -> u32 {
     let sh = 8u * lane;
@@ -60,6 +79,8 @@ alias C_bf16 = f32;
 const P_bf16: u32 = 2u;
 const Z_bf16: u32 = 2u;
 const K_bf16: u32 = 0u;
+fn isnan_bf16(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn from_f32_bf16(v: f32) -> f32 { return v; }
 fn dec_bf16(w: u32, lane: u32) -> f32 { return bitcast<f32>(((w >> (16u * lane)) & 0xffffu) << 16u); }
 fn bf16_bits(v: f32) -> u32 {
     let b = bitcast<u32>(v);
@@ -74,17 +95,24 @@ fn enc_bf16(w: u32, lane: u32, v: f32) -> u32 {
 }
 
 //! dtype f16
-// native half precision (`enable f16;`, SHADER_F16): two halves per word, computed in f32
+// native half precision (`enable f16;`, SHADER_F16): two halves per word, computed in f32,
+// rounded by the hardware's f16 conversion
 alias W_f16 = u32;
 alias C_f16 = f32;
 const P_f16: u32 = 2u;
 const Z_f16: u32 = 2u;
 const K_f16: u32 = 0u;
-fn dec_f16(w: u32, lane: u32) -> f32 { return f32(bitcast<vec2<f16>>(w)[lane]); }
+fn isnan_f16(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn from_f32_f16(v: f32) -> f32 { return v; }
+fn dec_f16(w: u32, lane: u32) -> f32 {
+    let h = unpack2x16float(w);
+    return select(h.x, h.y, lane == 1u);
+}
+// the hardware f32 -> f16 conversion rounds; the rounded value is exact for pack2x16float
 fn enc_f16(w: u32, lane: u32, v: f32) -> u32 {
-    var h = bitcast<vec2<f16>>(w);
-    h[lane] = f16(v);
-    return bitcast<u32>(h);
+    let bits = pack2x16float(vec2<f32>(f32(f16(v)), 0.0)) & 0xffffu;
+    let sh = 16u * lane;
+    return (w & ~(0xffffu << sh)) | (bits << sh);
 }
 
 //! dtype f16packed
@@ -95,7 +123,12 @@ alias C_f16packed = f32;
 const P_f16packed: u32 = 2u;
 const Z_f16packed: u32 = 2u;
 const K_f16packed: u32 = 0u;
-fn dec_f16packed(w: u32, lane: u32) -> f32 { return unpack2x16float(w)[lane]; }
+fn isnan_f16packed(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn from_f32_f16packed(v: f32) -> f32 { return v; }
+fn dec_f16packed(w: u32, lane: u32) -> f32 {
+    let h = unpack2x16float(w);
+    return select(h.x, h.y, lane == 1u);
+}
 fn f16_bits(v: f32) -> u32 {
     let b = bitcast<u32>(v);
     let sign = (b >> 16u) & 0x8000u;
@@ -128,6 +161,13 @@ alias C_i64 = i64;
 const P_i64: u32 = 1u;
 const Z_i64: u32 = 8u;
 const K_i64: u32 = 1u;
+fn isnan_i64(v: i64) -> bool { return false; }
+fn from_f32_i64(v: f32) -> i64 {
+    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) { return 0li; }
+    if (v >= 9223372036854775808.0) { return 9223372036854775807li; }
+    if (v < -9223372036854775808.0) { return -9223372036854775807li - 1li; }
+    return i64(v);
+}
 fn dec_i64(w: i64, lane: u32) -> i64 { return w; }
 fn enc_i64(w: i64, lane: u32, v: i64) -> i64 { return v; }
 
@@ -138,6 +178,8 @@ alias C_f64 = f64;
 const P_f64: u32 = 1u;
 const Z_f64: u32 = 8u;
 const K_f64: u32 = 0u;
+fn isnan_f64(v: f64) -> bool { return v != v; }
+fn from_f32_f64(v: f32) -> f64 { return f64(v); }
 fn dec_f64(w: f64, lane: u32) -> f64 { return w; }
 fn enc_f64(w: f64, lane: u32, v: f64) -> f64 { return v; }
 
@@ -148,6 +190,7 @@ alias C_b8 = u32;
 const P_b8: u32 = 4u;
 const Z_b8: u32 = 1u;
 const K_b8: u32 = 4u;
+fn isnan_b8(v: u32) -> bool { return false; }
 fn dec_b8(w: u32, lane: u32) -> u32 { return (w >> (8u * lane)) & 0xffu; }
 fn lo_b8(v: u32) -> u32 { return v; }
 fn enc_b8(w: u32, lane: u32, v: u32) -> u32 {
@@ -162,6 +205,7 @@ alias C_b16 = u32;
 const P_b16: u32 = 2u;
 const Z_b16: u32 = 2u;
 const K_b16: u32 = 4u;
+fn isnan_b16(v: u32) -> bool { return false; }
 fn dec_b16(w: u32, lane: u32) -> u32 { return (w >> (16u * lane)) & 0xffffu; }
 fn lo_b16(v: u32) -> u32 { return v; }
 fn enc_b16(w: u32, lane: u32, v: u32) -> u32 {
@@ -175,6 +219,7 @@ alias C_b32 = u32;
 const P_b32: u32 = 1u;
 const Z_b32: u32 = 4u;
 const K_b32: u32 = 4u;
+fn isnan_b32(v: u32) -> bool { return false; }
 fn dec_b32(w: u32, lane: u32) -> u32 { return w; }
 fn lo_b32(v: u32) -> u32 { return v; }
 fn enc_b32(w: u32, lane: u32, v: u32) -> u32 { return v; }
@@ -186,6 +231,7 @@ alias C_b64 = vec2<u32>;
 const P_b64: u32 = 1u;
 const Z_b64: u32 = 8u;
 const K_b64: u32 = 4u;
+fn isnan_b64(v: vec2<u32>) -> bool { return false; }
 fn dec_b64(w: vec2<u32>, lane: u32) -> vec2<u32> { return w; }
 // an id that does not fit in 32 bits reads as out of range
 fn lo_b64(v: vec2<u32>) -> u32 { return select(0xffffffffu, v.x, v.y == 0u); }

@@ -18,15 +18,15 @@ var<workgroup> si: array<u32, 256>;
 fn beats_max(a: Acc, b: Acc) -> bool {
     if (b.i == EMPTY) { return false; }
     if (a.i == EMPTY) { return true; }
-    if (b.v != b.v) { return a.v == a.v || b.i < a.i; }
-    if (a.v != a.v) { return false; }
+    if (isnan_{{DT}}(b.v)) { return !isnan_{{DT}}(a.v) || b.i < a.i; }
+    if (isnan_{{DT}}(a.v)) { return false; }
     return b.v > a.v || (b.v == a.v && b.i < a.i);
 }
 fn beats_min(a: Acc, b: Acc) -> bool {
     if (b.i == EMPTY) { return false; }
     if (a.i == EMPTY) { return true; }
-    if (b.v != b.v) { return a.v == a.v || b.i < a.i; }
-    if (a.v != a.v) { return false; }
+    if (isnan_{{DT}}(b.v)) { return !isnan_{{DT}}(a.v) || b.i < a.i; }
+    if (isnan_{{DT}}(a.v)) { return false; }
     return b.v < a.v || (b.v == a.v && b.i < a.i);
 }
 fn comb_sum(a: Acc, b: Acc) -> Acc { return Acc(a.v + b.v, min(a.i, b.i)); }
