@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod config;
+pub mod generate;
 pub mod gguf;
 pub mod kquant;
 pub mod models;

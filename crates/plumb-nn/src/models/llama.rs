@@ -1,1 +1,366 @@
+//! Llama family decoders (SmolLM2, TinyLlama-, Llama-2/3-shaped): RMSNorm, RoPE, grouped-query
+//! attention, SwiGLU MLP, tied embeddings, KV cache. One implementation for float and quantized
+//! weights: matrices go through [`Tensor::qmatmul`].
+//!
+//! Weights come with either naming: GGUF (`token_embd`, `blk.N.attn_q`, …) or Hugging Face
+//! (`model.embed_tokens`, `model.layers.N.self_attn.q_proj`, …). llama.cpp's converter permutes
+//! the Q and K rows of each head for the interleaved RoPE layout, so GGUF weights use
+//! `rope(interleaved = true)` and Hugging Face weights rotate halves; both give the same result.
 
+use crate::config::HfConfig;
+use crate::gguf::GgufFile;
+use crate::weights::Weights;
+use plumb_core::{DType, Device, Error, Result, Tensor};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub max_position_embeddings: usize,
+    pub tie_word_embeddings: bool,
+}
+
+impl LlamaConfig {
+    /// From GGUF metadata (`{arch}.*` keys).
+    pub fn from_gguf(f: &GgufFile) -> Result<LlamaConfig> {
+        let arch = f
+            .require("general.architecture")?
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if !matches!(arch.as_str(), "llama" | "mistral") {
+            return Err(Error::format(
+                f.path(),
+                format!(
+                    "general.architecture is '{arch}'; plumb's Llama model reads llama/mistral"
+                ),
+            ));
+        }
+        let k = |s: &str| format!("{arch}.{s}");
+        let hidden = f.require_u64(&k("embedding_length"))? as usize;
+        let heads = f.require_u64(&k("attention.head_count"))? as usize;
+        let vocab = match f.meta(&k("vocab_size")).and_then(|v| v.as_i64()) {
+            Some(v) => v as usize,
+            None => f
+                .require("tokenizer.ggml.tokens")?
+                .as_array()
+                .map_or(0, |a| a.len()),
+        };
+        if heads == 0 || hidden % heads != 0 {
+            return Err(Error::format(
+                f.path(),
+                "embedding_length is not a multiple of head_count",
+            ));
+        }
+        Ok(LlamaConfig {
+            vocab_size: vocab,
+            hidden_size: hidden,
+            intermediate_size: f.require_u64(&k("feed_forward_length"))? as usize,
+            num_hidden_layers: f.require_u64(&k("block_count"))? as usize,
+            num_attention_heads: heads,
+            num_key_value_heads: f
+                .meta(&k("attention.head_count_kv"))
+                .and_then(|v| v.as_i64())
+                .map_or(heads, |v| v as usize),
+            head_dim: hidden / heads,
+            rms_norm_eps: f.require_f64(&k("attention.layer_norm_rms_epsilon"))?,
+            rope_theta: f
+                .meta(&k("rope.freq_base"))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(10000.0),
+            max_position_embeddings: f
+                .meta(&k("context_length"))
+                .and_then(|v| v.as_i64())
+                .map_or(2048, |v| v as usize),
+            tie_word_embeddings: f.get("output.weight").is_none(),
+        })
+    }
+
+    /// From a Hugging Face config.json.
+    pub fn from_hf(c: &HfConfig) -> Result<LlamaConfig> {
+        let hidden = c.usize("hidden_size")?;
+        let heads = c.usize("num_attention_heads")?;
+        if heads == 0 || hidden % heads != 0 {
+            return Err(Error::format(
+                &c.path,
+                "hidden_size is not a multiple of num_attention_heads",
+            ));
+        }
+        if let Some(rs) = c.json.get("rope_scaling").filter(|v| !v.is_null()) {
+            return Err(Error::format(
+                &c.path,
+                format!("rope_scaling {rs} is not supported yet"),
+            ));
+        }
+        Ok(LlamaConfig {
+            vocab_size: c.usize("vocab_size")?,
+            hidden_size: hidden,
+            intermediate_size: c.usize("intermediate_size")?,
+            num_hidden_layers: c.usize("num_hidden_layers")?,
+            num_attention_heads: heads,
+            num_key_value_heads: c.usize_or("num_key_value_heads", heads),
+            head_dim: c.usize_or("head_dim", hidden / heads),
+            rms_norm_eps: c.f64_or("rms_norm_eps", 1e-6),
+            rope_theta: c.f64_or("rope_theta", 10000.0),
+            max_position_embeddings: c.usize_or("max_position_embeddings", 2048),
+            tie_word_embeddings: c
+                .json
+                .get("tie_word_embeddings")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+        })
+    }
+}
+
+/// Checkpoint names of one layout.
+struct Names {
+    gguf: bool,
+}
+
+impl Names {
+    fn embed(&self) -> &'static str {
+        if self.gguf {
+            "token_embd.weight"
+        } else {
+            "model.embed_tokens.weight"
+        }
+    }
+    fn norm(&self) -> &'static str {
+        if self.gguf {
+            "output_norm.weight"
+        } else {
+            "model.norm.weight"
+        }
+    }
+    fn head(&self) -> &'static str {
+        if self.gguf {
+            "output.weight"
+        } else {
+            "lm_head.weight"
+        }
+    }
+    fn layer(&self, i: usize, part: &str) -> String {
+        if self.gguf {
+            let p = match part {
+                "q" => "attn_q",
+                "k" => "attn_k",
+                "v" => "attn_v",
+                "o" => "attn_output",
+                "gate" => "ffn_gate",
+                "up" => "ffn_up",
+                "down" => "ffn_down",
+                "attn_norm" => "attn_norm",
+                _ => "ffn_norm",
+            };
+            format!("blk.{i}.{p}.weight")
+        } else {
+            let p = match part {
+                "q" => "self_attn.q_proj",
+                "k" => "self_attn.k_proj",
+                "v" => "self_attn.v_proj",
+                "o" => "self_attn.o_proj",
+                "gate" => "mlp.gate_proj",
+                "up" => "mlp.up_proj",
+                "down" => "mlp.down_proj",
+                "attn_norm" => "input_layernorm",
+                _ => "post_attention_layernorm",
+            };
+            format!("model.layers.{i}.{p}.weight")
+        }
+    }
+}
+
+struct Block {
+    attn_norm: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    o: Tensor,
+    ffn_norm: Tensor,
+    gate: Tensor,
+    up: Tensor,
+    down: Tensor,
+}
+
+/// A Llama decoder.
+pub struct Llama {
+    pub config: LlamaConfig,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    head: Tensor,
+    interleaved: bool,
+    dtype: DType,
+}
+
+/// Keys and values of every layer so far: [1, kv_heads, len, head_dim] each.
+#[derive(Default)]
+pub struct KvCache {
+    k: Vec<Option<Tensor>>,
+    v: Vec<Option<Tensor>>,
+    pub len: usize,
+}
+
+impl KvCache {
+    pub fn new(layers: usize) -> KvCache {
+        KvCache {
+            k: vec![None; layers],
+            v: vec![None; layers],
+            len: 0,
+        }
+    }
+}
+
+impl Llama {
+    pub fn load(config: &LlamaConfig, w: &Weights) -> Result<Llama> {
+        let c = config;
+        let n = Names {
+            gguf: w.contains("token_embd.weight"),
+        };
+        let (h, hd) = (c.hidden_size, c.head_dim);
+        let (qd, kvd, ff) = (
+            c.num_attention_heads * hd,
+            c.num_key_value_heads * hd,
+            c.intermediate_size,
+        );
+        // the lookup table needs floats; the tied output head may stay quantized
+        let embed = w.get(n.embed(), &[c.vocab_size, h])?;
+        let head = if w.contains(n.head()) {
+            w.get_matrix(n.head(), &[c.vocab_size, h])?
+        } else {
+            w.get_matrix(n.embed(), &[c.vocab_size, h])?
+        };
+        let mut blocks = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let m = |p: &str, s: &[usize]| w.get_matrix(&n.layer(i, p), s);
+            blocks.push(Block {
+                attn_norm: w.get(&n.layer(i, "attn_norm"), &[h])?,
+                q: m("q", &[qd, h])?,
+                k: m("k", &[kvd, h])?,
+                v: m("v", &[kvd, h])?,
+                o: m("o", &[h, qd])?,
+                ffn_norm: w.get(&n.layer(i, "ffn_norm"), &[h])?,
+                gate: m("gate", &[ff, h])?,
+                up: m("up", &[ff, h])?,
+                down: m("down", &[h, ff])?,
+            });
+        }
+        Ok(Llama {
+            config: config.clone(),
+            embed,
+            blocks,
+            norm: w.get(n.norm(), &[h])?,
+            head,
+            interleaved: n.gguf,
+            dtype: w.float_dtype(),
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn rope_tables(&self, start: usize, len: usize, dev: &Device) -> Result<(Tensor, Tensor)> {
+        let half = self.config.head_dim / 2;
+        let theta = self.config.rope_theta;
+        let mut cos = Vec::with_capacity(len * half);
+        let mut sin = Vec::with_capacity(len * half);
+        for p in start..start + len {
+            for i in 0..half {
+                let inv = 1.0 / theta.powf((2 * i) as f64 / self.config.head_dim as f64);
+                let a = p as f64 * inv;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        Ok((
+            Tensor::from_f64(&cos, self.dtype, [len, half], dev)?,
+            Tensor::from_f64(&sin, self.dtype, [len, half], dev)?,
+        ))
+    }
+
+    /// Run `ids` (batch 1) after what `cache` holds; returns the f32 logits of the last
+    /// position [vocab] (all positions [len, vocab] when `all_logits`).
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        cache: &mut KvCache,
+        dev: &Device,
+        all_logits: bool,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let s = ids.len();
+        if s == 0 {
+            return Err(Error::invalid("llama", "no tokens to run"));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= c.vocab_size) {
+            return Err(Error::OutOfRange {
+                op: "llama",
+                what: "token id",
+                index: bad as i64,
+                bound: c.vocab_size,
+                shape: vec![s],
+            });
+        }
+        if cache.k.len() != c.num_hidden_layers {
+            *cache = KvCache::new(c.num_hidden_layers);
+        }
+        let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+        let ids32: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
+        let ids = Tensor::from_slice(&ids32, [s], dev)?;
+        let mut x = self
+            .embed
+            .index_select(&ids, 0)?
+            .reshape([1, s, c.hidden_size])?;
+        let (cos, sin) = self.rope_tables(cache.len, s, dev)?;
+        for (li, b) in self.blocks.iter().enumerate() {
+            let hn = x.rms_norm(Some(&b.attn_norm), c.rms_norm_eps)?;
+            let q = hn.qmatmul(&b.q)?.reshape([1, s, nh, hd])?.transpose(1, 2)?;
+            let k = hn
+                .qmatmul(&b.k)?
+                .reshape([1, s, nkv, hd])?
+                .transpose(1, 2)?;
+            let v = hn
+                .qmatmul(&b.v)?
+                .reshape([1, s, nkv, hd])?
+                .transpose(1, 2)?;
+            let q = q.contiguous()?.rope(&cos, &sin, self.interleaved)?;
+            let k = k.contiguous()?.rope(&cos, &sin, self.interleaved)?;
+            let v = v.contiguous()?;
+            let (k, v) = match (&cache.k[li], &cache.v[li]) {
+                (Some(pk), Some(pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+                _ => (k, v),
+            };
+            cache.k[li] = Some(k.clone());
+            cache.v[li] = Some(v.clone());
+            let att = Tensor::attention(&q, &k, &v, None, s > 1, None)?
+                .transpose(1, 2)?
+                .reshape([1, s, nh * hd])?;
+            x = x.add(&att.qmatmul(&b.o)?)?;
+            let hn = x.rms_norm(Some(&b.ffn_norm), c.rms_norm_eps)?;
+            let g = hn.qmatmul(&b.gate)?.silu()?;
+            let u = hn.qmatmul(&b.up)?;
+            x = x.add(&g.mul(&u)?.qmatmul(&b.down)?)?;
+        }
+        cache.len += s;
+        let x = if all_logits {
+            x.reshape([s, c.hidden_size])?
+        } else {
+            x.narrow(1, s - 1, 1)?.reshape([1, c.hidden_size])?
+        };
+        let x = x.rms_norm(Some(&self.norm), c.rms_norm_eps)?;
+        let logits = x.qmatmul(&self.head)?.to_dtype(DType::F32)?;
+        if all_logits {
+            Ok(logits)
+        } else {
+            logits.reshape([c.vocab_size])
+        }
+    }
+}

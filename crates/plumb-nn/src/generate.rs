@@ -1,0 +1,241 @@
+//! Text generation: sampling (greedy, temperature, top-k, top-p, seeded) and the loop that runs a
+//! Llama model with its tokenizer and chat template.
+
+use crate::chat::{ChatTemplate, Message};
+use crate::config::{HfConfig, ModelFiles};
+use crate::models::llama::{KvCache, Llama, LlamaConfig};
+use crate::tokenizer::Tokenizer;
+use crate::weights::{WeightFile, Weights};
+use plumb_core::rng::SplitMix64;
+use plumb_core::{Device, Error, Result};
+use std::time::Instant;
+
+/// How the next token is picked. `temperature == 0` is greedy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplingParams {
+    pub temperature: f64,
+    pub top_k: Option<usize>,
+    pub top_p: Option<f64>,
+    pub seed: u64,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            seed: 0,
+        }
+    }
+}
+
+pub struct Sampler {
+    params: SamplingParams,
+    rng: SplitMix64,
+}
+
+/// Index of the largest value (the first one on ties, like torch.argmax).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Sampler {
+    pub fn new(params: SamplingParams) -> Sampler {
+        Sampler {
+            params,
+            rng: SplitMix64::new(params.seed),
+        }
+    }
+
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let p = self.params;
+        if p.temperature <= 0.0 || p.top_k == Some(1) {
+            return argmax(logits) as u32;
+        }
+        let mut idx: Vec<usize> = (0..logits.len())
+            .filter(|&i| logits[i].is_finite())
+            .collect();
+        if idx.is_empty() {
+            return argmax(logits) as u32;
+        }
+        idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        if let Some(k) = p.top_k.filter(|&k| k > 0) {
+            idx.truncate(k);
+        }
+        let max = logits[idx[0]] as f64;
+        let mut probs: Vec<f64> = idx
+            .iter()
+            .map(|&i| ((logits[i] as f64 - max) / p.temperature).exp())
+            .collect();
+        let total: f64 = probs.iter().sum();
+        probs.iter_mut().for_each(|x| *x /= total);
+        if let Some(top_p) = p.top_p.filter(|&t| t > 0.0 && t < 1.0) {
+            let mut acc = 0.0;
+            let mut keep = probs.len();
+            for (i, &q) in probs.iter().enumerate() {
+                acc += q;
+                if acc >= top_p {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            probs.truncate(keep);
+            idx.truncate(keep);
+            let t: f64 = probs.iter().sum();
+            probs.iter_mut().for_each(|x| *x /= t);
+        }
+        let r = self.rng.next_f64();
+        let mut acc = 0.0;
+        for (i, &q) in probs.iter().enumerate() {
+            acc += q;
+            if r < acc {
+                return idx[i] as u32;
+            }
+        }
+        idx[idx.len() - 1] as u32
+    }
+}
+
+/// Timing of one generation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GenStats {
+    pub prompt_tokens: usize,
+    pub prompt_secs: f64,
+    pub generated: usize,
+    pub decode_secs: f64,
+}
+
+impl GenStats {
+    pub fn prefill_tok_s(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prompt_secs.max(1e-9)
+    }
+    /// Decode rate over the tokens after the first (the first comes out of the prefill).
+    pub fn decode_tok_s(&self) -> f64 {
+        self.generated.saturating_sub(1) as f64 / self.decode_secs.max(1e-9)
+    }
+}
+
+/// Tokenizer + Llama + chat template.
+pub struct TextGenerator {
+    pub tokenizer: Tokenizer,
+    pub model: Llama,
+    pub chat: Option<ChatTemplate>,
+}
+
+impl TextGenerator {
+    /// Load from GGUF (config, tokenizer, template from its metadata unless a tokenizer.json
+    /// sits next to it) or a Hugging Face folder (config.json, tokenizer.json,
+    /// tokenizer_config.json).
+    pub fn load(files: &ModelFiles, weights: &Weights) -> Result<TextGenerator> {
+        let (config, tokenizer, chat) = match weights.file() {
+            WeightFile::Gguf(g) => {
+                let tok = match &files.tokenizer {
+                    Some(t) => Tokenizer::from_file(t)?,
+                    None => Tokenizer::from_gguf(g)?,
+                };
+                (LlamaConfig::from_gguf(g)?, tok, ChatTemplate::from_gguf(g)?)
+            }
+            WeightFile::Safetensors(_) => {
+                let cfg = files.config.as_ref().ok_or_else(|| {
+                    Error::format(
+                        &files.dir,
+                        "a Llama model needs config.json next to its weights",
+                    )
+                })?;
+                let tok = files.tokenizer.as_ref().ok_or_else(|| {
+                    Error::format(&files.dir, "no tokenizer.json next to the weights")
+                })?;
+                let chat = match &files.tokenizer_config {
+                    Some(p) => ChatTemplate::from_tokenizer_config(p)?,
+                    None => None,
+                };
+                (
+                    LlamaConfig::from_hf(&HfConfig::load(cfg)?)?,
+                    Tokenizer::from_file(tok)?,
+                    chat,
+                )
+            }
+        };
+        let model = Llama::load(&config, weights)?;
+        Ok(TextGenerator {
+            tokenizer,
+            model,
+            chat,
+        })
+    }
+
+    /// Token ids of `prompt`, through the chat template when `chat`.
+    pub fn prompt_ids(&self, prompt: &str, chat: bool) -> Result<Vec<u32>> {
+        let text = if chat {
+            let t = self.chat.as_ref().ok_or_else(|| {
+                Error::format(
+                    &self.tokenizer.source,
+                    "--chat: the model has no chat template",
+                )
+            })?;
+            t.render(&[Message::new("user", prompt)], true)
+        } else {
+            prompt.to_string()
+        };
+        let mut ids = self.tokenizer.encode(&text, false)?;
+        if !chat && ids.is_empty() {
+            if let Some(b) = self.tokenizer.bos_id {
+                ids.push(b);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Generate up to `max_tokens` after `prompt`, calling `on_token` with each new id as soon
+    /// as it is picked. Stops at an end-of-turn token when `stop_at_eos`.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        max_tokens: usize,
+        sampler: &mut Sampler,
+        stop_at_eos: bool,
+        dev: &Device,
+        on_token: &mut dyn FnMut(u32) -> Result<()>,
+    ) -> Result<GenStats> {
+        let mut cache = KvCache::new(self.model.config.num_hidden_layers);
+        let mut stats = GenStats {
+            prompt_tokens: prompt.len(),
+            ..Default::default()
+        };
+        if max_tokens == 0 {
+            return Ok(stats);
+        }
+        let t0 = Instant::now();
+        let logits = self
+            .model
+            .forward(prompt, &mut cache, dev, false)?
+            .to_vec::<f32>()?;
+        stats.prompt_secs = t0.elapsed().as_secs_f64();
+        let mut next = sampler.sample(&logits);
+        let t1 = Instant::now();
+        loop {
+            stats.generated += 1;
+            on_token(next)?;
+            if stats.generated >= max_tokens || (stop_at_eos && self.tokenizer.is_eos(next)) {
+                break;
+            }
+            if cache.len >= self.model.config.max_position_embeddings {
+                break;
+            }
+            let logits = self
+                .model
+                .forward(&[next], &mut cache, dev, false)?
+                .to_vec::<f32>()?;
+            next = sampler.sample(&logits);
+        }
+        stats.decode_secs = t1.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+}
