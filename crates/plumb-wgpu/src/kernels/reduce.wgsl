@@ -31,9 +31,15 @@ fn beats_min(a: Acc, b: Acc) -> bool {
 }
 fn comb_sum(a: Acc, b: Acc) -> Acc { return Acc(a.v + b.v, min(a.i, b.i)); }
 fn comb_mean(a: Acc, b: Acc) -> Acc { return comb_sum(a, b); }
-fn comb_max(a: Acc, b: Acc) -> Acc { return select(a, b, beats_max(a, b)); }
+fn comb_max(a: Acc, b: Acc) -> Acc {
+    if (beats_max(a, b)) { return b; }
+    return a;
+}
 fn comb_argmax(a: Acc, b: Acc) -> Acc { return comb_max(a, b); }
-fn comb_min(a: Acc, b: Acc) -> Acc { return select(a, b, beats_min(a, b)); }
+fn comb_min(a: Acc, b: Acc) -> Acc {
+    if (beats_min(a, b)) { return b; }
+    return a;
+}
 
 fn fin_sum(a: Acc, r: u32) -> C_{{OT}} { return C_{{OT}}(a.v); }
 fn fin_mean(a: Acc, r: u32) -> C_{{OT}} { return C_{{OT}}(a.v / C_{{DT}}(r)); }
