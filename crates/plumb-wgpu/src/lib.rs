@@ -8,6 +8,7 @@
 //! - Storage: every tensor is a pooled buffer of 32-bit words; u8/bool pack four elements and
 //!   f16/bf16 two per word; i64/f64 use 64-bit words. Kernels own whole output words.
 
+pub mod catalogue;
 pub mod device;
 pub mod kernels;
 mod launch;
