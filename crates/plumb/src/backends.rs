@@ -10,13 +10,10 @@ pub(crate) fn cpu() -> Arc<dyn Backend> {
 
 /// Every wgpu adapter, in preference order, with `profile` masking features and limits.
 pub(crate) fn wgpu(profile: Option<&str>) -> Result<Vec<Arc<dyn Backend>>> {
-    // plumb_wgpu::discover(profile) is not in the tree yet; swapped in when it lands
-    let _ = profile;
-    Err(plumb_core::Error::backend(
-        "gpu",
-        "discover",
-        "the wgpu backend is not built into this binary yet",
-    ))
+    Ok(plumb_wgpu::discover(profile)?
+        .into_iter()
+        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+        .collect())
 }
 
 /// Why there is no `cuda:N` device in this build.

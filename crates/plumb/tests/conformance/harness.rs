@@ -172,6 +172,27 @@ fn check_one(c: &Cmp) -> Option<String> {
     None
 }
 
+/// `Ok(dtype it is computed in)` when `dev`'s policy runs `family` in `dtype`, else why not.
+/// An upcast needs casts of `dtype` on the device, and a cast itself cannot be upcast.
+fn can_run(dev: &Device, family: OpFamily, dtype: DType) -> std::result::Result<DType, String> {
+    let support = dev.supports(family, dtype);
+    let f32_native = dev.supports(family, DType::F32) == plumb::Support::Native;
+    match dev.policy().decide(dtype, &support, f32_native) {
+        Decision::Refuse { reason } => Err(reason),
+        Decision::Upcast { .. } if family == OpFamily::Cast => Err(format!(
+            "{dtype} casts are {support}, and a cast cannot be upcast"
+        )),
+        Decision::Upcast { to } => match dev.supports(OpFamily::Cast, dtype) {
+            s if s.is_runnable() => Ok(to),
+            s => Err(format!(
+                "the policy upcasts {dtype} to {to}, but {dtype} casts are {s} here"
+            )),
+        },
+        Decision::Emulated { via } => Ok(via),
+        Decision::Native | Decision::CpuFallback => Ok(dtype),
+    }
+}
+
 /// Runs cases and collects failures; every case either passes, fails, or prints why it skipped.
 #[derive(Default)]
 pub struct Suite {
@@ -215,22 +236,31 @@ impl Suite {
     ) {
         let dev = &t.dev;
         let dtype = dtypes[0];
+        // the dtype each input dtype is really computed in (an upcast computes in f32)
+        let mut computed: Vec<(DType, DType)> = Vec::new();
         for &d in dtypes {
-            let support = dev.supports(family, d);
-            let f32_native = dev.supports(family, DType::F32) == plumb::Support::Native;
-            if let Decision::Refuse { reason } = dev.policy().decide(d, &support, f32_native) {
-                println!("skipped: {} {op} {d}: {reason}", t.label);
-                self.skipped += 1;
-                return;
+            match can_run(dev, family, d) {
+                Err(reason) => {
+                    println!("skipped: {} {op} {d}: {reason}", t.label);
+                    self.skipped += 1;
+                    return;
+                }
+                Ok(c) => computed.push((d, c)),
             }
         }
         match body(dev) {
             Err(e) => self
                 .failures
                 .push(format!("{} {op} {dtype}: error: {e}", t.label)),
-            Ok(cmps) => {
+            Ok(mut cmps) => {
                 let mut bad = false;
-                for c in &cmps {
+                for c in &mut cmps {
+                    // an upcast or emulation is held to the looser of the two dtypes' tolerances
+                    if let Some(&(_, via)) = computed.iter().find(|(d, _)| *d == c.dtype) {
+                        if via.tolerance() > c.dtype.tolerance() {
+                            c.dtype = via;
+                        }
+                    }
                     if let Some(f) = check_one(c) {
                         self.failures.push(format!("{} {op} {dtype}: {f}", t.label));
                         bad = true;
