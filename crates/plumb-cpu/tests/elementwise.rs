@@ -334,3 +334,29 @@ fn empty_and_size_one() {
         assert_eq!(read(&s.neg().unwrap()), vec![-3.0]);
     }
 }
+
+#[test]
+fn contiguous_copies_of_transposed_and_broadcast_views() {
+    let d = dev();
+    let (b, r, c) = (3, 45, 70);
+    let x = vals(b * r * c, 77, -1.0, 1.0);
+    for dt in [DType::F32, DType::BF16, DType::I64] {
+        let x = round(dt, &x);
+        let t = tensor(&x, dt, &[b, r, c], &d);
+        let got = read(&t.transpose(1, 2).unwrap().contiguous().unwrap());
+        let want: Vec<f64> = (0..b)
+            .flat_map(|i| transpose(&x[i * r * c..(i + 1) * r * c], r, c))
+            .collect();
+        assert_eq!(got, want, "transposed copy {dt}");
+        // permute the batch dim inwards: [r, b, c] with the last dim contiguous
+        let got = read(&t.permute([1, 0, 2]).unwrap().contiguous().unwrap());
+        let want: Vec<f64> = (0..r)
+            .flat_map(|i| (0..b).flat_map(move |j| (0..c).map(move |k| (j, i, k))))
+            .map(|(j, i, k)| x[(j * r + i) * c + k])
+            .collect();
+        assert_eq!(got, want, "permuted copy {dt}");
+        let row = tensor(&x[..c], dt, &[1, c], &d);
+        let got = read(&row.broadcast_as([4, c]).unwrap().contiguous().unwrap());
+        assert_eq!(got, x[..c].repeat(4), "broadcast copy {dt}");
+    }
+}

@@ -60,10 +60,21 @@ pub fn zip_with<T: Elem, D: Copy + Send + Default>(
 
 /// `{op}_{f16,bf16,f32,f64}`.
 pub fn binary_float<T: Float>(op: BinaryOp, a: &View, b: &View) -> Result<Vec<T>> {
-    let f = binary_fn::<T::A>(op);
-    zip_with::<T, T>(op.name(), a, b, |x, y| {
-        T::from_acc(f(x.to_acc(), y.to_acc()))
-    })
+    macro_rules! go {
+        ($e:expr) => {{
+            let g = $e;
+            zip_with::<T, T>(op.name(), a, b, move |x: T, y: T| {
+                T::from_acc(g(x.to_acc(), y.to_acc()))
+            })
+        }};
+    }
+    match op {
+        BinaryOp::Add => go!(|x: T::A, y: T::A| x + y),
+        BinaryOp::Sub => go!(|x: T::A, y: T::A| x - y),
+        BinaryOp::Mul => go!(|x: T::A, y: T::A| x * y),
+        BinaryOp::Div => go!(|x: T::A, y: T::A| x / y),
+        other => go!(binary_fn::<T::A>(other)),
+    }
 }
 
 /// `{op}_{u8,i32,i64}`: wrapping arithmetic; division by zero is an error.

@@ -18,6 +18,10 @@ pub fn strided_copy<T: Copy + Send + Sync>(src: &[T], layout: &Layout, dst: &mut
     }
     let inner = *layout.shape.last().unwrap_or(&1);
     let stride = *layout.strides.last().unwrap_or(&1);
+    let r = layout.rank();
+    if r >= 2 && stride > 1 && layout.shape[r - 2] > 1 && inner > 1 {
+        return tiled_copy(src, layout, dst);
+    }
     let rows_per = super::rows_per_task(inner);
     dst.par_chunks_mut(inner * rows_per)
         .enumerate()
@@ -26,6 +30,45 @@ pub fn strided_copy<T: Copy + Send + Sync>(src: &[T], layout: &Layout, dst: &mut
                 let off = crate::storage::row_offset(layout, task * rows_per + i);
                 copy_row(src, off, stride, row);
             }
+        });
+}
+
+/// Tile edge of the blocked copy (a transposed view reads and writes 32×32 tiles, so both
+/// sides stay in cache).
+const TILE: usize = 32;
+
+/// Copy a view whose last dim is strided (e.g. a transpose) tile by tile over the last two dims.
+fn tiled_copy<T: Copy + Send + Sync>(src: &[T], layout: &Layout, dst: &mut [T]) {
+    let rank = layout.rank();
+    let (rows, cols) = (layout.shape[rank - 2], layout.shape[rank - 1]);
+    let (sr, sc) = (layout.strides[rank - 2], layout.strides[rank - 1]);
+    // the outer dims address whole [rows, cols] matrices
+    let outer = Layout {
+        shape: layout.shape[..rank - 1].to_vec(),
+        strides: layout.strides[..rank - 1].to_vec(),
+        offset: layout.offset,
+    };
+    dst.par_chunks_mut(rows * cols)
+        .enumerate()
+        .for_each(|(mat, m)| {
+            // offset of matrix `mat` (row_offset walks every dim of `outer` but its last)
+            let base = crate::storage::row_offset(&outer, mat);
+            m.par_chunks_mut(cols * TILE)
+                .enumerate()
+                .for_each(|(tile_row, band)| {
+                    let i0 = tile_row * TILE;
+                    let band_rows = band.len() / cols;
+                    for j0 in (0..cols).step_by(TILE) {
+                        let j1 = (j0 + TILE).min(cols);
+                        for i in 0..band_rows {
+                            let s = base + (i0 + i) * sr;
+                            let d = &mut band[i * cols..(i + 1) * cols];
+                            for (j, o) in d[j0..j1].iter_mut().enumerate() {
+                                *o = src[s + (j0 + j) * sc];
+                            }
+                        }
+                    }
+                });
         });
 }
 

@@ -2,6 +2,8 @@
 //! ([`Float`] for floating dtypes, computed in their accumulator type [`Acc`]); the backend
 //! (`lib.rs`) picks the monomorphisation from the dtype.
 
+#[macro_use]
+pub mod simd;
 pub mod binary;
 pub mod cast;
 pub mod cmp;
@@ -88,49 +90,61 @@ macro_rules! acc {
             const ONE: Self = 1.0;
             const NEG_INF: Self = <$t>::NEG_INFINITY;
             const NAN: Self = <$t>::NAN;
+            #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
+            #[inline(always)]
             fn to_f64(self) -> f64 {
                 self as f64
             }
+            #[inline(always)]
             fn exp(self) -> Self {
                 <$t>::exp(self)
             }
+            #[inline(always)]
             fn ln(self) -> Self {
                 <$t>::ln(self)
             }
+            #[inline(always)]
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
             }
+            #[inline(always)]
             fn tanh(self) -> Self {
                 <$t>::tanh(self)
             }
+            #[inline(always)]
             fn sin(self) -> Self {
                 <$t>::sin(self)
             }
+            #[inline(always)]
             fn cos(self) -> Self {
                 <$t>::cos(self)
             }
+            #[inline(always)]
             fn abs(self) -> Self {
                 <$t>::abs(self)
             }
+            #[inline(always)]
             fn powf(self, e: Self) -> Self {
                 <$t>::powf(self, e)
             }
+            #[inline(always)]
             fn erf(self) -> Self {
-                let f: fn($t) -> $t = $erf;
-                f(self)
+                ($erf)(self)
             }
+            #[inline(always)]
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
+            #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
+            #[inline(always)]
             fn exp_nonpos(self) -> Self {
-                let f: fn($t) -> $t = $exp;
-                f(self)
+                ($exp)(self)
             }
         }
     };
@@ -148,7 +162,10 @@ pub fn exp_nonpos_f32(x: f32) -> f32 {
     const C2: f32 = -2.121_944_4e-4;
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
     let xc = x.clamp(-87.0, 0.0);
-    let n = (xc * LOG2E + MAGIC) - MAGIC;
+    let t = xc * LOG2E + MAGIC;
+    let n = t - MAGIC;
+    // the integer n sits in the low mantissa bits of t (no float → int conversion needed)
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
     let r = xc - n * C1 - n * C2;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -157,7 +174,7 @@ pub fn exp_nonpos_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
-    let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
     let y = er * scale;
     if x < -87.0 {
         0.0
@@ -185,18 +202,22 @@ pub trait Float: Elem {
 
 impl Float for f32 {
     type A = f32;
+    #[inline(always)]
     fn to_acc(self) -> f32 {
         self
     }
+    #[inline(always)]
     fn from_acc(a: f32) -> f32 {
         a
     }
 }
 impl Float for f64 {
     type A = f64;
+    #[inline(always)]
     fn to_acc(self) -> f64 {
         self
     }
+    #[inline(always)]
     fn from_acc(a: f64) -> f64 {
         a
     }
@@ -204,6 +225,7 @@ impl Float for f64 {
 impl Float for f16 {
     type A = f32;
     const IS_HALF: bool = true;
+    #[inline(always)]
     fn to_acc(self) -> f32 {
         self.to_f32()
     }
@@ -224,6 +246,7 @@ impl Float for f16 {
 impl Float for bf16 {
     type A = f32;
     const IS_HALF: bool = true;
+    #[inline(always)]
     fn to_acc(self) -> f32 {
         self.to_f32()
     }
@@ -250,11 +273,7 @@ pub fn par_map<S: Copy + Sync, D: Copy + Send + Default>(
     let mut out = vec![D::default(); x.len()];
     out.par_chunks_mut(PAR_CHUNK)
         .zip(x.par_chunks(PAR_CHUNK))
-        .for_each(|(o, i)| {
-            for (o, &i) in o.iter_mut().zip(i) {
-                *o = f(i);
-            }
-        });
+        .for_each(|(o, i)| simd::map_chunk(o, i, &f));
     out
 }
 
@@ -267,11 +286,7 @@ pub fn par_zip<S: Copy + Sync, D: Copy + Send + Default>(
     let mut out = vec![D::default(); a.len()];
     out.par_chunks_mut(PAR_CHUNK)
         .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
-        .for_each(|(o, (a, b))| {
-            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                *o = f(a, b);
-            }
-        });
+        .for_each(|(o, (a, b))| simd::zip_chunk(o, a, b, &f));
     out
 }
 

@@ -12,6 +12,17 @@ fn params<'a, T: Float>(op: &str, p: Option<View<'a>>) -> Result<Option<Cow<'a, 
     p.map(|v| contiguous::<T>(op, &v)).transpose()
 }
 
+#[inline(always)]
+fn rows_body<T: Float, F: Fn(&[T], &mut [T])>(o: &mut [T], i: &[T], len: usize, f: &F) {
+    for (o, i) in o.chunks_mut(len).zip(i.chunks(len)) {
+        f(i, o);
+    }
+}
+
+multiversion!(
+    fn rows[T: Float, F: Fn(&[T], &mut [T])](o: &mut [T], i: &[T], len: usize, f: &F) = rows_body[T, F]
+);
+
 fn for_rows<T: Float>(src: &[T], len: usize, f: impl Fn(&[T], &mut [T]) + Sync) -> Vec<T> {
     let mut out = vec![T::default(); src.len()];
     if len == 0 {
@@ -20,11 +31,7 @@ fn for_rows<T: Float>(src: &[T], len: usize, f: impl Fn(&[T], &mut [T]) + Sync) 
     let per = super::rows_per_task(len);
     out.par_chunks_mut(len * per)
         .zip(src.par_chunks(len * per))
-        .for_each(|(o, i)| {
-            for (o, i) in o.chunks_mut(len).zip(i.chunks(len)) {
-                f(i, o);
-            }
-        });
+        .for_each(|(o, i)| rows(o, i, len, &f));
     out
 }
 

@@ -17,7 +17,7 @@ pub fn split_dims(shape: &[usize], dim: usize) -> (usize, usize, usize) {
 
 /// Sum of a slice in the accumulator type with 16 independent lanes (vectorises, and keeps the
 /// rounding error of long rows small).
-#[inline]
+#[inline(always)]
 pub fn sum_acc<T: Float>(x: &[T]) -> T::A {
     let mut lanes = [T::A::ZERO; 16];
     let chunks = x.chunks_exact(16);
@@ -44,29 +44,37 @@ pub fn sum_acc<T: Float>(x: &[T]) -> T::A {
 }
 
 /// Max of a slice (NaN propagates); `NEG_INF` for an empty slice.
-#[inline]
+#[inline(always)]
 pub fn max_acc<T: Float>(x: &[T]) -> T::A {
+    // a NaN lane stays NaN: `v > l` and `v != v` are both false against a NaN `l`
+    #[allow(clippy::eq_op)]
+    #[inline(always)]
+    fn step<A: Acc>(l: A, v: A) -> A {
+        if v > l || v != v {
+            v
+        } else {
+            l
+        }
+    }
     let mut lanes = [T::A::NEG_INF; 16];
-    let mut nan = false;
     let chunks = x.chunks_exact(16);
     let rest = chunks.remainder();
     for c in chunks {
-        for (l, &v) in lanes.iter_mut().zip(c) {
-            let v = v.to_acc();
-            nan |= v.is_nan();
-            *l = if v > *l { v } else { *l };
+        for j in 0..16 {
+            lanes[j] = step(lanes[j], c[j].to_acc());
         }
     }
     let mut m = T::A::NEG_INF;
     for &v in rest {
-        let v = v.to_acc();
-        nan |= v.is_nan();
-        m = if v > m { v } else { m };
+        m = step(m, v.to_acc());
     }
-    if nan {
+    for &l in &lanes {
+        m = step(m, l);
+    }
+    if m.is_nan() || lanes.iter().any(|l| l.is_nan()) {
         return T::A::NAN;
     }
-    lanes.iter().fold(m, |a, &b| if b > a { b } else { a })
+    m
 }
 
 fn reduce_generic<T: Send + Sync + Copy, O: Send + Copy + Default>(

@@ -9,7 +9,7 @@ use plumb_core::{Result, View};
 use rayon::prelude::*;
 
 /// Softmax of one row into `out`.
-#[inline]
+#[inline(always)]
 pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
     let m = max_acc(x);
     if !m.is_finite() {
@@ -17,11 +17,15 @@ pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
         return;
     }
     let mut lanes = [T::A::ZERO; 16];
+    let n16 = x.len() / 16 * 16;
     if log {
-        for c in x.chunks(16) {
+        for c in x[..n16].chunks_exact(16) {
             for (l, &v) in lanes.iter_mut().zip(c) {
                 *l += (v.to_acc() - m).exp_nonpos();
             }
+        }
+        for (l, &v) in lanes.iter_mut().zip(&x[n16..]) {
+            *l += (v.to_acc() - m).exp_nonpos();
         }
         let sum = lanes.iter().fold(T::A::ZERO, |a, &b| a + b);
         let ln_sum = sum.ln();
@@ -29,12 +33,18 @@ pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
             *o = T::from_acc((v.to_acc() - m) - ln_sum);
         }
     } else {
-        for (oc, xc) in out.chunks_mut(16).zip(x.chunks(16)) {
-            for ((l, o), &v) in lanes.iter_mut().zip(oc.iter_mut()).zip(xc) {
-                let e = (v.to_acc() - m).exp_nonpos();
-                *l += e;
-                *o = T::from_acc(e);
+        let (oh, ot) = out.split_at_mut(n16);
+        for (oc, xc) in oh.chunks_exact_mut(16).zip(x[..n16].chunks_exact(16)) {
+            for j in 0..16 {
+                let e = (xc[j].to_acc() - m).exp_nonpos();
+                lanes[j] += e;
+                oc[j] = T::from_acc(e);
             }
+        }
+        for ((l, o), &v) in lanes.iter_mut().zip(ot.iter_mut()).zip(&x[n16..]) {
+            let e = (v.to_acc() - m).exp_nonpos();
+            *l += e;
+            *o = T::from_acc(e);
         }
         let sum = lanes.iter().fold(T::A::ZERO, |a, &b| a + b);
         let inv = T::A::ONE / sum;
@@ -52,6 +62,18 @@ pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
     }
 }
 
+#[inline(always)]
+fn softmax_rows_body<T: Float>(o: &mut [T], i: &[T], len: usize, log: bool) {
+    for (o, i) in o.chunks_mut(len).zip(i.chunks(len)) {
+        softmax_row(i, o, log);
+    }
+}
+
+multiversion!(
+    /// Softmax of consecutive rows of `len`, compiled for the CPU's SIMD level.
+    fn softmax_rows[T: Float](o: &mut [T], i: &[T], len: usize, log: bool) = softmax_rows_body[T]
+);
+
 /// `softmax_{f16,bf16,f32,f64}` (and the log variant).
 pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
     let op = if log { "log_softmax" } else { "softmax" };
@@ -64,10 +86,6 @@ pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
     let per = super::rows_per_task(len);
     out.par_chunks_mut(len * per)
         .zip(src.par_chunks(len * per))
-        .for_each(|(o, i)| {
-            for (o, i) in o.chunks_mut(len).zip(i.chunks(len)) {
-                softmax_row(i, o, log);
-            }
-        });
+        .for_each(|(o, i)| softmax_rows(o, i, len, log));
     Ok(out)
 }

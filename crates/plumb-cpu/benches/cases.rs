@@ -1,0 +1,86 @@
+//! The benchmark cases shared by the criterion bench (`benches/ops.rs`) and the RESULT-line
+//! printer (`examples/bench_ops.rs`): each case builds its inputs once and returns a closure
+//! that runs the op (and waits for it), plus the work it does per call.
+#![allow(dead_code)]
+
+use plumb_core::{quant, DType, Device, Result, Tensor};
+use std::sync::Arc;
+
+pub struct Case {
+    /// peers' op name (matmul, softmax_lastdim, …)
+    pub op: &'static str,
+    pub dtype: &'static str,
+    pub shape: String,
+    /// work per call in `unit`'s numerator (FLOPs or bytes)
+    pub work: f64,
+    pub unit: &'static str,
+    pub run: Box<dyn Fn() -> Result<Tensor>>,
+}
+
+pub fn device() -> Device {
+    Device::new(Arc::new(plumb_cpu::CpuBackend::new())).expect("cpu device")
+}
+
+fn matmul(d: &Device, n: usize, dt: DType) -> Result<Case> {
+    let a = Tensor::randn(0.0, 1.0, [n, n], dt, 1, d)?;
+    let b = Tensor::randn(0.0, 1.0, [n, n], dt, 2, d)?;
+    Ok(Case {
+        op: "matmul",
+        dtype: dt.name(),
+        shape: n.to_string(),
+        work: 2.0 * (n as f64).powi(3),
+        unit: "GFLOP/s",
+        run: Box::new(move || a.matmul(&b)),
+    })
+}
+
+/// x [1, k] × w [n, k]ᵀ with w quantized: GB/s of weight bytes streamed.
+fn qmatvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
+    let mut rng = plumb_core::rng::SplitMix64::new(7);
+    let w: Vec<f32> = (0..n * k).map(|_| rng.next_f64() as f32 - 0.5).collect();
+    let wq = Tensor::from_bytes(&quant::quantize(dt, &w)?, dt, [n, k], d)?;
+    let x = Tensor::randn(0.0, 1.0, [1, k], DType::F32, 3, d)?;
+    Ok(Case {
+        op: "qmatvec",
+        dtype: dt.name(),
+        shape: format!("1x{k}x{n}"),
+        work: dt.storage_bytes(n * k) as f64,
+        unit: "GB/s",
+        run: Box::new(move || x.qmatmul(&wq)),
+    })
+}
+
+fn rowwise(d: &Device, op: &'static str) -> Result<Case> {
+    let (r, c) = (4096, 4096);
+    let x = Tensor::randn(0.0, 1.0, [r, c], DType::F32, 4, d)?;
+    let w = Tensor::ones([c], DType::F32, d)?;
+    let b = Tensor::zeros([c], DType::F32, d)?;
+    let run: Box<dyn Fn() -> Result<Tensor>> = if op == "softmax_lastdim" {
+        Box::new(move || x.softmax(-1))
+    } else {
+        Box::new(move || x.layer_norm(Some(&w), Some(&b), 1e-5))
+    };
+    Ok(Case {
+        op,
+        dtype: "f32",
+        shape: format!("{r}x{c}"),
+        work: (2 * 4 * r * c) as f64, // read + write, as the peers count it
+        unit: "GB/s",
+        run,
+    })
+}
+
+/// Every case, in table order.
+pub fn all(d: &Device) -> Result<Vec<Case>> {
+    let mut v = Vec::new();
+    for n in [256, 512, 1024, 2048] {
+        v.push(matmul(d, n, DType::F32)?);
+    }
+    v.push(matmul(d, 1024, DType::F16)?);
+    v.push(matmul(d, 1024, DType::BF16)?);
+    v.push(qmatvec(d, DType::Q4_1, 49152, 576)?);
+    v.push(qmatvec(d, DType::Q8_0, 49152, 576)?);
+    v.push(rowwise(d, "softmax_lastdim")?);
+    v.push(rowwise(d, "layernorm_lastdim")?);
+    Ok(v)
+}
