@@ -35,10 +35,9 @@ pub fn catalogue(f: Features) -> Vec<KernelSpec> {
     if f.i64 {
         castable.push(DType::I64);
     }
-    if f.f64 {
-        castable.push(DType::F64);
-    }
-    let cast_codec = |d: DType| if d == DType::F64 { "f64" } else { cc(d) };
+    castable.push(DType::F64);
+    let f64c = if f.f64 { "f64" } else { "f64bits" };
+    let cast_codec = |d: DType| if d == DType::F64 { f64c } else { cc(d) };
     let mut v = Vec::new();
     for strided in [false, true] {
         for &d in &numbers {

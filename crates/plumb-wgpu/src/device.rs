@@ -220,13 +220,14 @@ pub fn capabilities(f16: bool, i64: bool, f64: bool, limits: Limits) -> Capabili
         I64,
         if i64 { Support::Native } else { no_i64() },
     );
+    // f64 casts without SHADER_F64 convert the IEEE bits through f32 in integer arithmetic
     c.set(
         OpFamily::Cast,
         F64,
         if f64 {
             Support::Native
         } else {
-            Support::unsupported("the adapter has no SHADER_F64 (WGSL has no f64 on Metal)")
+            Support::Emulated { via: F32 }
         },
     );
     c

@@ -7,8 +7,8 @@ fn conv(v: C_{{DT}}) -> C_{{OT}} {
     if (K_{{OT}} == 3u) {
         return select(C_{{OT}}(0), C_{{OT}}(1), v != C_{{DT}}(0));
     }
-    // f32-computed sources (f32, f16, bf16) convert with the saturating codec rule
-    if (K_{{DT}} == 0u && Z_{{DT}} <= 4u) {
+    // f32-computed sources (f32, f16, bf16, f64 without SHADER_F64) convert with the saturating codec rule
+    if (F_{{DT}}) {
         return from_f32_{{OT}}(f32(v));
     }
     if (K_{{OT}} != 0u && isnan_{{DT}}(v)) {

@@ -5,6 +5,7 @@
 //   alias C_X   compute type of one element (halves compute in f32, u8/bool in i32)
 //   const P_X   elements per storage word
 //   const Z_X   bytes per element
+//   const F_X   true when the dtype computes in f32 (casts use from_f32_X for it)
 //   const K_X   kind: 0 float, 1 signed int, 2 u8, 3 bool, 4 raw bits
 //   fn isnan_X(value) -> bool           NaN test on bits (fast-math compilers fold v != v)
 //   fn from_f32_X(f32) -> C_X           (plain dtypes) f32 -> X with the cast rules:
@@ -17,6 +18,7 @@ alias W_f32 = u32;
 alias C_f32 = f32;
 const P_f32: u32 = 1u;
 const Z_f32: u32 = 4u;
+const F_f32: bool = true;
 const K_f32: u32 = 0u;
 fn isnan_f32(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 fn from_f32_f32(v: f32) -> f32 { return v; }
@@ -28,6 +30,7 @@ alias W_i32 = u32;
 alias C_i32 = i32;
 const P_i32: u32 = 1u;
 const Z_i32: u32 = 4u;
+const F_i32: bool = false;
 const K_i32: u32 = 1u;
 fn isnan_i32(v: i32) -> bool { return false; }
 fn from_f32_i32(v: f32) -> i32 {
@@ -45,6 +48,7 @@ alias W_u8 = u32;
 alias C_u8 = i32;
 const P_u8: u32 = 4u;
 const Z_u8: u32 = 1u;
+const F_u8: bool = false;
 const K_u8: u32 = 2u;
 fn isnan_u8(v: i32) -> bool { return false; }
 fn from_f32_u8(v: f32) -> i32 {
@@ -63,6 +67,7 @@ alias W_bool = u32;
 alias C_bool = i32;
 const P_bool: u32 = 4u;
 const Z_bool: u32 = 1u;
+const F_bool: bool = false;
 const K_bool: u32 = 3u;
 fn isnan_bool(v: i32) -> bool { return false; }
 fn from_f32_bool(v: f32) -> i32 { return select(0, 1, v != 0.0); }
@@ -78,6 +83,7 @@ alias W_bf16 = u32;
 alias C_bf16 = f32;
 const P_bf16: u32 = 2u;
 const Z_bf16: u32 = 2u;
+const F_bf16: bool = true;
 const K_bf16: u32 = 0u;
 fn isnan_bf16(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 fn from_f32_bf16(v: f32) -> f32 { return v; }
@@ -101,6 +107,7 @@ alias W_f16 = u32;
 alias C_f16 = f32;
 const P_f16: u32 = 2u;
 const Z_f16: u32 = 2u;
+const F_f16: bool = true;
 const K_f16: u32 = 0u;
 fn isnan_f16(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 fn from_f32_f16(v: f32) -> f32 { return v; }
@@ -122,6 +129,7 @@ alias W_f16packed = u32;
 alias C_f16packed = f32;
 const P_f16packed: u32 = 2u;
 const Z_f16packed: u32 = 2u;
+const F_f16packed: bool = true;
 const K_f16packed: u32 = 0u;
 fn isnan_f16packed(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 fn from_f32_f16packed(v: f32) -> f32 { return v; }
@@ -160,6 +168,7 @@ alias W_i64 = i64;
 alias C_i64 = i64;
 const P_i64: u32 = 1u;
 const Z_i64: u32 = 8u;
+const F_i64: bool = false;
 const K_i64: u32 = 1u;
 fn isnan_i64(v: i64) -> bool { return false; }
 fn from_f32_i64(v: f32) -> i64 {
@@ -177,11 +186,67 @@ alias W_f64 = f64;
 alias C_f64 = f64;
 const P_f64: u32 = 1u;
 const Z_f64: u32 = 8u;
+const F_f64: bool = false;
 const K_f64: u32 = 0u;
 fn isnan_f64(v: f64) -> bool { return v != v; }
 fn from_f32_f64(v: f32) -> f64 { return f64(v); }
 fn dec_f64(w: f64, lane: u32) -> f64 { return w; }
 fn enc_f64(w: f64, lane: u32, v: f64) -> f64 { return v; }
+
+//! dtype f64bits
+// f64 on a device without SHADER_F64 (casts only): two words of IEEE bits, converted to and
+// from f32 in integer arithmetic (round-to-nearest-even); computed in f32
+alias W_f64bits = vec2<u32>;
+alias C_f64bits = f32;
+const P_f64bits: u32 = 1u;
+const Z_f64bits: u32 = 8u;
+const F_f64bits: bool = true;
+const K_f64bits: u32 = 0u;
+fn isnan_f64bits(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn from_f32_f64bits(v: f32) -> f32 { return v; }
+fn dec_f64bits(w: vec2<u32>, lane: u32) -> f32 {
+    let hi = w.y;
+    let lo = w.x;
+    let sign = hi & 0x80000000u;
+    let e = (hi >> 20u) & 0x7ffu;
+    let mhi = hi & 0xfffffu;
+    if (e == 0x7ffu) {
+        return bitcast<f32>(sign | select(0x7f800000u, 0x7fc00000u, (mhi | lo) != 0u));
+    }
+    let ee = i32(e) - 896;
+    if (ee >= 255) { return bitcast<f32>(sign | 0x7f800000u); }
+    let m = (mhi << 3u) | (lo >> 29u);
+    if (ee <= 0) {
+        // f32 subnormal range (or zero): scale the 24-bit significand
+        if (ee < -24 || e == 0u) { return bitcast<f32>(sign); }
+        let f = ldexp(1.0 + f32(m) / 8388608.0, ee - 127);
+        return select(f, -f, sign != 0u);
+    }
+    let rest = lo & 0x1fffffffu;
+    var bits = sign | (u32(ee) << 23u) | m;
+    if (rest > 0x10000000u || (rest == 0x10000000u && (m & 1u) == 1u)) {
+        bits = bits + 1u;
+    }
+    return bitcast<f32>(bits);
+}
+fn enc_f64bits(w: vec2<u32>, lane: u32, v: f32) -> vec2<u32> {
+    let b = bitcast<u32>(v);
+    let sign = b & 0x80000000u;
+    let e = (b >> 23u) & 0xffu;
+    var m = b & 0x7fffffu;
+    var e64: u32;
+    if (e == 255u) {
+        e64 = 0x7ffu;
+    } else if (e == 0u) {
+        if (m == 0u) { return vec2<u32>(0u, sign); }
+        let s = countLeadingZeros(m) - 8u;
+        m = (m << s) & 0x7fffffu;
+        e64 = 897u - s;
+    } else {
+        e64 = e + 896u;
+    }
+    return vec2<u32>(m << 29u, sign | (e64 << 20u) | (m >> 3u));
+}
 
 //! dtype b8
 // raw bytes (data movement of u8/bool)
@@ -189,6 +254,7 @@ alias W_b8 = u32;
 alias C_b8 = u32;
 const P_b8: u32 = 4u;
 const Z_b8: u32 = 1u;
+const F_b8: bool = false;
 const K_b8: u32 = 4u;
 fn isnan_b8(v: u32) -> bool { return false; }
 fn dec_b8(w: u32, lane: u32) -> u32 { return (w >> (8u * lane)) & 0xffu; }
@@ -204,6 +270,7 @@ alias W_b16 = u32;
 alias C_b16 = u32;
 const P_b16: u32 = 2u;
 const Z_b16: u32 = 2u;
+const F_b16: bool = false;
 const K_b16: u32 = 4u;
 fn isnan_b16(v: u32) -> bool { return false; }
 fn dec_b16(w: u32, lane: u32) -> u32 { return (w >> (16u * lane)) & 0xffffu; }
@@ -218,6 +285,7 @@ alias W_b32 = u32;
 alias C_b32 = u32;
 const P_b32: u32 = 1u;
 const Z_b32: u32 = 4u;
+const F_b32: bool = false;
 const K_b32: u32 = 4u;
 fn isnan_b32(v: u32) -> bool { return false; }
 fn dec_b32(w: u32, lane: u32) -> u32 { return w; }
@@ -230,6 +298,7 @@ alias W_b64 = vec2<u32>;
 alias C_b64 = vec2<u32>;
 const P_b64: u32 = 1u;
 const Z_b64: u32 = 8u;
+const F_b64: bool = false;
 const K_b64: u32 = 4u;
 fn isnan_b64(v: vec2<u32>) -> bool { return false; }
 fn dec_b64(w: vec2<u32>, lane: u32) -> vec2<u32> { return w; }

@@ -91,11 +91,13 @@ pub fn where_cond(ctx: &Ctx, cond: View, a: View, b: View) -> Result<StorageRef>
     launch(ctx, spec, a.dtype, &[&cond, &a, &b])
 }
 
-/// The codec a cast reads or writes `dt` with (f16 works without SHADER_F16 here).
+/// The codec a cast reads or writes `dt` with (f16 and f64 work without SHADER_F16/F64 here,
+/// converting through f32).
 fn cast_codec(ctx: &Ctx, dt: DType) -> Result<&'static str> {
     match dt {
         DType::F16 => compute_codec(dt, ctx.has_f16).ok_or_else(|| Error::invalid("cast", "f16")),
         DType::F64 if ctx.has_f64 => Ok("f64"),
+        DType::F64 => Ok("f64bits"),
         _ => codec(ctx, dt, "cast"),
     }
 }
