@@ -3,10 +3,12 @@
 
 pub mod chat;
 pub mod config;
+pub mod convert;
 pub mod generate;
 pub mod gguf;
 pub mod kquant;
 pub mod models;
+pub mod pipeline;
 pub mod safetensors;
 pub mod source;
 pub mod tokenizer;

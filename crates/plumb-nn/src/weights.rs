@@ -120,8 +120,14 @@ pub fn choose_float_dtype(target: &Device, requested: DType) -> Result<(DType, O
     }
 }
 
+/// Called with (bytes read so far, total bytes of the file's tensors) as tensors load.
+pub type Progress = Box<dyn Fn(u64, u64) + Send + Sync>;
+
 /// Tensors of one model, loaded onto `device` in the dtypes `target` can run.
 pub struct Weights {
+    progress: Option<Progress>,
+    read: Mutex<u64>,
+    total: u64,
     file: WeightFile,
     device: Device,
     target: Device,
@@ -146,13 +152,34 @@ impl Weights {
     /// `device` receives the tensors; `target` decides conversions (the same device, or the
     /// real device while `device` is the meta device tracing a plan).
     pub fn new(file: WeightFile, device: &Device, target: &Device, float_dtype: DType) -> Weights {
+        let total = file.tensors().iter().map(|(t, _)| t.nbytes as u64).sum();
         Weights {
+            progress: None,
+            read: Mutex::new(0),
+            total,
             file,
             device: device.clone(),
             target: target.clone(),
             float_dtype,
             notes: Mutex::new(BTreeMap::new()),
             loaded: Mutex::new(0),
+        }
+    }
+
+    pub fn set_progress(&mut self, p: Progress) {
+        self.progress = Some(p);
+    }
+
+    /// Bytes of every tensor in the file(s), as stored.
+    pub fn total_file_bytes(&self) -> u64 {
+        self.total
+    }
+
+    fn tick(&self, info: &TensorInfo) {
+        if let Some(p) = &self.progress {
+            let mut r = self.read.lock().unwrap_or_else(|e| e.into_inner());
+            *r += info.nbytes as u64;
+            p(*r, self.total_file_bytes());
         }
     }
 
@@ -244,6 +271,7 @@ impl Weights {
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let (info, path) = self.info(name)?;
         self.check_shape(name, info, path, shape)?;
+        self.tick(info);
         let meta = !self.device.holds_data();
         let want = match info.dtype {
             StoredDType::Plain(d) if d.is_int() || d == DType::Bool => {
@@ -319,6 +347,7 @@ impl Weights {
         self.check_shape(name, info, path, shape)?;
         if let StoredDType::Plain(q) = info.dtype {
             if q.is_quantized() {
+                self.tick(info);
                 let support = self.target.supports(OpFamily::QMatmul, q);
                 let policy = self.target.policy();
                 let keep = match &support {

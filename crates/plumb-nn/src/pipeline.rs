@@ -1,0 +1,154 @@
+//! Whole-model entry points: detect what a model is, plan it on the meta device against a
+//! target device (before any weight is read), then load it onto the target.
+
+use crate::config::{HfConfig, ModelFiles};
+use crate::generate::TextGenerator;
+use crate::models::bert::Embedder;
+use crate::models::llama::KvCache;
+use crate::weights::{open_weights, Weights};
+use plumb_core::plan::Plan;
+use plumb_core::{DType, Device, Error, Result};
+
+/// Which model family a folder or file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// BERT encoder + sentence pooling (`plumb embed`)
+    Bert,
+    /// Llama decoder (`plumb generate`)
+    Llama,
+}
+
+pub fn detect_kind(files: &ModelFiles) -> Result<ModelKind> {
+    if files.is_gguf() {
+        return Ok(ModelKind::Llama);
+    }
+    let cfg = files.config.as_ref().ok_or_else(|| {
+        Error::format(
+            &files.dir,
+            "no config.json: cannot tell which model this is",
+        )
+    })?;
+    let c = HfConfig::load(cfg)?;
+    match c.model_type() {
+        "bert" => Ok(ModelKind::Bert),
+        "llama" | "mistral" | "qwen2" => Ok(ModelKind::Llama),
+        other => Err(Error::format(
+            cfg,
+            format!("model_type '{other}' is not supported (bert and llama families are)"),
+        )),
+    }
+}
+
+/// A loaded model.
+pub enum Model {
+    Embedder(Embedder),
+    Generator(TextGenerator),
+}
+
+/// A plan and what went into it.
+pub struct ModelPlan {
+    pub kind: ModelKind,
+    pub plan: Plan,
+    /// the float dtype the weights will have on the target
+    pub dtype: DType,
+    /// weight conversions the load will make
+    pub conversions: Vec<String>,
+    /// bytes of the weights as loaded on the target
+    pub weight_bytes: u64,
+    /// what the traced forward pass was
+    pub workload: String,
+}
+
+/// Load the model onto `dev` (the meta device or a real one).
+fn load_on(files: &ModelFiles, kind: ModelKind, w: &Weights) -> Result<Model> {
+    Ok(match kind {
+        ModelKind::Bert => Model::Embedder(Embedder::load(files, w)?),
+        ModelKind::Llama => Model::Generator(TextGenerator::load(files, w)?),
+    })
+}
+
+/// Run one representative forward pass: a batch of `batch` sentences of `seq` tokens for BERT,
+/// a prefill of `seq` tokens and one decode step for Llama.
+pub fn run_workload(
+    model: &Model,
+    dev: &Device,
+    batch: usize,
+    seq: usize,
+) -> Result<plumb_core::Tensor> {
+    match model {
+        Model::Embedder(e) => {
+            let ids: Vec<u32> = (0..batch * seq).map(|i| 1000 + (i % 500) as u32).collect();
+            let b = crate::tokenizer::Batch {
+                ids,
+                mask: vec![1; batch * seq],
+                batch,
+                seq,
+            };
+            e.forward_batch(&b, dev)
+        }
+        Model::Generator(g) => {
+            let mut cache = KvCache::new(g.model.config.num_hidden_layers);
+            let ids: Vec<u32> = (0..seq).map(|i| 100 + i as u32).collect();
+            g.model.forward(&ids, &mut cache, dev, false)?;
+            g.model.forward(&[42], &mut cache, dev, false)
+        }
+    }
+}
+
+/// Trace the model on the meta device (headers only, no weight data read) and check the trace
+/// against `target` under its policy.
+pub fn plan_model(files: &ModelFiles, target: &Device, dtype: Option<DType>) -> Result<ModelPlan> {
+    let kind = detect_kind(files)?;
+    let meta = Device::meta();
+    let w = open_weights(files, &meta, target, dtype)?;
+    let model = load_on(files, kind, &w)?;
+    w.finish();
+    let weight_bytes = w.loaded_bytes();
+    meta.take_trace(); // loading records uploads only; start clean
+    let (batch, seq) = match kind {
+        ModelKind::Bert => (1, 128),
+        ModelKind::Llama => (1, 64),
+    };
+    let out = run_workload(&model, &meta, batch, seq)?;
+    drop(out);
+    let trace = meta.take_trace();
+    let mut resident = weight_bytes;
+    if let Model::Generator(g) = &model {
+        let c = &g.model.config;
+        // K and V of every layer for seq + 1 positions
+        resident += (2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * (seq + 1))
+            as u64
+            * w.float_dtype().storage_bytes(1) as u64;
+    }
+    let plan = Plan::build(&trace, target, target.policy()).with_resident(resident);
+    Ok(ModelPlan {
+        kind,
+        plan,
+        dtype: w.float_dtype(),
+        conversions: meta.report().conversions,
+        weight_bytes,
+        workload: match kind {
+            ModelKind::Bert => format!("embed {batch} × {seq} tokens"),
+            ModelKind::Llama => format!("prefill {seq} tokens + 1 decode step"),
+        },
+    })
+}
+
+/// Plan, refuse a plan with errors before touching the device, then load onto `target`.
+/// `progress(done_bytes, total_bytes)` is called as weights load.
+pub fn load_model(
+    files: &ModelFiles,
+    target: &Device,
+    dtype: Option<DType>,
+    progress: Option<crate::weights::Progress>,
+) -> Result<(Model, Weights, ModelPlan)> {
+    let plan = plan_model(files, target, dtype)?;
+    plan.plan.check()?;
+    let mut w = open_weights(files, target, target, dtype)?;
+    if let Some(p) = progress {
+        w.set_progress(p);
+    }
+    let model = load_on(files, plan.kind, &w)?;
+    w.finish();
+    Ok((model, w, plan))
+}
