@@ -177,7 +177,8 @@ impl Device {
         let support = self.supports(family, dtype);
         let policy = self.policy();
         let f32_native = self.supports(family, DType::F32) == Support::Native;
-        let decision = policy.decide(dtype, &support, f32_native);
+        let cast = self.supports(OpFamily::Cast, dtype);
+        let decision = policy.decide_op(family, dtype, &support, f32_native, &cast);
         if decision == Decision::Native {
             return Ok(decision);
         }

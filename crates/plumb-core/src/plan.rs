@@ -111,7 +111,8 @@ impl Plan {
         for rec in trace {
             let support = caps.get(rec.family, rec.dtype);
             let f32_native = caps.get(rec.family, DType::F32) == Support::Native;
-            let decision = policy.decide(rec.dtype, &support, f32_native);
+            let cast = caps.get(OpFamily::Cast, rec.dtype);
+            let decision = policy.decide_op(rec.family, rec.dtype, &support, f32_native, &cast);
             *counts.entry(decision.short().to_string()).or_insert(0) += 1;
 
             let mut working = bytes_of(rec.output.0, &rec.output.1);

@@ -4,6 +4,7 @@
 use crate::caps::Support;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::op::OpFamily;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -104,6 +105,41 @@ impl Policy {
                     refuse(reason.clone())
                 }
             }
+        }
+    }
+
+    /// [`Policy::decide`] for one op family, with the two rules that need the device's cast
+    /// support (`cast`: the support of [`OpFamily::Cast`] in `dtype`):
+    /// - a cast is how an upcast happens, so a cast runs as the device supports it and is never
+    ///   "upcast" itself (under `safe`, an f16 → f32 cast is native, not an upcast of itself);
+    /// - an upcast needs `dtype` casts on the device; without them the op is refused (or falls
+    ///   back to the CPU when opted in) with the reason, before any kernel runs.
+    pub fn decide_op(
+        &self,
+        family: OpFamily,
+        dtype: DType,
+        support: &Support,
+        f32_native: bool,
+        cast: &Support,
+    ) -> Decision {
+        let d = self.decide(dtype, support, f32_native);
+        let unsupported = |reason: String| {
+            if self.cpu_fallback && self.preset != Preset::Strict {
+                Decision::CpuFallback
+            } else {
+                Decision::Refuse { reason }
+            }
+        };
+        match d {
+            Decision::Upcast { .. } if family == OpFamily::Cast => match support {
+                Support::Native => Decision::Native,
+                Support::Emulated { via } => Decision::Emulated { via: *via },
+                Support::Unsupported { reason } => unsupported(reason.clone()),
+            },
+            Decision::Upcast { to } if !cast.is_runnable() => unsupported(format!(
+                "{dtype} would be upcast to {to}, but {dtype} casts are {cast}"
+            )),
+            d => d,
         }
     }
 }
@@ -316,6 +352,40 @@ mod tests {
             safe.decide(DType::I32, &Support::Native, true),
             Decision::Native
         );
+    }
+
+    #[test]
+    fn casts_are_never_upcast_and_upcasts_need_casts() {
+        let native = Support::Native;
+        // safe upcasts f16 compute, but the f16 → f32 cast that does it runs natively
+        assert_eq!(
+            Policy::SAFE.decide_op(OpFamily::Cast, DType::F16, &native, true, &native),
+            Decision::Native
+        );
+        assert_eq!(
+            Policy::SAFE.decide_op(OpFamily::Matmul, DType::F16, &native, true, &native),
+            Decision::Upcast { to: DType::F32 }
+        );
+        // auto would upcast f64 matmul, but the device cannot cast f64
+        let d = Policy::AUTO.decide_op(
+            OpFamily::Matmul,
+            DType::F64,
+            &unsupported(),
+            true,
+            &unsupported(),
+        );
+        assert!(
+            matches!(&d, Decision::Refuse { reason } if reason.contains("f64 casts")),
+            "{d}"
+        );
+        let d = Policy::AUTO.with_cpu_fallback(true).decide_op(
+            OpFamily::Cast,
+            DType::F64,
+            &unsupported(),
+            true,
+            &unsupported(),
+        );
+        assert_eq!(d, Decision::CpuFallback);
     }
 
     #[test]
