@@ -87,7 +87,7 @@ fn open(adapter: &wgpu::Adapter, id: String, prof: Option<&Profile>) -> Result<W
         | wgpu::Features::SHADER_F64
         | wgpu::Features::SUBGROUP;
     let mut max_buffer = limits.max_buffer_size;
-    let mut max_binding = limits.max_storage_buffer_binding_size as u64;
+    let mut max_binding = limits.max_storage_buffer_binding_size;
     if let Some(p) = prof {
         let mut mask = wgpu::Features::empty();
         mask.set(wgpu::Features::SHADER_F16, p.f16);

@@ -28,7 +28,7 @@ fn reductions_over_each_dim() {
                     let y = x.reduce(op, dim as isize, false).unwrap();
                     let mut want = Vec::new();
                     let st = [35usize, 7, 1];
-                    for i in 0..shape[(dim + 1) % 3].max(1) * 0 + 105 / shape[dim] {
+                    for i in 0..105 / shape[dim] {
                         // enumerate the output positions in row-major order
                         let mut rem = i;
                         let mut idx = [0usize; 3];

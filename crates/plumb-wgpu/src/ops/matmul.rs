@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// Output dtype the kernel writes: the input's, or f32 when packed rows would split words.
 fn kernel_out(dt: DType, n: usize) -> DType {
-    if per_word(dt) > 1 && n % per_word(dt) != 0 {
+    if per_word(dt) > 1 && !n.is_multiple_of(per_word(dt)) {
         DType::F32
     } else {
         dt
@@ -64,7 +64,8 @@ fn mm_params(a: &View, b: &View) -> Result<(Vec<u32>, [usize; 4])> {
         p.push(u32_of(s[r - 2], "matmul", "stride")?);
         p.push(u32_of(s[r - 1], "matmul", "stride")?);
         for i in 0..MAX_RANK {
-            p.push(u32_of(if i < br { s[i] } else { 0 }, "matmul", "stride")?);
+            let st = s.get(i).copied().filter(|_| i < br).unwrap_or(0);
+            p.push(u32_of(st, "matmul", "stride")?);
         }
     }
     Ok((p, [batch, m, n, k]))

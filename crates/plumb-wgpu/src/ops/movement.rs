@@ -41,7 +41,7 @@ fn aligned_range(x: &View, b: &wgpu::Buffer) -> Option<(u64, u64)> {
     }
     let off = x.dtype.storage_bytes(x.layout.offset) as u64;
     let len = (x.dtype.storage_bytes(x.numel()) as u64).next_multiple_of(4);
-    (off % 4 == 0 && off + len <= b.size()).then_some((off, len))
+    (off.is_multiple_of(4) && off + len <= b.size()).then_some((off, len))
 }
 
 pub fn download(ctx: &Ctx, x: View) -> Result<Vec<u8>> {

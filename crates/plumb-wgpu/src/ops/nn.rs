@@ -22,7 +22,7 @@ fn float_only(ctx: &Ctx, x: &View, op: &'static str) -> Result<&'static str> {
 /// Rows of a packed dtype whose length splits storage words are computed in f32 and cast back
 /// (each output word then belongs to one workgroup).
 fn needs_f32_rows(dt: DType, len: usize) -> bool {
-    per_word(dt) > 1 && len % per_word(dt) != 0
+    per_word(dt) > 1 && !len.is_multiple_of(per_word(dt))
 }
 
 fn via_f32(
