@@ -32,6 +32,7 @@ fn cell(r: &doctor::DoctorReport, f: OpFamily, d: DType) -> &doctor::Cell {
 
 #[test]
 fn json_follows_the_documented_schema() {
+    let _g = common::gpu_lock();
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../../../docs/doctor.schema.json")).unwrap();
     let mut seen = 0;
@@ -87,6 +88,7 @@ fn a_wrong_f16_add_is_flagged_inaccurate() {
 
 #[test]
 fn without_a_gpu_the_doctor_says_so_and_why() {
+    let _g = common::gpu_lock();
     let rep = doctor::run(
         &Options {
             quick: true,

@@ -258,7 +258,10 @@ fn cell(dev: &Device, family: OpFamily, dtype: DType, quick: bool) -> Cell {
     }
     let support = dev.supports(family, dtype);
     let f32_native = dev.supports(family, DType::F32) == Support::Native;
-    let decision = dev.policy().decide(dtype, &support, f32_native);
+    let cast = dev.supports(OpFamily::Cast, dtype);
+    let decision = dev
+        .policy()
+        .decide_op(family, dtype, &support, f32_native, &cast);
     c.support = support.short().into();
     c.support_detail = support.to_string();
     c.decision = decision.short().into();

@@ -8,7 +8,14 @@ use plumb::{
     AttentionArgs, Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result,
     StorageRef, UnaryOp, View,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// GPU adapters (GL especially) are not safe to drive from several test threads at once; every
+/// test that touches a GPU holds this.
+pub fn gpu_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[derive(Debug)]
 pub struct Wrapped {

@@ -173,25 +173,24 @@ fn check_one(c: &Cmp) -> Option<String> {
 }
 
 /// `Ok(dtype it is computed in)` when `dev`'s policy runs `family` in `dtype`, else why not.
-/// An upcast needs casts of `dtype` on the device, and a cast itself cannot be upcast.
 fn can_run(dev: &Device, family: OpFamily, dtype: DType) -> std::result::Result<DType, String> {
     let support = dev.supports(family, dtype);
     let f32_native = dev.supports(family, DType::F32) == plumb::Support::Native;
-    match dev.policy().decide(dtype, &support, f32_native) {
+    let cast = dev.supports(OpFamily::Cast, dtype);
+    match dev
+        .policy()
+        .decide_op(family, dtype, &support, f32_native, &cast)
+    {
         Decision::Refuse { reason } => Err(reason),
-        Decision::Upcast { .. } if family == OpFamily::Cast => Err(format!(
-            "{dtype} casts are {support}, and a cast cannot be upcast"
-        )),
-        Decision::Upcast { to } => match dev.supports(OpFamily::Cast, dtype) {
-            s if s.is_runnable() => Ok(to),
-            s => Err(format!(
-                "the policy upcasts {dtype} to {to}, but {dtype} casts are {s} here"
-            )),
-        },
+        Decision::Upcast { to } => Ok(to),
         Decision::Emulated { via } => Ok(via),
         Decision::Native | Decision::CpuFallback => Ok(dtype),
     }
 }
+
+/// GPU adapters (GL especially) are not safe to drive from many test threads at once: GPU
+/// cases take this lock; CPU cases run in parallel.
+static GPU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs cases and collects failures; every case either passes, fails, or prints why it skipped.
 #[derive(Default)]
@@ -236,6 +235,8 @@ impl Suite {
     ) {
         let dev = &t.dev;
         let dtype = dtypes[0];
+        let _gpu = (dev.info().kind != plumb::DeviceKind::Cpu)
+            .then(|| GPU_LOCK.lock().unwrap_or_else(|e| e.into_inner()));
         // the dtype each input dtype is really computed in (an upcast computes in f32)
         let mut computed: Vec<(DType, DType)> = Vec::new();
         for &d in dtypes {
