@@ -1,22 +1,458 @@
 //! Model commands: embed, generate, check, convert, inspect (owned by the models helper).
 
 use crate::common::GlobalOpts;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use plumb_core::{DType, Device, Error, Result};
+use plumb_nn::pipeline::{load_model, plan_model, run_workload, Model, ModelPlan};
+use plumb_nn::{resolve_model, ModelFiles};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct DeviceOpts {
+    /// device: cpu, gpu, gpu:N, auto (env PLUMB_DEVICE)
+    #[arg(long, env = "PLUMB_DEVICE", default_value = "auto")]
+    device: String,
+    /// float dtype of weights and compute (f32, f16, bf16, f64); default: the checkpoint's
+    /// torch_dtype, else f32
+    #[arg(long)]
+    dtype: Option<String>,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum ModelCommand {
+    /// Sentence embeddings (BERT family): one vector per TEXT, or per stdin line
+    Embed {
+        /// model folder, file, or Hugging Face id (from the local cache)
+        model: String,
+        /// texts to embed (default: one per line from stdin)
+        text: Vec<String>,
+        #[command(flatten)]
+        dev: DeviceOpts,
+        /// print JSON ({"model", "dtype", "device", "embeddings": [[..], ..]})
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+    },
+    /// Text generation (Llama family), streaming tokens as they come
+    Generate {
+        model: String,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// 0 = greedy
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long)]
+        top_p: Option<f64>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// wrap the prompt in the model's chat template
+        #[arg(long)]
+        chat: bool,
+        #[command(flatten)]
+        dev: DeviceOpts,
+    },
+    /// The plan for a model on a device: every op's support and decision, conversions, memory
+    Check {
+        model: String,
+        #[command(flatten)]
+        dev: DeviceOpts,
+        /// also run the model in the target dtype and in f32 and compare the outputs
+        #[arg(long)]
+        measure: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rewrite a model's weights as safetensors in another float dtype (atomic)
+    Convert {
+        model: String,
+        #[arg(long)]
+        dtype: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// What a safetensors or GGUF file holds (tensors, dtypes, shapes, bytes), validated
     Inspect {
         /// the file to inspect
-        file: std::path::PathBuf,
+        file: PathBuf,
+        /// list every tensor (default: the first 20 and totals)
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
-pub fn run(cmd: ModelCommand, _global: &GlobalOpts) -> plumb_core::Result<()> {
+pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
     match cmd {
-        ModelCommand::Inspect { file } => Err(plumb_core::Error::invalid(
-            "inspect",
-            format!("{}: inspect is not written yet", file.display()),
-        )),
+        ModelCommand::Inspect { file, all, json } => inspect(&file, all, json),
+        ModelCommand::Convert { model, dtype, out } => {
+            let files = resolve_model(&model)?;
+            let dtype: DType = dtype.parse()?;
+            let r = plumb_nn::convert::convert(&files, dtype, &out)?;
+            eprintln!(
+                "wrote {} tensors ({}) in {dtype} to {}",
+                r.tensors,
+                plumb_core::plan::human_bytes(r.bytes),
+                out.display()
+            );
+            for f in r.files {
+                println!("{}", f.display());
+            }
+            Ok(())
+        }
+        ModelCommand::Check {
+            model,
+            dev,
+            measure,
+            json,
+        } => check(&model, &dev, measure, json, global),
+        ModelCommand::Embed {
+            model,
+            text,
+            dev,
+            json,
+            batch_size,
+        } => embed(&model, text, &dev, json, batch_size, global),
+        ModelCommand::Generate {
+            model,
+            prompt,
+            max_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            chat,
+            dev,
+        } => {
+            let params = plumb_nn::generate::SamplingParams {
+                temperature,
+                top_k,
+                top_p,
+                seed,
+            };
+            generate(&model, &prompt, max_tokens, params, chat, &dev, global)
+        }
     }
+}
+
+fn open_device(opts: &DeviceOpts, global: &GlobalOpts) -> Result<(Device, Option<DType>)> {
+    let dev = plumb::device(&opts.device)?.with_policy(global.policy);
+    let dtype = opts.dtype.as_deref().map(str::parse).transpose()?;
+    Ok((dev, dtype))
+}
+
+fn load(files: &ModelFiles, dev: &Device, dtype: Option<DType>) -> Result<(Model, ModelPlan)> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "loading {bar:30} {bytes}/{total_bytes} {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let progress = bar.clone().map(|b| {
+        Box::new(move |done: u64, total: u64| {
+            b.set_length(total);
+            b.set_position(done);
+        }) as plumb_nn::weights::Progress
+    });
+    let r = load_model(files, dev, dtype, progress);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let (model, _w, plan) = r?;
+    Ok((model, plan))
+}
+
+fn finish(dev: &Device, global: &GlobalOpts) {
+    if global.explain {
+        eprint!("{}", dev.report());
+    }
+}
+
+fn embed(
+    model: &str,
+    mut texts: Vec<String>,
+    opts: &DeviceOpts,
+    json: bool,
+    batch_size: usize,
+    global: &GlobalOpts,
+) -> Result<()> {
+    if texts.is_empty() {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            texts.push(line.map_err(|e| Error::io("<stdin>", e))?);
+        }
+    }
+    let files = resolve_model(model)?;
+    let (dev, dtype) = open_device(opts, global)?;
+    let (m, plan) = load(&files, &dev, dtype)?;
+    let Model::Embedder(e) = m else {
+        return Err(Error::invalid(
+            "embed",
+            format!("{model} is a text generator; use `plumb generate`"),
+        ));
+    };
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let vecs = e.embed(&refs, batch_size, &dev)?;
+    let mut out = std::io::stdout().lock();
+    let io = |e| Error::io("<stdout>", e);
+    if json {
+        let v = serde_json::json!({
+            "model": model, "device": dev.id(), "dtype": plan.dtype.name(),
+            "texts": texts, "embeddings": vecs,
+        });
+        writeln!(out, "{v}").map_err(io)?;
+    } else {
+        for v in &vecs {
+            let s: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
+            writeln!(out, "{}", s.join(" ")).map_err(io)?;
+        }
+    }
+    finish(&dev, global);
+    Ok(())
+}
+
+fn generate(
+    model: &str,
+    prompt: &str,
+    max_tokens: usize,
+    params: plumb_nn::generate::SamplingParams,
+    chat: bool,
+    opts: &DeviceOpts,
+    global: &GlobalOpts,
+) -> Result<()> {
+    let files = resolve_model(model)?;
+    let (dev, dtype) = open_device(opts, global)?;
+    let (m, plan) = load(&files, &dev, dtype)?;
+    let Model::Generator(g) = m else {
+        return Err(Error::invalid(
+            "generate",
+            format!("{model} is an embedding model; use `plumb embed`"),
+        ));
+    };
+    let ids = g.prompt_ids(prompt, chat)?;
+    let mut sampler = plumb_nn::generate::Sampler::new(params);
+    let mut dec = plumb_nn::tokenizer::StreamDecoder::new();
+    let mut out = std::io::stdout().lock();
+    let stats = g.generate(&ids, max_tokens, &mut sampler, true, &dev, &mut |t| {
+        if let Some(piece) = dec.push(&g.tokenizer, t)? {
+            out.write_all(piece.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| Error::io("<stdout>", e))?;
+        }
+        Ok(())
+    })?;
+    writeln!(out).map_err(|e| Error::io("<stdout>", e))?;
+    eprintln!(
+        "{} prompt tokens at {:.1} tokens/s, {} generated at {:.1} tokens/s ({} {} on {})",
+        stats.prompt_tokens,
+        stats.prefill_tok_s(),
+        stats.generated,
+        stats.decode_tok_s(),
+        files.weights.display(),
+        plan.dtype,
+        dev.id()
+    );
+    finish(&dev, global);
+    Ok(())
+}
+
+fn check(
+    model: &str,
+    opts: &DeviceOpts,
+    measure: bool,
+    json: bool,
+    global: &GlobalOpts,
+) -> Result<()> {
+    let files = resolve_model(model)?;
+    let (dev, dtype) = open_device(opts, global)?;
+    let p = plan_model(&files, &dev, dtype)?;
+    if json {
+        let v = serde_json::json!({
+            "model": model, "dtype": p.dtype.name(), "workload": p.workload,
+            "weight_bytes": p.weight_bytes, "conversions": p.conversions,
+            "plan": serde_json::to_value(&p.plan).unwrap_or_default(),
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "model {model}: {:?}, weights {} in {} on {}",
+            p.kind,
+            plumb_core::plan::human_bytes(p.weight_bytes),
+            p.dtype,
+            dev.id()
+        );
+        println!("traced: {}", p.workload);
+        for c in &p.conversions {
+            println!("conversion: {c}");
+        }
+        print!("{}", p.plan);
+    }
+    if !p.plan.ok {
+        return p.plan.check();
+    }
+    if measure {
+        let (a, b) = measure_outputs(&files, &dev, &p)?;
+        let err = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs() as f64)
+            .fold(0.0, f64::max);
+        let dot: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        println!(
+            "measure: {} in {} vs f32 on {}: max abs error {err:.3e}, cosine {:.7} ({} outputs)",
+            p.workload,
+            p.dtype,
+            dev.id(),
+            dot / (na * nb).max(1e-30),
+            a.len()
+        );
+    }
+    finish(&dev, global);
+    Ok(())
+}
+
+/// Run the traced workload with real weights in the plan's dtype and in f32.
+fn measure_outputs(
+    files: &ModelFiles,
+    dev: &Device,
+    p: &ModelPlan,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (batch, seq) = match p.kind {
+        plumb_nn::pipeline::ModelKind::Bert => (4, 32),
+        plumb_nn::pipeline::ModelKind::Llama => (1, 32),
+    };
+    let mut outs = Vec::new();
+    for dt in [p.dtype, DType::F32] {
+        let (m, _, _) = load_model(files, dev, Some(dt), None)?;
+        let y = run_workload(&m, dev, batch, seq)?.to_dtype(DType::F32)?;
+        outs.push(y.to_vec::<f32>()?);
+    }
+    let b = outs.pop().unwrap_or_default();
+    let a = outs.pop().unwrap_or_default();
+    Ok((a, b))
+}
+
+fn inspect(file: &std::path::Path, all: bool, json: bool) -> Result<()> {
+    let wf = plumb_nn::WeightFile::open(file)?;
+    let tensors = wf.tensors();
+    let mut per: std::collections::BTreeMap<String, (usize, u64, u64)> = Default::default();
+    for (t, _) in &tensors {
+        let e = per.entry(t.dtype.name().to_string()).or_default();
+        e.0 += 1;
+        e.1 += t.numel() as u64;
+        e.2 += t.nbytes as u64;
+    }
+    let total: u64 = per.values().map(|v| v.2).sum();
+    let params: u64 = per.values().map(|v| v.1).sum();
+    if json {
+        let ts: Vec<serde_json::Value> = tensors
+            .iter()
+            .map(|(t, _)| serde_json::json!({"name": t.name, "dtype": t.dtype.name(), "shape": t.shape, "bytes": t.nbytes}))
+            .collect();
+        let by: serde_json::Map<String, serde_json::Value> = per
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::json!({"tensors": v.0, "elements": v.1, "bytes": v.2}),
+                )
+            })
+            .collect();
+        let meta: serde_json::Map<String, serde_json::Value> = match &wf {
+            plumb_nn::WeightFile::Gguf(g) => g
+                .metadata()
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::json!(v.short())))
+                .collect(),
+            plumb_nn::WeightFile::Safetensors(s) => s
+                .files()
+                .iter()
+                .flat_map(|f| f.metadata().iter())
+                .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                .collect(),
+        };
+        let v = serde_json::json!({"file": file, "tensors": ts, "per_dtype": by,
+            "total_bytes": total, "elements": params, "metadata": meta});
+        println!("{v}");
+        return Ok(());
+    }
+    let hb = plumb_core::plan::human_bytes;
+    match &wf {
+        plumb_nn::WeightFile::Gguf(g) => {
+            println!(
+                "{}: GGUF v{}, alignment {}, {} tensors, {} metadata keys",
+                file.display(),
+                g.version,
+                g.alignment,
+                tensors.len(),
+                g.metadata().len()
+            );
+            for (k, v) in g.metadata() {
+                println!("  {k} = {}", v.short());
+            }
+        }
+        plumb_nn::WeightFile::Safetensors(s) => {
+            println!(
+                "{}: safetensors, {} file(s), {} tensors",
+                file.display(),
+                s.files().len(),
+                tensors.len()
+            );
+            for f in s.files() {
+                for (k, v) in f.metadata() {
+                    println!("  {k} = {v}");
+                }
+            }
+        }
+    }
+    let shown = if all {
+        tensors.len()
+    } else {
+        tensors.len().min(20)
+    };
+    println!(
+        "{:<56} {:>6} {:>20} {:>12}",
+        "tensor", "dtype", "shape", "bytes"
+    );
+    for (t, _) in &tensors[..shown] {
+        println!(
+            "{:<56} {:>6} {:>20} {:>12}",
+            t.name,
+            t.dtype.name(),
+            format!("{:?}", t.shape),
+            hb(t.nbytes as u64)
+        );
+    }
+    if shown < tensors.len() {
+        println!(
+            "… {} more (--all lists every tensor)",
+            tensors.len() - shown
+        );
+    }
+    println!("per dtype:");
+    for (k, v) in &per {
+        println!(
+            "  {k:>6}: {:>4} tensors, {:>12} elements, {}",
+            v.0,
+            v.1,
+            hb(v.2)
+        );
+    }
+    println!(
+        "total: {params} elements, {} — every header and offset validated",
+        hb(total)
+    );
+    Ok(())
 }
