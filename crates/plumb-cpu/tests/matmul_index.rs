@@ -145,14 +145,36 @@ fn qmatmul_and_dequantize() {
                 let tx = tensor(&x, xdt, &[rows, k], &d);
                 let got = read(&tx.qmatmul(&tw).unwrap());
                 let want = mm_ref(&x, &transpose(&wq, n, k), 1, rows, k, n);
-                assert_close(
-                    &format!("qmatmul {wdt} x {xdt} rows {rows}"),
-                    &got,
-                    &want,
-                    mm_tol(xdt, k).max(1e-4),
-                );
+                // activations may be quantized to q8 blocks (scale amax/127, round to nearest):
+                // |error| ≤ Σ_blocks Σ|w| · amax_block / 254, plus f32 / output rounding
+                for r in 0..rows {
+                    for j in 0..n {
+                        let mut bound = 0.0;
+                        for blk in 0..k / 32 {
+                            let o = blk * 32;
+                            let xs = &x[r * k + o..r * k + o + 32];
+                            let amax = xs.iter().fold(0f64, |a, v| a.max(v.abs()));
+                            let wsum: f64 =
+                                wq[j * k + o..j * k + o + 32].iter().map(|v| v.abs()).sum();
+                            bound += wsum * amax / 254.0;
+                        }
+                        let w = want[r * n + j];
+                        let tl = bound * 1.01 + mm_tol(xdt, k) * w.abs().max(1.0);
+                        let g = got[r * n + j];
+                        assert!(
+                            (g - w).abs() <= tl,
+                            "qmatmul {wdt} x {xdt} rows {rows} [{r}, {j}]: got {g}, want {w}, bound {tl}"
+                        );
+                    }
+                }
             }
         }
+        // a non-finite activation row propagates (NaN stays NaN, as in an f32 matmul)
+        let mut x = vals(2 * k, 33, -1.0, 1.0);
+        x[5] = f64::NAN;
+        let got = read(&tensor(&x, DType::F32, &[2, k], &d).qmatmul(&tw).unwrap());
+        assert!(got[..n].iter().all(|v| v.is_nan()), "NaN row");
+        assert!(got[n..].iter().all(|v| v.is_finite()), "finite row");
         for to in FLOATS {
             let got = read(&tw.dequantize(to).unwrap());
             assert_close(
@@ -364,4 +386,32 @@ fn capabilities_and_info() {
     }
     let lim = &d.capabilities().limits;
     assert!(lim.max_buffer_bytes > 0);
+}
+
+#[test]
+fn simd_q8_block_dots_match_the_portable_integer_dots() {
+    use plumb_cpu::kernels::{qdot, simd};
+    if simd::level() == simd::Level::Baseline {
+        eprintln!("skipped: this CPU has no AVX2, so only the portable path exists");
+        return;
+    }
+    let k = 256;
+    let x: Vec<f32> = vals(k, 91, -3.0, 3.0)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let xq = qdot::quantize_q8(&x);
+    for dt in DType::QUANTIZED {
+        let w: Vec<f32> = vals(k, 92, -2.0, 2.0)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        let wb = quant::quantize(dt, &w).unwrap();
+        let fast = qdot::dot_row_q8(dt, &wb, &xq) as f64;
+        let slow = qdot::dot_row_q8_portable(dt, &wb, &xq) as f64;
+        assert!(
+            (fast - slow).abs() <= 1e-5 * slow.abs().max(1.0),
+            "{dt}: simd {fast} vs portable {slow}"
+        );
+    }
 }

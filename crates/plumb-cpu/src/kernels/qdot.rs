@@ -1,6 +1,11 @@
-//! Block dot products for quantized matmul with few activation rows (decoding): each task takes
-//! a range of weight rows, dequantizes one 32-element block at a time into registers and dots it
-//! with every activation row (f32 accumulation, no approximation beyond the weights' own).
+//! Block dot products for quantized matmul with few activation rows (decoding). Each task takes a
+//! range of weight rows and dots them block by block with every activation row.
+//!
+//! Like llama.cpp, finite activation rows are first quantized to q8 blocks (32 × i8 + an f32
+//! scale, round to nearest), so a block dot is an exact integer sum: AVX2 `vpmaddubsw` /
+//! `vpmaddwd` where the CPU has them, a portable integer loop otherwise (same result up to f32
+//! summation order). Rows holding NaN/inf use the f32 path (weights dequantized one block at a
+//! time into registers), so non-finite values propagate.
 
 use plumb_core::DType;
 use rayon::prelude::*;
@@ -38,7 +43,7 @@ fn dot_q8(qs: &[u8], x: &[f32]) -> f32 {
 
 /// Dot of one quantized weight row with one f32 activation row (`xsum[b]` = Σ x over block b).
 #[inline]
-pub fn dot_row(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+pub fn dot_row_f32(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let bb = dt.block_bytes();
     let mut s = 0f32;
     for (b, blk) in wrow.chunks_exact(bb).enumerate() {
@@ -52,11 +57,161 @@ pub fn dot_row(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     s
 }
 
+/// One activation block quantized to 8 bits: value ≈ d · q.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
+pub struct Q8Block {
+    pub qs: [i8; 32],
+    pub d: f32,
+    /// d · Σ q (the q4_1 min term needs it)
+    pub s: f32,
+}
+
+/// Quantize a finite f32 row (a multiple of 32 long) to q8 blocks.
+pub fn quantize_q8(x: &[f32]) -> Vec<Q8Block> {
+    x.chunks_exact(32)
+        .map(|c| {
+            let amax = c.iter().fold(0f32, |a, &v| a.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let mut qs = [0i8; 32];
+            let mut sum = 0i32;
+            for (q, &v) in qs.iter_mut().zip(c) {
+                *q = (v * id).round() as i8;
+                sum += *q as i32;
+            }
+            Q8Block {
+                qs,
+                d,
+                s: d * sum as f32,
+            }
+        })
+        .collect()
+}
+
+/// Portable integer block dots of one weight row with one q8 activation row.
+pub fn dot_row_q8_portable(dt: DType, wrow: &[u8], xq: &[Q8Block]) -> f32 {
+    let bb = dt.block_bytes();
+    let mut s = 0f32;
+    for (blk, y) in wrow.chunks_exact(bb).zip(xq) {
+        let dw = f16_le(blk, 0);
+        s += match dt {
+            DType::Q8_0 => {
+                let mut acc = 0i32;
+                for (&w, &q) in blk[2..34].iter().zip(&y.qs) {
+                    acc += (w as i8) as i32 * q as i32;
+                }
+                dw * y.d * acc as f32
+            }
+            DType::Q4_0 | DType::Q4_1 => {
+                let off = if dt == DType::Q4_0 { 2 } else { 4 };
+                let bias = if dt == DType::Q4_0 { 8 } else { 0 };
+                let mut acc = 0i32;
+                for j in 0..16 {
+                    let b = blk[off + j];
+                    acc += ((b & 0x0f) as i32 - bias) * y.qs[j] as i32;
+                    acc += ((b >> 4) as i32 - bias) * y.qs[j + 16] as i32;
+                }
+                let main = dw * y.d * acc as f32;
+                if dt == DType::Q4_1 {
+                    main + f16_le(blk, 2) * y.s
+                } else {
+                    main
+                }
+            }
+            _ => 0.0,
+        };
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Q8Block;
+
+    /// f16 (little-endian at `b[i..i + 2]`) → f32 with F16C.
+    #[inline(always)]
+    unsafe fn f16_le(b: &[u8], i: usize) -> f32 {
+        let bits = u16::from_le_bytes([b[i], b[i + 1]]);
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    }
+    use plumb_core::DType;
+    use std::arch::x86_64::*;
+
+    /// AVX2 block dots (`vpmaddubsw` + `vpmaddwd`, f32 FMA across blocks).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C; `wrow` holds whole blocks of `dt`, `xq` as many blocks.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_row(dt: DType, wrow: &[u8], xq: &[Q8Block]) -> f32 {
+        let bb = dt.block_bytes();
+        let ones = _mm256_set1_epi16(1);
+        let low = _mm256_set1_epi8(0x0f);
+        let eight = _mm256_set1_epi8(8);
+        let mut acc = _mm256_setzero_ps();
+        let mut mins = 0f32;
+        for (blk, y) in wrow.chunks_exact(bb).zip(xq) {
+            let yv = _mm256_load_si256(y.qs.as_ptr() as *const __m256i);
+            let scale = _mm256_set1_ps(f16_le(blk, 0) * y.d);
+            let p16 = match dt {
+                DType::Q8_0 => {
+                    let w = _mm256_loadu_si256(blk.as_ptr().add(2) as *const __m256i);
+                    _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w))
+                }
+                _ => {
+                    let off = if dt == DType::Q4_0 { 2 } else { 4 };
+                    let b = _mm_loadu_si128(blk.as_ptr().add(off) as *const __m128i);
+                    let both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+                    let nib = _mm256_and_si256(both, low);
+                    if dt == DType::Q4_0 {
+                        let w = _mm256_sub_epi8(nib, eight);
+                        _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w))
+                    } else {
+                        mins += f16_le(blk, 2) * y.s;
+                        _mm256_maddubs_epi16(nib, yv)
+                    }
+                }
+            };
+            let p32 = _mm256_madd_epi16(p16, ones);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc);
+        }
+        let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        _mm_cvtss_f32(h) + mins
+    }
+}
+
+/// Dot of one weight row with one q8 activation row, on the best path this CPU has.
+#[inline]
+pub fn dot_row_q8(dt: DType, wrow: &[u8], xq: &[Q8Block]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::level() != super::simd::Level::Baseline {
+        // SAFETY: level() ≥ V3 means AVX2, FMA and F16C are present; blocks are whole.
+        return unsafe { avx2::dot_row(dt, wrow, xq) };
+    }
+    dot_row_q8_portable(dt, wrow, xq)
+}
+
+/// One activation row in the form its dot products need.
+enum XRow<'a> {
+    Q8(Vec<Q8Block>),
+    F32(&'a [f32], Vec<f32>),
+}
+
 /// out [rows, n] = x [rows, k] × wᵀ for quantized w [n, k].
 pub fn qmatmul_rows(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
     let row_bytes = dt.storage_bytes(k);
-    let nb = k / 32;
-    let xsum: Vec<f32> = xs.chunks_exact(32).map(|c| c.iter().sum::<f32>()).collect();
+    let xrows: Vec<XRow> = xs
+        .chunks_exact(k)
+        .map(|x| {
+            if x.iter().all(|v| v.is_finite()) {
+                XRow::Q8(quantize_q8(x))
+            } else {
+                XRow::F32(x, x.chunks_exact(32).map(|c| c.iter().sum()).collect())
+            }
+        })
+        .collect();
     // transposed result [n, rows], computed in parallel over weight rows
     let mut out_t = vec![0f32; n * rows];
     let per = 64;
@@ -65,13 +220,11 @@ pub fn qmatmul_rows(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: 
         .zip(wb.par_chunks(row_bytes * per))
         .for_each(|(o, w)| {
             for (o, wrow) in o.chunks_mut(rows).zip(w.chunks_exact(row_bytes)) {
-                for (r, o) in o.iter_mut().enumerate() {
-                    *o = dot_row(
-                        dt,
-                        wrow,
-                        &xs[r * k..(r + 1) * k],
-                        &xsum[r * nb..(r + 1) * nb],
-                    );
+                for (o, xr) in o.iter_mut().zip(&xrows) {
+                    *o = match xr {
+                        XRow::Q8(q) => dot_row_q8(dt, wrow, q),
+                        XRow::F32(x, xsum) => dot_row_f32(dt, wrow, x, xsum),
+                    };
                 }
             }
         });
