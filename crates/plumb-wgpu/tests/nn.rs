@@ -189,6 +189,8 @@ fn matmul_tiled_matvec_and_strided() {
                 (2, 5, 17, 7),
                 (1, 70, 33, 66),
                 (3, 1, 64, 130),
+                (1, 130, 20, 136),
+                (2, 9, 8, 12),
             ] {
                 let a = rounded(&values(batch * m * k, 1, -1.0, 1.0), dt);
                 let b = rounded(&values(batch * k * n, 2, -1.0, 1.0), dt);

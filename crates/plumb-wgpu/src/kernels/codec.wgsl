@@ -10,6 +10,7 @@
 //   fn isnan_X(value) -> bool           NaN test on bits (fast-math compilers fold v != v)
 //   fn from_f32_X(f32) -> C_X           (plain dtypes) f32 -> X with the cast rules:
 //                                        truncate toward zero, saturate, NaN -> 0, bool != 0
+//   alias V4_X, fn ld4_X(V4_X) -> vec4<f32>   (float dtypes) four consecutive elements
 //   fn dec_X(word, lane) -> C_X          read element `lane` of a word
 //   fn enc_X(word, lane, value) -> W_X   replace element `lane` of a word
 
@@ -22,6 +23,8 @@ const F_f32: bool = true;
 const K_f32: u32 = 0u;
 fn isnan_f32(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 fn from_f32_f32(v: f32) -> f32 { return v; }
+alias V4_f32 = vec4<f32>;
+fn ld4_f32(w: vec4<f32>) -> vec4<f32> { return w; }
 fn dec_f32(w: u32, lane: u32) -> f32 { return bitcast<f32>(w); }
 fn enc_f32(w: u32, lane: u32, v: f32) -> u32 { return bitcast<u32>(v); }
 
@@ -87,6 +90,10 @@ const F_bf16: bool = true;
 const K_bf16: u32 = 0u;
 fn isnan_bf16(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 fn from_f32_bf16(v: f32) -> f32 { return v; }
+alias V4_bf16 = vec2<u32>;
+fn ld4_bf16(w: vec2<u32>) -> vec4<f32> {
+    return bitcast<vec4<f32>>(vec4<u32>(w.x << 16u, w.x & 0xffff0000u, w.y << 16u, w.y & 0xffff0000u));
+}
 fn dec_bf16(w: u32, lane: u32) -> f32 { return bitcast<f32>(((w >> (16u * lane)) & 0xffffu) << 16u); }
 fn bf16_bits(v: f32) -> u32 {
     let b = bitcast<u32>(v);
@@ -111,6 +118,8 @@ const F_f16: bool = true;
 const K_f16: u32 = 0u;
 fn isnan_f16(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 fn from_f32_f16(v: f32) -> f32 { return v; }
+alias V4_f16 = vec2<u32>;
+fn ld4_f16(w: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
 fn dec_f16(w: u32, lane: u32) -> f32 {
     let h = unpack2x16float(w);
     return select(h.x, h.y, lane == 1u);

@@ -71,6 +71,26 @@ fn mm_params(a: &View, b: &View) -> Result<(Vec<u32>, [usize; 4])> {
     Ok((p, [batch, m, n, k]))
 }
 
+/// Row-major operands whose rows start on 4-element boundaries take the vec4 tiled kernel.
+fn vec4_ok(a: &View, b: &View, k: usize) -> bool {
+    let r = a.layout.rank();
+    let n = b.shape()[r - 1];
+    let sa = &a.layout.strides;
+    let sb = &b.layout.strides;
+    let aligned = |v: &View| {
+        v.layout.offset.is_multiple_of(4)
+            && v.layout.strides[..r - 1]
+                .iter()
+                .all(|s| s.is_multiple_of(4))
+    };
+    (sa[r - 1] == 1 || k == 1)
+        && (sb[r - 1] == 1 || n == 1)
+        && k.is_multiple_of(4)
+        && n.is_multiple_of(4)
+        && aligned(a)
+        && aligned(b)
+}
+
 pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
     if !a.dtype.is_float() || a.dtype != b.dtype {
         return Err(Error::DTypeMismatch {
@@ -80,7 +100,7 @@ pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
         });
     }
     let c = codec(ctx, a.dtype, "matmul")?;
-    let (p, [batch, m, n, _k]) = mm_params(&a, &b)?;
+    let (p, [batch, m, n, k]) = mm_params(&a, &b)?;
     let mut oshape = a.shape().to_vec();
     if let Some(last) = oshape.last_mut() {
         *last = n;
@@ -107,6 +127,11 @@ pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
     if m == 1 {
         let spec = KernelSpec::new(Family::Matvec, "matvec", &tag, c, oc, true);
         let (gx, gy) = split_groups(n.div_ceil(8) as u64);
+        ctx.run(&spec, &p, &bufs, (gx, gy, batch as u32))?;
+    } else if vec4_ok(&a, &b, k) {
+        let spec = KernelSpec::new(Family::MatmulVec4, "matmul_vec4", &tag, c, oc, true);
+        let gx = u32_of(n.div_ceil(128), "matmul", "column tiles")?;
+        let gy = u32_of(m.div_ceil(128), "matmul", "row tiles")?;
         ctx.run(&spec, &p, &bufs, (gx, gy, batch as u32))?;
     } else {
         let spec = KernelSpec::new(Family::Matmul, "matmul", &tag, c, oc, true);
