@@ -71,7 +71,7 @@ fn hf_name(name: &str, c: &LlamaConfig) -> Option<(String, Option<usize>)> {
 /// Undo llama.cpp's permutation: within each head, GGUF row 2i + h holds Hugging Face row
 /// h · (head_dim / 2) + i.
 fn unpermute(vals: &[f32], rows: usize, cols: usize, heads: usize) -> Result<Vec<f32>> {
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 {
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
         return Err(Error::invalid(
             "convert",
             format!("cannot un-permute {rows} rows for {heads} heads"),

@@ -41,8 +41,8 @@ pub fn detect_kind(files: &ModelFiles) -> Result<ModelKind> {
 
 /// A loaded model.
 pub enum Model {
-    Embedder(Embedder),
-    Generator(TextGenerator),
+    Embedder(Box<Embedder>),
+    Generator(Box<TextGenerator>),
 }
 
 /// A plan and what went into it.
@@ -62,8 +62,8 @@ pub struct ModelPlan {
 /// Load the model onto `dev` (the meta device or a real one).
 fn load_on(files: &ModelFiles, kind: ModelKind, w: &Weights) -> Result<Model> {
     Ok(match kind {
-        ModelKind::Bert => Model::Embedder(Embedder::load(files, w)?),
-        ModelKind::Llama => Model::Generator(TextGenerator::load(files, w)?),
+        ModelKind::Bert => Model::Embedder(Box::new(Embedder::load(files, w)?)),
+        ModelKind::Llama => Model::Generator(Box::new(TextGenerator::load(files, w)?)),
     })
 }
 

@@ -44,7 +44,8 @@ impl BertConfig {
             layer_norm_eps: c.f64_or("layer_norm_eps", 1e-12),
             hidden_act: act,
         };
-        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+        {
             return Err(Error::format(
                 &c.path,
                 "hidden_size must be a multiple of num_attention_heads",

@@ -53,7 +53,7 @@ impl LlamaConfig {
                 .as_array()
                 .map_or(0, |a| a.len()),
         };
-        if heads == 0 || hidden % heads != 0 {
+        if heads == 0 || !hidden.is_multiple_of(heads) {
             return Err(Error::format(
                 f.path(),
                 "embedding_length is not a multiple of head_count",
@@ -87,7 +87,7 @@ impl LlamaConfig {
     pub fn from_hf(c: &HfConfig) -> Result<LlamaConfig> {
         let hidden = c.usize("hidden_size")?;
         let heads = c.usize("num_attention_heads")?;
-        if heads == 0 || hidden % heads != 0 {
+        if heads == 0 || !hidden.is_multiple_of(heads) {
             return Err(Error::format(
                 &c.path,
                 "hidden_size is not a multiple of num_attention_heads",
