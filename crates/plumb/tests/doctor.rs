@@ -176,7 +176,7 @@ fn the_table_shows_declared_support_and_the_policy_decision() {
         (c.decision.as_str(), c.status.as_str()),
         ("error", "refused")
     );
-    assert!(c.note.contains("SHADER_F16"), "{c:?}");
+    assert!(c.decision_detail.contains("SHADER_F16"), "{c:?}");
 
     let fb = run(Policy::AUTO.with_cpu_fallback(true));
     let c = cell(&fb, OpFamily::Elementwise, DType::I64);

@@ -5,7 +5,10 @@
 //! `tol = DType::tolerance() × scale` (f64 1e-12, f32 1e-5, f16 1e-3, bf16 1e-2; integers and
 //! bools exact). `scale` is 1 for ops with one output rounding (elementwise, casts, indexing,
 //! cat, rope), 2 for ops that accumulate over a row in f32 first (reductions, softmax, norms,
-//! matmul, qmatmul), 4 for attention (three rounded stages). NaN must meet NaN; ±∞ must be equal.
+//! matmul), 4 for attention (three rounded stages). qmatmul is held to q8_0's tolerance × 4
+//! against the exactly decoded weights (kernels may quantize activations to q8_0, as llama.cpp
+//! does). When the policy upcasts or emulates, the looser of the two dtypes' tolerances applies
+//! (f64 upcast to f32 is held to f32's). NaN must meet NaN; ±∞ must be equal.
 
 use plumb::{DType, Decision, Device, OpFamily, Result, Tensor};
 use std::sync::OnceLock;

@@ -135,8 +135,9 @@ fn qmatmul(s: &mut Suite, wdt: DType) {
                 .collect();
             let y = tx.qmatmul(&w)?;
             // the weights are decoded exactly, so only the activations' handling is measured:
-            // kernels may quantize them to q8_0 (llama.cpp does), so q8_0's tolerance applies
-            let mut c = cmp(&format!("{xdt} activations"), &y, exp, 2.0)?;
+            // kernels may quantize them to q8_0 blocks (llama.cpp does): each activation off by
+            // up to 1/254 of its block's maximum, summed over k products → q8_0's tolerance × 4
+            let mut c = cmp(&format!("{xdt} activations"), &y, exp, 4.0)?;
             c.dtype = DType::Q8_0;
             out.push(c);
         }
