@@ -3,7 +3,9 @@
 //! cargo run --release -p plumb-wgpu --example bench_matmul -- [SIZE | q4_1:KxN | f32:SIZE | f16:SIZE]...
 //!
 //! With no arguments: f32 and f16 at 1024, 2048 and 4096, then a 576x49152 q4_1 matrix-vector
-//! product (x [1, 576] f32 times w [49152, 576] q4_1). Each case is warmed up, then timed over
+//! product (x [1, 576] f32 times w [49152, 576] q4_1). `overhead` times one tiny add (the
+//! per-op cost of encoding a dispatch). PLUMB_WGPU_TRUSTED=1 compiles kernels without naga's
+//! runtime bounds checks, to measure what they cost. Each case is warmed up, then timed over
 //! enough iterations for about a second (at least 3), with the GPU synchronized at both ends.
 //! Prints one `RESULT framework=plumb-wgpu ...` line per case.
 use plumb_core::{DType, Device, OpFamily, Policy, Result, Tensor};
@@ -89,6 +91,13 @@ fn main() -> Result<()> {
             } else if let Ok(n) = rest.parse::<usize>() {
                 square(&d, kind.parse()?, n)?;
             }
+        } else if a == "overhead" {
+            let x = Tensor::rand(-1.0, 1.0, [256], DType::F32, 5, &d)?;
+            let s = time(&d, || x.add(&x))?;
+            println!(
+                "RESULT framework=plumb-wgpu op=add dtype=f32 shape=256 value={:.1} unit=us",
+                s * 1e6
+            );
         } else if let Ok(n) = a.parse::<usize>() {
             square(&d, DType::F32, n)?;
             square(&d, DType::F16, n)?;

@@ -41,6 +41,7 @@ pub struct Ctx {
     errors: Arc<Mutex<Vec<String>>>,
     dumped: Mutex<HashSet<String>>,
     dump: bool,
+    trusted: bool,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -105,6 +106,7 @@ impl Ctx {
             errors,
             dumped: Mutex::default(),
             dump: std::env::var("PLUMB_DUMP_KERNELS").is_ok_and(|v| v == "1"),
+            trusted: std::env::var("PLUMB_WGPU_TRUSTED").is_ok_and(|v| v == "1"),
         }
     }
 
@@ -131,12 +133,21 @@ impl Ctx {
             );
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(&spec.name),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(&spec.name),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        };
+        let module = if self.trusted {
+            // SAFETY: opted into with PLUMB_WGPU_TRUSTED=1 for measurement; every kernel checks
+            // its indices against the sizes in its parameter block, and the catalogue test
+            // validates them, but naga's extra clamping and loop bounding are then left out.
+            unsafe {
+                self.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        } else {
+            self.device.create_shader_module(desc)
+        };
         let pipe = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
