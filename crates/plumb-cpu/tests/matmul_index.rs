@@ -415,3 +415,25 @@ fn simd_q8_block_dots_match_the_portable_integer_dots() {
         );
     }
 }
+
+#[test]
+fn bf16_dot_product_kernel_matches_reference() {
+    let d = dev();
+    for &(batch, m, k, n) in &[(1, 9, 17, 70), (2, 16, 64, 32)] {
+        let a = round(DType::BF16, &vals(batch * m * k, 3, -1.0, 1.0));
+        let b = round(DType::BF16, &vals(batch * k * n, 4, -1.0, 1.0));
+        let ta = tensor(&a, DType::BF16, &[batch, m, k], &d);
+        let tb = tensor(&b, DType::BF16, &[batch, k, n], &d);
+        match plumb_cpu::kernels::matmul_bf16::matmul_dpbf16(&ta.view(), &tb.view()).unwrap() {
+            None => {
+                eprintln!("skipped: this CPU has no AVX512-BF16");
+                return;
+            }
+            Some(got) => {
+                let got: Vec<f64> = got.into_iter().map(f64::from).collect();
+                let want = mm_ref(&a, &b, batch, m, k, n);
+                assert_close("vdpbf16ps matmul", &got, &want, 1e-5 * (k as f64).sqrt());
+            }
+        }
+    }
+}
