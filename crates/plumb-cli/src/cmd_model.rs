@@ -17,6 +17,10 @@ pub struct DeviceOpts {
     /// torch_dtype, else f32
     #[arg(long)]
     dtype: Option<String>,
+    /// dequantize quantized weights on load and compute exactly in the float dtype (default:
+    /// keep them quantized and use the device's quantized matmul)
+    #[arg(long)]
+    dequantize: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,7 +151,12 @@ fn open_device(opts: &DeviceOpts, global: &GlobalOpts) -> Result<(Device, Option
     Ok((dev, dtype))
 }
 
-fn load(files: &ModelFiles, dev: &Device, dtype: Option<DType>) -> Result<(Model, ModelPlan)> {
+fn load(
+    files: &ModelFiles,
+    dev: &Device,
+    dtype: Option<DType>,
+    dequantize: bool,
+) -> Result<(Model, ModelPlan)> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -164,7 +173,7 @@ fn load(files: &ModelFiles, dev: &Device, dtype: Option<DType>) -> Result<(Model
             b.set_position(done);
         }) as plumb_nn::weights::Progress
     });
-    let r = load_model(files, dev, dtype, progress);
+    let r = load_model(files, dev, dtype, dequantize, progress);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -194,7 +203,7 @@ fn embed(
     }
     let files = resolve_model(model)?;
     let (dev, dtype) = open_device(opts, global)?;
-    let (m, plan) = load(&files, &dev, dtype)?;
+    let (m, plan) = load(&files, &dev, dtype, opts.dequantize)?;
     let Model::Embedder(e) = m else {
         return Err(Error::invalid(
             "embed",
@@ -232,7 +241,7 @@ fn generate(
 ) -> Result<()> {
     let files = resolve_model(model)?;
     let (dev, dtype) = open_device(opts, global)?;
-    let (m, plan) = load(&files, &dev, dtype)?;
+    let (m, plan) = load(&files, &dev, dtype, opts.dequantize)?;
     let Model::Generator(g) = m else {
         return Err(Error::invalid(
             "generate",
@@ -275,7 +284,7 @@ fn check(
 ) -> Result<()> {
     let files = resolve_model(model)?;
     let (dev, dtype) = open_device(opts, global)?;
-    let p = plan_model(&files, &dev, dtype)?;
+    let p = plan_model(&files, &dev, dtype, opts.dequantize)?;
     if json {
         let v = serde_json::json!({
             "model": model, "dtype": p.dtype.name(), "workload": p.workload,
@@ -301,7 +310,7 @@ fn check(
         return p.plan.check();
     }
     if measure {
-        let (a, b) = measure_outputs(&files, &dev, &p)?;
+        let (a, b) = measure_outputs(&files, &dev, &p, opts.dequantize)?;
         let err = a
             .iter()
             .zip(&b)
@@ -328,14 +337,16 @@ fn measure_outputs(
     files: &ModelFiles,
     dev: &Device,
     p: &ModelPlan,
+    dequantize: bool,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let (batch, seq) = match p.kind {
         plumb_nn::pipeline::ModelKind::Bert => (4, 32),
         plumb_nn::pipeline::ModelKind::Llama => (1, 32),
     };
     let mut outs = Vec::new();
-    for dt in [p.dtype, DType::F32] {
-        let (m, _, _) = load_model(files, dev, Some(dt), None)?;
+    // the reference: f32 with every weight dequantized
+    for (dt, deq) in [(p.dtype, dequantize), (DType::F32, true)] {
+        let (m, _, _) = load_model(files, dev, Some(dt), deq, None)?;
         let y = run_workload(&m, dev, batch, seq)?.to_dtype(DType::F32)?;
         outs.push(y.to_vec::<f32>()?);
     }

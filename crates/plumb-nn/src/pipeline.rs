@@ -97,10 +97,16 @@ pub fn run_workload(
 
 /// Trace the model on the meta device (headers only, no weight data read) and check the trace
 /// against `target` under its policy.
-pub fn plan_model(files: &ModelFiles, target: &Device, dtype: Option<DType>) -> Result<ModelPlan> {
+pub fn plan_model(
+    files: &ModelFiles,
+    target: &Device,
+    dtype: Option<DType>,
+    dequantize: bool,
+) -> Result<ModelPlan> {
     let kind = detect_kind(files)?;
     let meta = Device::meta();
-    let w = open_weights(files, &meta, target, dtype)?;
+    let mut w = open_weights(files, &meta, target, dtype)?;
+    w.set_dequantize(dequantize);
     let model = load_on(files, kind, &w)?;
     w.finish();
     let weight_bytes = w.loaded_bytes();
@@ -140,11 +146,13 @@ pub fn load_model(
     files: &ModelFiles,
     target: &Device,
     dtype: Option<DType>,
+    dequantize: bool,
     progress: Option<crate::weights::Progress>,
 ) -> Result<(Model, Weights, ModelPlan)> {
-    let plan = plan_model(files, target, dtype)?;
+    let plan = plan_model(files, target, dtype, dequantize)?;
     plan.plan.check()?;
     let mut w = open_weights(files, target, target, dtype)?;
+    w.set_dequantize(dequantize);
     if let Some(p) = progress {
         w.set_progress(p);
     }

@@ -128,6 +128,7 @@ pub struct Weights {
     progress: Option<Progress>,
     read: Mutex<u64>,
     total: u64,
+    dequantize: bool,
     file: WeightFile,
     device: Device,
     target: Device,
@@ -155,6 +156,7 @@ impl Weights {
         let total = file.tensors().iter().map(|(t, _)| t.nbytes as u64).sum();
         Weights {
             progress: None,
+            dequantize: false,
             read: Mutex::new(0),
             total,
             file,
@@ -164,6 +166,14 @@ impl Weights {
             notes: Mutex::new(BTreeMap::new()),
             loaded: Mutex::new(0),
         }
+    }
+
+    /// Dequantize every quantized matrix to the float dtype on load, so the run computes exactly
+    /// in that dtype (as reference implementations that dequantize GGUF do). By default
+    /// quantized matrices stay quantized and go through the device's quantized matmul, which
+    /// may quantize activations too (the CPU backend uses 8-bit activations, like llama.cpp).
+    pub fn set_dequantize(&mut self, on: bool) {
+        self.dequantize = on;
     }
 
     pub fn set_progress(&mut self, p: Progress) {
@@ -350,11 +360,12 @@ impl Weights {
                 self.tick(info);
                 let support = self.target.supports(OpFamily::QMatmul, q);
                 let policy = self.target.policy();
-                let keep = match &support {
-                    Support::Native => policy.preset != Preset::Safe,
-                    Support::Emulated { .. } => policy.preset == Preset::Auto,
-                    Support::Unsupported { .. } => false,
-                };
+                let keep = !self.dequantize
+                    && match &support {
+                        Support::Native => policy.preset != Preset::Safe,
+                        Support::Emulated { .. } => policy.preset == Preset::Auto,
+                        Support::Unsupported { .. } => false,
+                    };
                 if keep {
                     let bytes = if self.device.holds_data() {
                         Some(self.file.bytes(name)?.0)
@@ -363,7 +374,7 @@ impl Weights {
                     };
                     return self.upload(bytes, q, &info.shape);
                 }
-                if policy.preset == Preset::Strict {
+                if policy.preset == Preset::Strict && !self.dequantize {
                     return Err(Error::PolicyRefused {
                         policy: policy.to_string(),
                         op: "qmatmul".into(),
@@ -374,10 +385,12 @@ impl Weights {
                 }
                 let (bytes, path) = self.file.bytes(name)?;
                 let want = self.float_dtype;
-                self.note(
-                    format!("{q} → {want} ({} qmatmul: {support})", self.target.id()),
-                    name,
-                );
+                let why = if self.dequantize {
+                    "exact float compute requested".to_string()
+                } else {
+                    format!("{} qmatmul: {support}", self.target.id())
+                };
+                self.note(format!("{q} → {want} ({why})"), name);
                 if !self.device.holds_data() {
                     return self.upload(None, want, &info.shape);
                 }
