@@ -14,6 +14,7 @@ fn main() -> plumb_core::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
+    let suffix = std::env::var("PEERS_OP_SUFFIX").unwrap_or_default();
     let d = cases::device();
     let threads = d
         .info()
@@ -43,7 +44,7 @@ fn main() -> plumb_core::Result<()> {
         per.sort_by(f64::total_cmp);
         let med = per[per.len() / 2];
         println!(
-            "RESULT framework=plumb op={} dtype={} shape={} median_ms={:.4} value={:.2} unit={} reps={reps} samples={samples} threads={threads}",
+            "RESULT framework=plumb op={}{suffix} dtype={} shape={} median_ms={:.4} value={:.2} unit={} reps={reps} samples={samples} threads={threads}",
             case.op,
             case.dtype,
             case.shape,

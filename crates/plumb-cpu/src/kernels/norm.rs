@@ -8,6 +8,26 @@ use plumb_core::{Result, View};
 use rayon::prelude::*;
 use std::borrow::Cow;
 
+/// Σ (x − c)² in the accumulator type, 16 lanes.
+#[inline(always)]
+fn sum_sq<T: Float>(row: &[T], c: T::A) -> T::A {
+    let mut lanes = [T::A::ZERO; 16];
+    let chunks = row.chunks_exact(16);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for j in 0..16 {
+            let d = ch[j].to_acc() - c;
+            lanes[j] += d * d;
+        }
+    }
+    let mut s = T::A::ZERO;
+    for &v in rest {
+        let d = v.to_acc() - c;
+        s += d * d;
+    }
+    lanes.iter().fold(s, |a, &v| a + v)
+}
+
 fn params<'a, T: Float>(op: &str, p: Option<View<'a>>) -> Result<Option<Cow<'a, [T]>>> {
     p.map(|v| contiguous::<T>(op, &v)).transpose()
 }
@@ -50,14 +70,7 @@ pub fn layer_norm_float<T: Float>(
     let eps = T::A::from_f64(eps);
     Ok(for_rows(&src, len, |row, out| {
         let mean = sum_acc(row) / n;
-        let mut lanes = [T::A::ZERO; 16];
-        for c in row.chunks(16) {
-            for (l, &v) in lanes.iter_mut().zip(c) {
-                let d = v.to_acc() - mean;
-                *l += d * d;
-            }
-        }
-        let var = lanes.iter().fold(T::A::ZERO, |a, &v| a + v) / n;
+        let var = sum_sq(row, mean) / n;
         let rstd = T::A::ONE / (var + eps).sqrt();
         match (&w, &b) {
             (Some(w), Some(b)) => {
@@ -92,14 +105,7 @@ pub fn rms_norm_float<T: Float>(x: &View, w: Option<View>, eps: f64) -> Result<V
     let n = T::A::from_f64(len as f64);
     let eps = T::A::from_f64(eps);
     Ok(for_rows(&src, len, |row, out| {
-        let mut lanes = [T::A::ZERO; 16];
-        for c in row.chunks(16) {
-            for (l, &v) in lanes.iter_mut().zip(c) {
-                let a = v.to_acc();
-                *l += a * a;
-            }
-        }
-        let ms = lanes.iter().fold(T::A::ZERO, |a, &v| a + v) / n;
+        let ms = sum_sq(row, T::A::ZERO) / n;
         let r = T::A::ONE / (ms + eps).sqrt();
         match &w {
             Some(w) => {
