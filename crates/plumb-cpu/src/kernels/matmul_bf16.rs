@@ -9,9 +9,12 @@
 
 use plumb_core::{Result, View};
 
+#[cfg(target_arch = "x86_64")]
 const MR: usize = 4;
+#[cfg(target_arch = "x86_64")]
 const NR: usize = 64;
 /// zmm registers per accumulator row
+#[cfg(target_arch = "x86_64")]
 const NV: usize = NR / 16;
 
 /// The f32 result of a bf16 matmul through `vdpbf16ps`, or `None` when not selected.
@@ -118,12 +121,16 @@ fn matmul(a: &View, b: &View) -> Result<Vec<f32>> {
 }
 
 /// A raw output pointer shared by the panel tasks (each writes its own columns).
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
 // SAFETY: tasks write disjoint regions of the buffer behind the pointer.
+#[cfg(target_arch = "x86_64")]
 unsafe impl Send for OutPtr {}
 // SAFETY: as above.
+#[cfg(target_arch = "x86_64")]
 unsafe impl Sync for OutPtr {}
+#[cfg(target_arch = "x86_64")]
 impl OutPtr {
     fn get(self) -> *mut f32 {
         self.0
