@@ -7,7 +7,6 @@ use crate::pool::{size_class, Pool, WgpuStorage};
 use plumb_core::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use wgpu::util::DeviceExt;
 
 /// Ops recorded before the batch is submitted without waiting for a readback.
 const BATCH_OPS: usize = 64;
@@ -19,9 +18,15 @@ pub struct DevLimits {
     pub max_binding: u64,
 }
 
+/// Bytes of the parameter arena: every dispatch of a batch binds its parameter block at an
+/// aligned offset of one buffer, written once when the batch is submitted (no buffer per op).
+const ARENA_BYTES: u64 = 64 * 1024;
+
 struct Batch {
     encoder: Option<wgpu::CommandEncoder>,
     ops: usize,
+    /// parameter words of this batch, laid out as they go into the arena
+    params: Vec<u32>,
 }
 
 type Pipeline = Arc<(wgpu::ComputePipeline, wgpu::BindGroupLayout)>;
@@ -38,6 +43,9 @@ pub struct Ctx {
     pub pool: Arc<Pool>,
     pipelines: Mutex<HashMap<String, Pipeline>>,
     batch: Mutex<Batch>,
+    arena: wgpu::Buffer,
+    /// offset alignment of storage bindings, in u32 words
+    align_words: usize,
     errors: Arc<Mutex<Vec<String>>>,
     dumped: Mutex<HashSet<String>>,
     dump: bool,
@@ -88,7 +96,16 @@ impl Ctx {
         device.set_device_lost_callback(move |reason, msg| {
             lock(&lost).push(format!("device lost ({reason:?}): {msg}"));
         });
+        let align = device.limits().min_storage_buffer_offset_alignment.max(4) as usize;
+        let arena = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("plumb params"),
+            size: ARENA_BYTES,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         Ctx {
+            arena,
+            align_words: align / 4,
             id,
             device,
             queue,
@@ -102,6 +119,7 @@ impl Ctx {
             batch: Mutex::new(Batch {
                 encoder: None,
                 ops: 0,
+                params: Vec::new(),
             }),
             errors,
             dumped: Mutex::default(),
@@ -237,21 +255,28 @@ impl Ctx {
         let r = f(enc);
         batch.ops += 1;
         if batch.ops >= BATCH_OPS {
-            Self::submit(&self.queue, &mut batch);
+            self.submit(&mut batch);
         }
         Ok(r)
     }
 
-    fn submit(queue: &wgpu::Queue, batch: &mut Batch) {
+    /// Write the batch's parameter blocks, then submit its commands (queue order puts the
+    /// write after every earlier submission and before these commands).
+    fn submit(&self, batch: &mut Batch) {
+        if !batch.params.is_empty() {
+            self.queue
+                .write_buffer(&self.arena, 0, bytemuck::cast_slice(&batch.params));
+            batch.params.clear();
+        }
         if let Some(enc) = batch.encoder.take() {
-            queue.submit([enc.finish()]);
+            self.queue.submit([enc.finish()]);
         }
         batch.ops = 0;
     }
 
     /// Submit queued work without waiting.
     pub fn flush(&self, op: &str) -> Result<()> {
-        Self::submit(&self.queue, &mut lock(&self.batch));
+        self.submit(&mut lock(&self.batch));
         self.check(op)
     }
 
@@ -276,16 +301,25 @@ impl Ctx {
             return Ok(());
         }
         let pipe = self.pipeline(spec)?;
-        let pbuf = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("plumb params"),
-                contents: bytemuck::cast_slice(params),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
+        let bytes = (params.len().max(1) * 4) as u64;
+        let mut batch = lock(&self.batch);
+        let mut offset = batch.params.len().next_multiple_of(self.align_words);
+        if (offset * 4) as u64 + bytes > ARENA_BYTES {
+            self.submit(&mut batch);
+            offset = 0;
+        }
+        batch.params.resize(offset, 0);
+        batch.params.extend_from_slice(params);
+        if params.is_empty() {
+            batch.params.push(0);
+        }
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
-            resource: pbuf.as_entire_binding(),
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.arena,
+                offset: (offset * 4) as u64,
+                size: wgpu::BufferSize::new(bytes),
+            }),
         }];
         for (i, b) in bufs.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
@@ -298,7 +332,11 @@ impl Ctx {
             layout: &pipe.1,
             entries: &entries,
         });
-        self.with_encoder(|enc| {
+        let enc = batch.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        });
+        {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(&spec.name),
                 timestamp_writes: None,
@@ -306,7 +344,12 @@ impl Ctx {
             pass.set_pipeline(&pipe.0);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(groups.0, groups.1, groups.2);
-        })?;
+        }
+        batch.ops += 1;
+        if batch.ops >= BATCH_OPS {
+            self.submit(&mut batch);
+        }
+        drop(batch);
         self.check(&spec.name)
     }
 

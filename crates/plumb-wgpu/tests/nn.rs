@@ -244,7 +244,7 @@ fn matmul_tiled_matvec_and_strided() {
 fn quantized_matmul_and_dequantize() {
     for (label, d) in common::devices() {
         for qt in DType::QUANTIZED {
-            for &(rows, n, k) in &[(1usize, 9usize, 64usize), (3, 16, 96)] {
+            for &(rows, n, k) in &[(1usize, 9usize, 64usize), (3, 16, 96), (2, 6, 1088)] {
                 let wv = values(n * k, 9, -1.0, 1.0);
                 let wq = Tensor::from_f64(&wv, qt, [n, k], &d).unwrap();
                 let wd = plumb_core::convert::bytes_to_f64(

@@ -1,16 +1,18 @@
 // Quantized matmul y [rows, N] = x [rows, K] * w^T, w [N, K] in GGUF blocks of 32 ({{OP}}),
-// read packed (never dequantized to memory). 8 weight rows per workgroup, 32 invocations per
-// weight row splitting its blocks; f32 accumulation. x is contiguous from offset p[3].
+// read packed (never dequantized to memory). 32 weight rows per workgroup, 8 invocations per
+// weight row splitting its blocks; the activation row is staged in workgroup memory 1024
+// elements at a time; f32 accumulation. x is contiguous from offset p[3].
 // p[0] N, p[1] K, p[3] x offset. Workgroup z = activation row.
 @group(0) @binding(1) var<storage, read> x: array<W_{{DT}}>;
 @group(0) @binding(2) var<storage, read> wq: array<u32>;
 @group(0) @binding(3) var<storage, read_write> y: array<W_{{OT}}>;
 
+var<workgroup> xs: array<f32, 1024>;
 var<workgroup> red: array<f32, 256>;
 
 fn byte_at(i: u32) -> u32 { return (wq[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu; }
 fn half_at(i: u32) -> f32 { return unpack2x16float(byte_at(i) | (byte_at(i + 1u) << 8u)).x; }
-fn xv(i: u32) -> f32 { return f32(dec_{{DT}}(x[i / P_{{DT}}], i % P_{{DT}})); }
+fn xv(i: u32) -> f32 { return xs[i]; }
 
 const BB_q8_0: u32 = 34u;
 const BB_q4_0: u32 = 18u;
@@ -60,30 +62,44 @@ fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let n = p[0];
     let kdim = p[1];
     let g = wg.x + wg.y * nwg.x;
-    if (g * 8u >= n) { return; }
+    if (g * 32u >= n) { return; }
     let row = wg.z;
     let nb = kdim / 32u;
-    let col = g * 8u + t / 32u;
-    let lane = t % 32u;
+    let col = g * 32u + t / 8u;
+    let lane = t % 8u;
     var s = 0.0;
-    if (col < n) {
-        for (var blk = lane; blk < nb; blk = blk + 32u) {
-            s = s + dot_{{OP}}((col * nb + blk) * BB_{{OP}}, p[3] + row * kdim + blk * 32u);
+    for (var c0 = 0u; c0 < kdim; c0 = c0 + 1024u) {
+        for (var i = t; i < 1024u; i = i + 256u) {
+            var v = 0.0;
+            if (c0 + i < kdim) {
+                let e = p[3] + row * kdim + c0 + i;
+                v = f32(dec_{{DT}}(x[e / P_{{DT}}], e % P_{{DT}}));
+            }
+            xs[i] = v;
         }
+        workgroupBarrier();
+        let b0 = c0 / 32u;
+        let bend = min(nb, b0 + 32u);
+        if (col < n) {
+            for (var blk = b0 + lane; blk < bend; blk = blk + 8u) {
+                s = s + dot_{{OP}}((col * nb + blk) * BB_{{OP}}, (blk - b0) * 32u);
+            }
+        }
+        workgroupBarrier();
     }
     red[t] = s;
     workgroupBarrier();
-    for (var h = 16u; h > 0u; h = h >> 1u) {
+    for (var h = 4u; h > 0u; h = h >> 1u) {
         if (lane < h) { red[t] = red[t] + red[t + h]; }
         workgroupBarrier();
     }
-    if (t < 8u / P_{{OT}}) {
-        let c = g * 8u + t * P_{{OT}};
+    if (t < 32u / P_{{OT}}) {
+        let c = g * 32u + t * P_{{OT}};
         if (c < n) {
             var word = W_{{OT}}();
             for (var l = 0u; l < P_{{OT}}; l = l + 1u) {
                 if (c + l < n) {
-                    word = enc_{{OT}}(word, l, C_{{OT}}(red[(t * P_{{OT}} + l) * 32u]));
+                    word = enc_{{OT}}(word, l, C_{{OT}}(red[(t * P_{{OT}} + l) * 8u]));
                 }
             }
             y[(row * n + c) / P_{{OT}}] = word;

@@ -229,7 +229,7 @@ pub fn qmatmul(ctx: &Ctx, x: View, w: View) -> Result<StorageRef> {
         Some(s) => out_buf(ctx, s, "qmatmul")?,
         None => buf(ctx, &w, "qmatmul")?,
     };
-    let (gx, gy) = split_groups(n.div_ceil(8) as u64);
+    let (gx, gy) = split_groups(n.div_ceil(32) as u64);
     ctx.run(
         &spec,
         &p,
