@@ -121,6 +121,33 @@ fn without_a_gpu_the_doctor_says_so_and_why() {
     assert!(text.contains("recommended: "), "{text}");
 }
 
+#[test]
+fn a_machine_with_only_a_cpu_is_told_there_is_no_gpu() {
+    // what discovery reports when wgpu finds no adapter, rendered for a CPU-only device list
+    let notes = vec![
+        "gpu: no GPU adapters found by wgpu (Vulkan, Metal, DX12, GL)".to_string(),
+        "cuda: no CUDA backend in this build".to_string(),
+    ];
+    let o = opts(&[DType::F32], &[OpFamily::Matmul], None);
+    let r = doctor::run_on(
+        &[plumb::device("cpu").unwrap()],
+        notes,
+        &o,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert!(!r.gpu_found);
+    let text = doctor::render_text(&r, false);
+    assert!(
+        text.contains("no GPU: gpu: no GPU adapters found by wgpu"),
+        "{text}"
+    );
+    assert!(
+        text.contains("recommended: cpu, f32 for inference"),
+        "{text}"
+    );
+}
+
 /// A CPU wrapper declaring no f16 compute (like a GPU without SHADER_F16: f16 is only stored,
 /// and converted to and from f32 by unpacking the bits) and no i64 elementwise.
 fn no_f16_device() -> plumb::Device {
