@@ -7,6 +7,11 @@
 //! `inaccurate` even when a kernel exists. Matmul rows also measure GFLOP/s, elementwise rows
 //! GB/s, qmatmul rows GFLOP/s.
 //!
+//! The recommendation: among the probed devices, the one [`crate::auto`] would rank first whose
+//! f32 inference families (elementwise, reduce, softmax, norm, matmul, index) are native and
+//! accurate; on it, f16 or bf16 when that half is native and accurate for every one of those
+//! families *and* its matmul measured at least as fast as f32's (else f32, with the reason).
+//!
 //! The JSON form ([`DoctorReport`], `plumb doctor --json`) follows `docs/doctor.schema.json`
 //! (schema version [`SCHEMA_VERSION`]).
 
@@ -370,9 +375,10 @@ fn recommend_dtype(rep: &DeviceReport) -> Option<Recommendation> {
             continue;
         }
         let rate = matmul_rate(rep, half).unwrap_or(0.0);
-        // measured: a half that makes matmul much slower than f32 is not worth its memory saving
+        // measured: a half must also be at least as fast as f32 in matmul here (a CPU without
+        // half-precision arithmetic converts every element and loses more than it saves)
         if let Some(fr) = f32_rate {
-            if rate < 0.8 * fr {
+            if rate < fr {
                 notes.push(format!(
                     "{half} is native and accurate but its matmul runs at {rate:.1} GFLOP/s vs {fr:.1} in f32"
                 ));
