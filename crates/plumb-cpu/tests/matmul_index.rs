@@ -437,3 +437,24 @@ fn bf16_dot_product_kernel_matches_reference() {
         }
     }
 }
+
+#[test]
+fn matmul_with_stride_zero_rows_and_columns() {
+    let d = dev();
+    for dt in FLOATS {
+        let (m, k, n) = (5, 19, 7);
+        let row = round(dt, &vals(k, 71, -1.0, 1.0));
+        let col = round(dt, &vals(k, 72, -1.0, 1.0));
+        // a: one row broadcast over m rows; b: one column broadcast over n columns
+        let ta = tensor(&row, dt, &[1, k], &d).broadcast_as([m, k]).unwrap();
+        let tb = tensor(&col, dt, &[k, 1], &d).broadcast_as([k, n]).unwrap();
+        let dot: f64 = row.iter().zip(&col).map(|(a, b)| a * b).sum();
+        let got = read(&ta.matmul(&tb).unwrap());
+        assert_close(
+            &format!("broadcast operands {dt}"),
+            &got,
+            &vec![dot; m * n],
+            mm_tol(dt, k),
+        );
+    }
+}
