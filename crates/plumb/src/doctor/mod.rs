@@ -216,7 +216,12 @@ pub fn run_on(
     let gpu_found = devices
         .iter()
         .any(|d| !matches!(d.info().kind, DeviceKind::Cpu | DeviceKind::Meta));
-    let recommendation = recommend(devices, &reports);
+    let mut recommendation = recommend(devices, &reports);
+    if let (Some(r), true) = (recommendation.as_mut(), opts.quick) {
+        r.reason.push_str(
+            " (quick mode: throughput from small shapes; `plumb doctor` measures larger ones)",
+        );
+    }
     Ok(DoctorReport {
         schema_version: SCHEMA_VERSION,
         plumb_version: env!("CARGO_PKG_VERSION").to_string(),
