@@ -230,6 +230,14 @@ pub fn catalogue(f: Features) -> Vec<KernelSpec> {
                 cc(out),
                 true,
             ));
+            v.push(KernelSpec::new(
+                Family::MatmulVec4,
+                "matmul_vec4_nt",
+                &tag,
+                cc(d),
+                cc(out),
+                true,
+            ));
             for q in DType::QUANTIZED {
                 let tag = format!("{}_{}_{}", q.name(), d.name(), out.name());
                 let s = KernelSpec::new(Family::QMatmul, q.name(), &tag, cc(d), cc(out), false);

@@ -1,8 +1,8 @@
 //! WGSL kernel sources: one readable file per op family under `kernels/`, assembled by plain
 //! text substitution. A kernel is `common.wgsl` + the codec sections of its dtypes
 //! (`codec.wgsl`) + its family file with the placeholders `{{NAME}}` (entry point, also the
-//! pipeline cache key: `{op}_{dtype}[_strided]`), `{{OP}}`, `{{DT}}`, `{{OT}}` (codec names)
-//! and `{{STRIDED}}` replaced.
+//! pipeline cache key: `{op}_{dtype}[_strided]`), `{{OP}}`, `{{DT}}`, `{{OT}}` (codec names),
+//! `{{STRIDED}}` and `{{BT}}` (op name ends in `_nt`: transposed right operand) replaced.
 
 use plumb_core::DType;
 
@@ -121,7 +121,15 @@ impl KernelSpec {
                 .replace("{{NAME}}", &self.name)
                 .replace("{{OP}}", self.op)
                 .replace("{{DT}}", self.dt)
-                .replace("{{OT}}", self.ot),
+                .replace("{{OT}}", self.ot)
+                .replace(
+                    "{{BT}}",
+                    if self.op.ends_with("_nt") {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                ),
         );
         s
     }

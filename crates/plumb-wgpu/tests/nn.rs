@@ -191,6 +191,8 @@ fn matmul_tiled_matvec_and_strided() {
                 (3, 1, 64, 130),
                 (1, 130, 20, 136),
                 (2, 9, 8, 12),
+                (1, 67, 12, 130),
+                (1, 5, 8, 131),
             ] {
                 let a = rounded(&values(batch * m * k, 1, -1.0, 1.0), dt);
                 let b = rounded(&values(batch * k * n, 2, -1.0, 1.0), dt);

@@ -1,5 +1,6 @@
-// Fast path of matmul for row-major operands: a [.., M, K] with K % 4 == 0 and b [.., K, N]
-// with N % 4 == 0, both with unit inner stride and 4-aligned offsets and strides.
+// Fast path of matmul: a [.., M, K] row-major with K % 4 == 0, and b either row-major [.., K, N]
+// with N % 4 == 0 (`matmul_vec4`) or the transpose of a row-major [.., N, K] (`matmul_vec4_nt`,
+// the linear-layer case x * W^T); unit inner strides, 4-aligned offsets and strides.
 // 128x128 output tiles per workgroup of 16x16 invocations; each invocation keeps 8x8 outputs in
 // registers (rows ty*4 + {0..3, 64..67}, columns tx*4 + {0..3, 64..67}); 16-deep K slices are
 // staged in workgroup memory with vec4 loads, and the next slice is fetched into registers
@@ -10,7 +11,10 @@
 @group(0) @binding(3) var<storage, read_write> y: array<W_{{OT}}>;
 
 var<workgroup> As: array<vec4<f32>, 512>; // [128 rows][4 k quads]
-var<workgroup> Bs: array<vec4<f32>, 512>; // [16 k][32 column quads]
+var<workgroup> Bs: array<vec4<f32>, 512>; // [16 k][32 column quads], or [128 columns][4 k quads] for nt
+
+// b is the transpose of a row-major [N, K] tensor (the op name ends in _nt)
+const B_T: bool = {{BT}};
 
 fn boff(z: u32, blk: u32) -> u32 {
     var rem = z;
@@ -29,9 +33,12 @@ fn store(z: u32, r: u32, c: u32, v: vec4<f32>) {
     if (r >= m || c >= n) { return; }
     let e = (z * m + r) * n + c;
     for (var j = 0u; j < 4u; j = j + P_{{OT}}) {
+        if (c + j >= n) { return; }
         var word = W_{{OT}}();
         for (var l = 0u; l < P_{{OT}}; l = l + 1u) {
-            word = enc_{{OT}}(word, l, C_{{OT}}(v[j + l]));
+            if (c + j + l < n) {
+                word = enc_{{OT}}(word, l, C_{{OT}}(v[j + l]));
+            }
         }
         y[(e + j) / P_{{OT}}] = word;
     }
@@ -61,10 +68,15 @@ fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
     let bq = tid % 32u;
     let a_ok0 = row0 + ar < m;
     let a_ok1 = row0 + ar + 64u < m;
-    let b_ok = col0 + bq * 4u < n;
     let a_base0 = ao + (row0 + ar) * sam + aq;
     let a_base1 = a_base0 + 64u * sam;
-    let b_base = bo + bk * sbk + col0 / 4u + bq;
+    // row-major b: k rows bk, bk + 8 at column quad bq; transposed b: columns ar, ar + 64
+    // (rows of the [N, K] tensor, stride p[25]) at k quad aq, like a
+    let b_ok = select(col0 + bq * 4u < n, true, B_T);
+    let bt_ok0 = col0 + ar < n;
+    let bt_ok1 = col0 + ar + 64u < n;
+    let sbn = p[25] / 4u;
+    let b_base = select(bo + bk * sbk + col0 / 4u + bq, bo + (col0 + ar) * sbn + aq, B_T);
     var pa0 = vec4<f32>(0.0);
     var pa1 = vec4<f32>(0.0);
     var pb0 = vec4<f32>(0.0);
@@ -73,7 +85,12 @@ fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
         if (a_ok0) { pa0 = ld4_{{DT}}(a[a_base0]); }
         if (a_ok1) { pa1 = ld4_{{DT}}(a[a_base1]); }
     }
-    if (b_ok) {
+    if (B_T) {
+        if (aq < k4) {
+            if (bt_ok0) { pb0 = ld4_{{DT}}(b[b_base]); }
+            if (bt_ok1) { pb1 = ld4_{{DT}}(b[b_base + 64u * sbn]); }
+        }
+    } else if (b_ok) {
         if (bk < kdim) { pb0 = ld4_{{DT}}(b[b_base]); }
         if (bk + 8u < kdim) { pb1 = ld4_{{DT}}(b[b_base + 8u * sbk]); }
     }
@@ -96,8 +113,13 @@ fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
     for (var k0 = 0u; k0 < kdim; k0 = k0 + 16u) {
         As[ar * 4u + aq] = pa0;
         As[(ar + 64u) * 4u + aq] = pa1;
-        Bs[bk * 32u + bq] = pb0;
-        Bs[(bk + 8u) * 32u + bq] = pb1;
+        if (B_T) {
+            Bs[ar * 4u + aq] = pb0;
+            Bs[(ar + 64u) * 4u + aq] = pb1;
+        } else {
+            Bs[bk * 32u + bq] = pb0;
+            Bs[(bk + 8u) * 32u + bq] = pb1;
+        }
         workgroupBarrier();
         // fetch the next slice while this one is multiplied
         let kn = k0 + 16u;
@@ -109,7 +131,12 @@ fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
             if (a_ok0) { pa0 = ld4_{{DT}}(a[a_base0 + kn / 4u]); }
             if (a_ok1) { pa1 = ld4_{{DT}}(a[a_base1 + kn / 4u]); }
         }
-        if (b_ok) {
+        if (B_T) {
+            if (kn / 4u + aq < k4) {
+                if (bt_ok0) { pb0 = ld4_{{DT}}(b[b_base + kn / 4u]); }
+                if (bt_ok1) { pb1 = ld4_{{DT}}(b[b_base + 64u * sbn + kn / 4u]); }
+            }
+        } else if (b_ok) {
             if (kn + bk < kdim) { pb0 = ld4_{{DT}}(b[b_base + kn * sbk]); }
             if (kn + bk + 8u < kdim) { pb1 = ld4_{{DT}}(b[b_base + (kn + 8u) * sbk]); }
         }
@@ -122,14 +149,42 @@ fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
             let a5 = As[(64u + ty * 4u + 1u) * 4u + kq];
             let a6 = As[(64u + ty * 4u + 2u) * 4u + kq];
             let a7 = As[(64u + ty * 4u + 3u) * 4u + kq];
-            let b00 = Bs[(kq * 4u + 0u) * 32u + tx];
-            let b01 = Bs[(kq * 4u + 0u) * 32u + tx + 16u];
-            let b10 = Bs[(kq * 4u + 1u) * 32u + tx];
-            let b11 = Bs[(kq * 4u + 1u) * 32u + tx + 16u];
-            let b20 = Bs[(kq * 4u + 2u) * 32u + tx];
-            let b21 = Bs[(kq * 4u + 2u) * 32u + tx + 16u];
-            let b30 = Bs[(kq * 4u + 3u) * 32u + tx];
-            let b31 = Bs[(kq * 4u + 3u) * 32u + tx + 16u];
+            var b00: vec4<f32>;
+            var b01: vec4<f32>;
+            var b10: vec4<f32>;
+            var b11: vec4<f32>;
+            var b20: vec4<f32>;
+            var b21: vec4<f32>;
+            var b30: vec4<f32>;
+            var b31: vec4<f32>;
+            if (B_T) {
+                // columns tx*4 + j and 64 + tx*4 + j, each a vec4 over this k quad
+                let t00 = Bs[(0u + tx * 4u + 0u) * 4u + kq];
+                let t01 = Bs[(0u + tx * 4u + 1u) * 4u + kq];
+                let t02 = Bs[(0u + tx * 4u + 2u) * 4u + kq];
+                let t03 = Bs[(0u + tx * 4u + 3u) * 4u + kq];
+                let t10 = Bs[(64u + tx * 4u + 0u) * 4u + kq];
+                let t11 = Bs[(64u + tx * 4u + 1u) * 4u + kq];
+                let t12 = Bs[(64u + tx * 4u + 2u) * 4u + kq];
+                let t13 = Bs[(64u + tx * 4u + 3u) * 4u + kq];
+                b00 = vec4<f32>(t00.x, t01.x, t02.x, t03.x);
+                b01 = vec4<f32>(t10.x, t11.x, t12.x, t13.x);
+                b10 = vec4<f32>(t00.y, t01.y, t02.y, t03.y);
+                b11 = vec4<f32>(t10.y, t11.y, t12.y, t13.y);
+                b20 = vec4<f32>(t00.z, t01.z, t02.z, t03.z);
+                b21 = vec4<f32>(t10.z, t11.z, t12.z, t13.z);
+                b30 = vec4<f32>(t00.w, t01.w, t02.w, t03.w);
+                b31 = vec4<f32>(t10.w, t11.w, t12.w, t13.w);
+            } else {
+                b00 = Bs[(kq * 4u + 0u) * 32u + tx];
+                b01 = Bs[(kq * 4u + 0u) * 32u + tx + 16u];
+                b10 = Bs[(kq * 4u + 1u) * 32u + tx];
+                b11 = Bs[(kq * 4u + 1u) * 32u + tx + 16u];
+                b20 = Bs[(kq * 4u + 2u) * 32u + tx];
+                b21 = Bs[(kq * 4u + 2u) * 32u + tx + 16u];
+                b30 = Bs[(kq * 4u + 3u) * 32u + tx];
+                b31 = Bs[(kq * 4u + 3u) * 32u + tx + 16u];
+            }
             c00 = fma(vec4<f32>(a0.x), b00, c00);
             c01 = fma(vec4<f32>(a0.x), b01, c01);
             c10 = fma(vec4<f32>(a1.x), b00, c10);

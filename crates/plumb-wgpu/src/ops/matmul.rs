@@ -71,24 +71,31 @@ fn mm_params(a: &View, b: &View) -> Result<(Vec<u32>, [usize; 4])> {
     Ok((p, [batch, m, n, k]))
 }
 
-/// Row-major operands whose rows start on 4-element boundaries take the vec4 tiled kernel.
-fn vec4_ok(a: &View, b: &View, k: usize) -> bool {
+/// The vec4 tiled kernel for a row-major `a` and a row-major (`matmul_vec4`) or transposed
+/// row-major (`matmul_vec4_nt`) `b`, when rows start on 4-element boundaries.
+fn vec4_kernel(a: &View, b: &View, k: usize) -> Option<&'static str> {
     let r = a.layout.rank();
     let n = b.shape()[r - 1];
     let sa = &a.layout.strides;
     let sb = &b.layout.strides;
-    let aligned = |v: &View| {
+    let aligned = |v: &View, skip: usize| {
         v.layout.offset.is_multiple_of(4)
-            && v.layout.strides[..r - 1]
+            && v.layout
+                .strides
                 .iter()
-                .all(|s| s.is_multiple_of(4))
+                .enumerate()
+                .all(|(i, s)| i == skip || s.is_multiple_of(4))
     };
-    (sa[r - 1] == 1 || k == 1)
-        && (sb[r - 1] == 1 || n == 1)
-        && k.is_multiple_of(4)
-        && n.is_multiple_of(4)
-        && aligned(a)
-        && aligned(b)
+    if sa[r - 1] != 1 || !k.is_multiple_of(4) || !aligned(a, r - 1) {
+        return None;
+    }
+    if sb[r - 1] == 1 && n.is_multiple_of(4) && aligned(b, r - 1) {
+        return Some("matmul_vec4");
+    }
+    if sb[r - 2] == 1 && aligned(b, r - 2) {
+        return Some("matmul_vec4_nt");
+    }
+    None
 }
 
 pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
@@ -128,8 +135,8 @@ pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
         let spec = KernelSpec::new(Family::Matvec, "matvec", &tag, c, oc, true);
         let (gx, gy) = split_groups(n.div_ceil(8) as u64);
         ctx.run(&spec, &p, &bufs, (gx, gy, batch as u32))?;
-    } else if vec4_ok(&a, &b, k) {
-        let spec = KernelSpec::new(Family::MatmulVec4, "matmul_vec4", &tag, c, oc, true);
+    } else if let Some(kernel) = vec4_kernel(&a, &b, k) {
+        let spec = KernelSpec::new(Family::MatmulVec4, kernel, &tag, c, oc, true);
         let gx = u32_of(n.div_ceil(128), "matmul", "column tiles")?;
         let gy = u32_of(m.div_ceil(128), "matmul", "row tiles")?;
         ctx.run(&spec, &p, &bufs, (gx, gy, batch as u32))?;
