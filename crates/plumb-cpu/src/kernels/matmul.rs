@@ -76,7 +76,7 @@ fn gemm_batched<T: Copy + Send + Sync + Default + 'static>(
     one: T,
     zero: T,
 ) -> Vec<T> {
-    let mut out = vec![T::default(); d.batch * d.m * d.n];
+    let mut out = crate::storage::alloc_out::<T>(d.batch * d.m * d.n);
     if d.m * d.n == 0 || d.k == 0 {
         return out;
     }

@@ -270,7 +270,7 @@ pub fn par_map<S: Copy + Sync, D: Copy + Send + Default>(
     x: &[S],
     f: impl Fn(S) -> D + Sync,
 ) -> Vec<D> {
-    let mut out = vec![D::default(); x.len()];
+    let mut out = crate::storage::alloc_out::<D>(x.len());
     out.par_chunks_mut(PAR_CHUNK)
         .zip(x.par_chunks(PAR_CHUNK))
         .for_each(|(o, i)| simd::map_chunk(o, i, &f));
@@ -283,7 +283,7 @@ pub fn par_zip<S: Copy + Sync, D: Copy + Send + Default>(
     b: &[S],
     f: impl Fn(S, S) -> D + Sync,
 ) -> Vec<D> {
-    let mut out = vec![D::default(); a.len()];
+    let mut out = crate::storage::alloc_out::<D>(a.len());
     out.par_chunks_mut(PAR_CHUNK)
         .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
         .for_each(|(o, (a, b))| simd::zip_chunk(o, a, b, &f));
