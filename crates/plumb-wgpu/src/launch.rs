@@ -23,6 +23,9 @@ pub struct DevLimits {
 const ARENA_BYTES: u64 = 64 * 1024;
 
 struct Batch {
+    /// the open compute pass: consecutive dispatches share one (wgpu still orders them by
+    /// their buffer usage); copies end it
+    pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
     ops: usize,
     /// parameter words of this batch, laid out as they go into the arena
@@ -117,6 +120,7 @@ impl Ctx {
             pool: Arc::default(),
             pipelines: Mutex::default(),
             batch: Mutex::new(Batch {
+                pass: None,
                 encoder: None,
                 ops: 0,
                 params: Vec::new(),
@@ -248,6 +252,7 @@ impl Ctx {
 
     fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> Result<R> {
         let mut batch = lock(&self.batch);
+        batch.pass = None;
         let enc = batch.encoder.get_or_insert_with(|| {
             self.device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
@@ -263,6 +268,7 @@ impl Ctx {
     /// Write the batch's parameter blocks, then submit its commands (queue order puts the
     /// write after every earlier submission and before these commands).
     fn submit(&self, batch: &mut Batch) {
+        batch.pass = None;
         if !batch.params.is_empty() {
             self.queue
                 .write_buffer(&self.arena, 0, bytemuck::cast_slice(&batch.params));
@@ -332,15 +338,20 @@ impl Ctx {
             layout: &pipe.1,
             entries: &entries,
         });
-        let enc = batch.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
-        });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&spec.name),
-                timestamp_writes: None,
+        if batch.pass.is_none() {
+            let enc = batch.encoder.get_or_insert_with(|| {
+                self.device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
             });
+            let pass = enc
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("plumb"),
+                    timestamp_writes: None,
+                })
+                .forget_lifetime();
+            batch.pass = Some(pass);
+        }
+        if let Some(pass) = batch.pass.as_mut() {
             pass.set_pipeline(&pipe.0);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(groups.0, groups.1, groups.2);
