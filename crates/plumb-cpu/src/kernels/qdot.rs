@@ -128,57 +128,86 @@ pub fn dot_row_q8_portable(dt: DType, wrow: &[u8], xq: &[Q8Block]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::Q8Block;
-
-    /// f16 (little-endian at `b[i..i + 2]`) → f32 with F16C.
-    #[inline(always)]
-    unsafe fn f16_le(b: &[u8], i: usize) -> f32 {
-        let bits = u16::from_le_bytes([b[i], b[i + 1]]);
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-    }
     use plumb_core::DType;
     use std::arch::x86_64::*;
 
-    /// AVX2 block dots (`vpmaddubsw` + `vpmaddwd`, f32 FMA across blocks).
-    ///
-    /// # Safety
-    /// The CPU must have AVX2, FMA and F16C; `wrow` holds whole blocks of `dt`, `xq` as many blocks.
+    const Q4_0: u8 = 0;
+    const Q4_1: u8 = 1;
+    const Q8_0: u8 = 2;
+
+    /// One block's contribution: (Σ q_w·q_x as f32 lanes scaled by d_w·d_x, the q4_1 min term).
+    #[inline(always)]
+    unsafe fn block<const KIND: u8>(blk: *const u8, y: &Q8Block) -> (__m256, __m256) {
+        let yv = _mm256_load_si256(y.qs.as_ptr() as *const __m256i);
+        let dw = f16_at(blk);
+        let scale = _mm256_set1_ps(dw * y.d);
+        let p16 = if KIND == Q8_0 {
+            let w = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+            _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w))
+        } else {
+            let off = if KIND == Q4_0 { 2 } else { 4 };
+            let b = _mm_loadu_si128(blk.add(off) as *const __m128i);
+            let both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+            let nib = _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+            if KIND == Q4_0 {
+                let w = _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+                _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w))
+            } else {
+                _mm256_maddubs_epi16(nib, yv)
+            }
+        };
+        let p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+        let min = if KIND == Q4_1 {
+            _mm256_set_ps(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f16_at(blk.add(2)) * y.s)
+        } else {
+            _mm256_setzero_ps()
+        };
+        (_mm256_mul_ps(_mm256_cvtepi32_ps(p32), scale), min)
+    }
+
+    /// Two blocks per step into independent accumulators (hides the FMA latency chain).
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_row(dt: DType, wrow: &[u8], xq: &[Q8Block]) -> f32 {
-        let bb = dt.block_bytes();
-        let ones = _mm256_set1_epi16(1);
-        let low = _mm256_set1_epi8(0x0f);
-        let eight = _mm256_set1_epi8(8);
-        let mut acc = _mm256_setzero_ps();
-        let mut mins = 0f32;
-        for (blk, y) in wrow.chunks_exact(bb).zip(xq) {
-            let yv = _mm256_load_si256(y.qs.as_ptr() as *const __m256i);
-            let scale = _mm256_set1_ps(f16_le(blk, 0) * y.d);
-            let p16 = match dt {
-                DType::Q8_0 => {
-                    let w = _mm256_loadu_si256(blk.as_ptr().add(2) as *const __m256i);
-                    _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w))
-                }
-                _ => {
-                    let off = if dt == DType::Q4_0 { 2 } else { 4 };
-                    let b = _mm_loadu_si128(blk.as_ptr().add(off) as *const __m128i);
-                    let both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
-                    let nib = _mm256_and_si256(both, low);
-                    if dt == DType::Q4_0 {
-                        let w = _mm256_sub_epi8(nib, eight);
-                        _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w))
-                    } else {
-                        mins += f16_le(blk, 2) * y.s;
-                        _mm256_maddubs_epi16(nib, yv)
-                    }
-                }
-            };
-            let p32 = _mm256_madd_epi16(p16, ones);
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc);
+    unsafe fn dot_kind<const KIND: u8>(wrow: &[u8], bb: usize, xq: &[Q8Block]) -> f32 {
+        let nb = xq.len().min(wrow.len() / bb);
+        let w = wrow.as_ptr();
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        while i + 2 <= nb {
+            let (p0, m0) = block::<KIND>(w.add(i * bb), &xq[i]);
+            let (p1, m1) = block::<KIND>(w.add((i + 1) * bb), &xq[i + 1]);
+            a0 = _mm256_add_ps(a0, _mm256_add_ps(p0, m0));
+            a1 = _mm256_add_ps(a1, _mm256_add_ps(p1, m1));
+            i += 2;
         }
+        if i < nb {
+            let (p0, m0) = block::<KIND>(w.add(i * bb), &xq[i]);
+            a0 = _mm256_add_ps(a0, _mm256_add_ps(p0, m0));
+        }
+        let acc = _mm256_add_ps(a0, a1);
         let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
         let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-        _mm_cvtss_f32(h) + mins
+        _mm_cvtss_f32(h)
+    }
+
+    /// f16 at `p` (little-endian) → f32 with F16C.
+    #[inline(always)]
+    unsafe fn f16_at(p: *const u8) -> f32 {
+        let bits = u16::from_le_bytes([*p, *p.add(1)]);
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    }
+
+    /// AVX2 block dots (`vpmaddubsw` + `vpmaddwd`, f32 accumulation across blocks).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C; `wrow` holds whole blocks of `dt`, `xq` as many blocks.
+    pub unsafe fn dot_row(dt: DType, wrow: &[u8], xq: &[Q8Block]) -> f32 {
+        let bb = dt.block_bytes();
+        match dt {
+            DType::Q4_0 => dot_kind::<Q4_0>(wrow, bb, xq),
+            DType::Q4_1 => dot_kind::<Q4_1>(wrow, bb, xq),
+            _ => dot_kind::<Q8_0>(wrow, bb, xq),
+        }
     }
 }
 
