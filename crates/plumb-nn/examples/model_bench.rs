@@ -1,0 +1,135 @@
+//! Model throughput on the cpu device, printed as the peers' `RESULT` lines:
+//! MiniLM sentences/s (batch 32 and batch 1) and SmolLM2 prefill / decode tokens/s.
+//!
+//! cargo run --release -p plumb-nn --example model_bench -- [SENTENCES_FILE [PROMPT_FILE]]
+//!
+//! SENTENCES_FILE: one sentence per line (default: 256 generated sentences of 8–64 words);
+//! PROMPT_FILE: text whose first 256 tokens are the prefill prompt and first 16 the decode prompt.
+//! Models from $PLUMB_MODELS or target/models (scripts/fetch_models.sh). Median of 3 runs after
+//! one warm-up.
+
+use plumb_core::{DType, Device, Result};
+use plumb_nn::generate::{Sampler, SamplingParams};
+use plumb_nn::models::llama::KvCache;
+use plumb_nn::pipeline::{load_model, Model};
+use plumb_nn::resolve_model;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn time_runs(runs: usize, f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut t = Vec::new();
+    for _ in 0..runs {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
+    Ok(median(t))
+}
+
+fn default_sentences(n: usize) -> Vec<String> {
+    const WORDS: &[&str] = &[
+        "the", "model", "runs", "on", "every", "device", "quick", "brown", "fox", "jumps", "over",
+        "lazy", "dog", "river", "mountain", "city", "light", "data", "tensor", "memory", "fast",
+        "slow", "green", "house", "music", "paper", "window", "garden", "language", "science",
+        "history", "ocean", "winter", "summer", "engine", "signal", "market", "teacher", "story",
+        "bridge",
+    ];
+    let mut rng = plumb_core::rng::SplitMix64::new(1234);
+    (0..n)
+        .map(|_| {
+            let k = 8 + (rng.next_u64() % 57) as usize;
+            let w: Vec<&str> = (0..k)
+                .map(|_| WORDS[(rng.next_u64() % WORDS.len() as u64) as usize])
+                .collect();
+            format!("{}.", w.join(" "))
+        })
+        .collect()
+}
+
+fn models() -> PathBuf {
+    match std::env::var_os("PLUMB_MODELS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"),
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sentences: Vec<String> = match args.first() {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| plumb_core::Error::io(p, e))?
+            .lines()
+            .map(|l| l.to_string())
+            .collect(),
+        None => default_sentences(256),
+    };
+    let prompt_text = match args.get(1) {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| plumb_core::Error::io(p, e))?,
+        None => default_sentences(64).join(" "),
+    };
+    let cpu = plumb_cpu::CpuBackend::new();
+    let threads = cpu.num_threads();
+    let dev = Device::new(Arc::new(cpu))?;
+    let refs: Vec<&str> = sentences.iter().map(|s| s.as_str()).collect();
+
+    let files = resolve_model(&models().join("all-MiniLM-L6-v2").to_string_lossy())?;
+    let (m, _, _) = load_model(&files, &dev, Some(DType::F32), false, None)?;
+    if let Model::Embedder(e) = &m {
+        for (batch, n) in [(32usize, refs.len()), (1, refs.len().min(64))] {
+            let secs = time_runs(3, &mut || e.embed(&refs[..n], batch, &dev).map(|_| ()))?;
+            println!(
+                "RESULT framework=plumb op=minilm_embed dtype=f32 shape={n}x{batch} median_ms={:.4} value={:.2} unit=sent/s threads={threads} device=cpu",
+                secs * 1e3,
+                n as f64 / secs
+            );
+        }
+    }
+
+    let files = resolve_model(
+        &models()
+            .join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+            .to_string_lossy(),
+    )?;
+    for (label, dequantize) in [("q4_1", false), ("f32", true)] {
+        let (m, _, _) = load_model(&files, &dev, Some(DType::F32), dequantize, None)?;
+        let Model::Generator(g) = &m else { continue };
+        let ids = g.tokenizer.encode(&prompt_text, false)?;
+        let prefill: Vec<u32> = ids.iter().copied().cycle().take(256).collect();
+        let secs = time_runs(3, &mut || {
+            let mut cache = KvCache::new(g.model.config.num_hidden_layers);
+            g.model
+                .forward(&prefill, &mut cache, &dev, false)?
+                .to_vec::<f32>()?;
+            Ok(())
+        })?;
+        println!(
+            "RESULT framework=plumb op=llm_prefill dtype={label} shape=256 median_ms={:.4} value={:.2} unit=tok/s threads={threads} device=cpu",
+            secs * 1e3,
+            256.0 / secs
+        );
+        let mut rates = Vec::new();
+        for _ in 0..3 {
+            let st = g.generate(
+                &ids[..16.min(ids.len())],
+                128,
+                &mut Sampler::new(SamplingParams::default()),
+                false,
+                &dev,
+                &mut |_| Ok(()),
+            )?;
+            rates.push(st.decode_tok_s());
+        }
+        println!(
+            "RESULT framework=plumb op=llm_decode dtype={label} shape=128 value={:.2} unit=tok/s threads={threads} device=cpu",
+            median(rates)
+        );
+    }
+    Ok(())
+}
