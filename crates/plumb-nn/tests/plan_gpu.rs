@@ -105,3 +105,57 @@ fn minilm_on_gpu_matches_sentence_transformers() {
         assert!(worst >= min, "{dt} on {}: cosine {worst}", dev.id());
     }
 }
+
+/// SmolLM2 on gpu:0: exact f32 (weights dequantized) must give the reference's greedy tokens
+/// (8 steps of one prompt: lavapipe is slow); quantized weights report their logits error.
+#[test]
+fn smollm2_on_gpu_matches_transformers() {
+    let Some(g) = gpu() else { return };
+    let fx = fixture_json("smollm2.json");
+    let run = &fx["runs"][2];
+    let ids = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
+    for dequantize in [true, false] {
+        let dev = g.with_policy(Policy::AUTO);
+        let (m, _, _) = load_model(&files, &dev, Some(DType::F32), dequantize, None).unwrap();
+        let Model::Generator(gen) = m else { panic!() };
+        let p = ids(&run["prompt_ids"]);
+        let mut cache = plumb_nn::models::llama::KvCache::new(gen.model.config.num_hidden_layers);
+        let mut got = Vec::new();
+        let mut err = 0f64;
+        let mut l = gen.model.forward(&p, &mut cache, &dev, false).unwrap();
+        for st in run["steps"].as_array().unwrap().iter().take(8) {
+            let v = l.to_vec::<f32>().unwrap();
+            for (id, x) in ids(&st["top_ids"])
+                .iter()
+                .zip(st["top_logits"].as_array().unwrap())
+            {
+                err = err.max((v[*id as usize] as f64 - x.as_f64().unwrap()).abs());
+            }
+            let next = plumb_nn::generate::argmax(&v) as u32;
+            got.push(next);
+            l = gen.model.forward(&[next], &mut cache, &dev, false).unwrap();
+        }
+        let mode = if dequantize {
+            "f32 (dequantized)"
+        } else {
+            "q4_1/q8_0 weights"
+        };
+        println!(
+            "SmolLM2 {mode} on {}: top-10 logits max abs error {err:.3e} over 8 steps",
+            dev.id()
+        );
+        if dequantize {
+            assert_eq!(got, ids(&run["greedy_ids"])[..8].to_vec());
+            assert!(err < 1e-2, "{err}");
+        } else {
+            assert!(err < 1.0, "{err}");
+        }
+    }
+}
