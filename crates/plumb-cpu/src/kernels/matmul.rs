@@ -2,8 +2,9 @@
 //!
 //! f32 and f64 go straight to the `gemm` crate with the views' strides (no copies; broadcast
 //! batch dims are stride 0). f16 and bf16 are widened to f32, multiplied by the same f32 kernels
-//! (f32 accumulation) and rounded once on the way out; bf16 uses the AVX512-BF16 dot-product
-//! kernel in `matmul_bf16.rs` where the CPU has it.
+//! (f32 accumulation) and rounded once on the way out (measured faster here than gemm's own f16
+//! kernels: 134–143 vs 102–103 GFLOP/s at 1024, 2 threads, 2026-11-24 13:20 UTC). bf16 can use
+//! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there).
 
 use super::Float;
 use crate::storage::{contiguous, raw_slice, Elem};
