@@ -240,3 +240,28 @@ fn storages_from_other_devices_are_errors_not_panics() {
         .to_string();
     assert!(e.contains("does not belong"), "{e}");
 }
+
+#[test]
+fn scalars_empty_tensors_and_dispatches_split_over_y() {
+    std::env::set_var("XDG_RUNTIME_DIR", "/tmp");
+    let Some(b) = plumb_wgpu::discover(None).unwrap().into_iter().next() else {
+        println!("skipped: no adapter");
+        return;
+    };
+    let d = Device::with_backend_policy(Arc::new(b), Policy::AUTO);
+    let s = Tensor::scalar(2.0, DType::F32, &d).unwrap();
+    let r = s.mul(&s).unwrap().exp().unwrap().to_scalar_f64().unwrap();
+    assert!((r - 4f64.exp()).abs() < 1e-3, "{r}");
+    let e = Tensor::zeros([0, 3], DType::F16, &d).unwrap();
+    assert_eq!(e.add(&e).unwrap().to_f64_vec().unwrap(), Vec::<f64>::new());
+    assert_eq!(e.sum(0, false).unwrap().to_f64_vec().unwrap(), vec![0.0; 3]);
+    // more than 65535 workgroups of 256: the dispatch is split over y
+    let n = 65535 * 256 + 1000;
+    let x = Tensor::full(1.5, [n], DType::F32, &d).unwrap();
+    let y = x.add_scalar(1.0).unwrap().to_vec::<f32>().unwrap();
+    assert!(
+        y.iter().all(|&v| v == 2.5),
+        "first wrong at {:?}",
+        y.iter().position(|&v| v != 2.5)
+    );
+}
