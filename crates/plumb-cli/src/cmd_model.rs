@@ -310,7 +310,7 @@ fn check(
         return p.plan.check();
     }
     if measure {
-        let (a, b) = measure_outputs(&files, &dev, &p, opts.dequantize)?;
+        let (a, b, what) = measure_outputs(&files, &dev, &p, opts.dequantize)?;
         let err = a
             .iter()
             .zip(&b)
@@ -320,9 +320,9 @@ fn check(
         let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         println!(
-            "measure: {} in {} vs f32 on {}: max abs error {err:.3e}, cosine {:.7} ({} outputs)",
-            p.workload,
+            "measure: {what} in {}{} vs f32 with every weight dequantized, on {}: max abs error {err:.3e}, cosine {:.7} ({} outputs)",
             p.dtype,
+            if opts.dequantize { "" } else { " (quantized weights kept)" },
             dev.id(),
             dot / (na * nb).max(1e-30),
             a.len()
@@ -338,10 +338,10 @@ fn measure_outputs(
     dev: &Device,
     p: &ModelPlan,
     dequantize: bool,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (batch, seq) = match p.kind {
-        plumb_nn::pipeline::ModelKind::Bert => (4, 32),
-        plumb_nn::pipeline::ModelKind::Llama => (1, 32),
+) -> Result<(Vec<f32>, Vec<f32>, String)> {
+    let (batch, seq, what) = match p.kind {
+        plumb_nn::pipeline::ModelKind::Bert => (4, 32, "embeddings of 4 × 32 tokens"),
+        plumb_nn::pipeline::ModelKind::Llama => (1, 32, "logits after a 32-token prefill + 1 step"),
     };
     let mut outs = Vec::new();
     // the reference: f32 with every weight dequantized
@@ -352,7 +352,7 @@ fn measure_outputs(
     }
     let b = outs.pop().unwrap_or_default();
     let a = outs.pop().unwrap_or_default();
-    Ok((a, b))
+    Ok((a, b, what.to_string()))
 }
 
 fn inspect(file: &std::path::Path, all: bool, json: bool) -> Result<()> {
