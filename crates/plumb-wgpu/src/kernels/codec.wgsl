@@ -197,7 +197,7 @@ const P_f64: u32 = 1u;
 const Z_f64: u32 = 8u;
 const F_f64: bool = false;
 const K_f64: u32 = 0u;
-fn isnan_f64(v: f64) -> bool { return v != v; }
+fn isnan_f64(v: f64) -> bool { return (bitcast<u32>(f32(v)) & 0x7fffffffu) > 0x7f800000u; }
 fn from_f32_f64(v: f32) -> f64 { return f64(v); }
 fn dec_f64(w: f64, lane: u32) -> f64 { return w; }
 fn enc_f64(w: f64, lane: u32, v: f64) -> f64 { return v; }
