@@ -34,6 +34,31 @@ impl fmt::Debug for Tensor {
     }
 }
 
+/// Refuse, before any allocation, an output the device cannot hold: its byte size overflows or
+/// exceeds the device's largest buffer (total RAM on the CPU). Backends never see such a request,
+/// so an impossible shape is an `OutOfMemory` error instead of an allocator abort.
+pub(crate) fn check_alloc(device: &Device, op: &str, dtype: DType, shape: &[usize]) -> Result<()> {
+    let limit = device.capabilities().limits.max_buffer_bytes;
+    let bytes = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .and_then(|n| {
+            n.div_ceil(dtype.block_len())
+                .checked_mul(dtype.block_bytes())
+        });
+    match bytes {
+        Some(b) if (b as u64) <= limit || limit == 0 => Ok(()),
+        _ => Err(Error::OutOfMemory {
+            device: device.id().to_string(),
+            op: op.to_string(),
+            dtype,
+            shape: shape.to_vec(),
+            bytes: bytes.map_or(u64::MAX, |b| b as u64),
+            note: format!("the device's largest buffer is {limit} bytes"),
+        }),
+    }
+}
+
 /// Positions in a shape argument may be given as `&[usize]`, `Vec<usize>` or arrays.
 pub fn shape_vec(shape: impl AsRef<[usize]>) -> Vec<usize> {
     shape.as_ref().to_vec()
@@ -64,6 +89,7 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = shape.as_ref();
+        check_alloc(device, "from_bytes", dtype, shape)?;
         let n = numel(shape);
         if dtype.is_quantized() && shape.last().is_some_and(|&k| k % dtype.block_len() != 0) {
             return Err(Error::invalid(
@@ -145,6 +171,7 @@ impl Tensor {
                 format!("cannot fill a {dtype} tensor; quantize f32 values"),
             ));
         }
+        check_alloc(device, "full", dtype, shape)?;
         let s = device.backend().full(dtype, numel(shape), value)?;
         Ok(Self::from_parts(s, shape, dtype, device))
     }
@@ -476,6 +503,7 @@ impl Tensor {
                 });
             }
         }
+        check_alloc(&dev, op, out_dtype, out_shape)?;
         let decision = dev.decide(op, family, dtype)?;
         let out = match decision {
             Decision::Native | Decision::Emulated { .. } => {
