@@ -78,7 +78,13 @@ impl UnaryOp {
             UnaryOp::Recip => 1.0 / x,
             UnaryOp::Tanh => x.tanh(),
             UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            UnaryOp::Relu => x.max(0.0),
+            UnaryOp::Relu => {
+                if x.is_nan() {
+                    x
+                } else {
+                    x.max(0.0)
+                }
+            }
             UnaryOp::Gelu => 0.5 * x * (1.0 + crate::math::erf(x / std::f64::consts::SQRT_2)),
             UnaryOp::GeluTanh => {
                 let c = (2.0 / std::f64::consts::PI).sqrt();

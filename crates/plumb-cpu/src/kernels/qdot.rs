@@ -1,11 +1,14 @@
 //! Block dot products for quantized matmul with few activation rows (decoding). Each task takes a
 //! range of weight rows and dots them block by block with every activation row.
 //!
-//! Like llama.cpp, finite activation rows are first quantized to q8 blocks (32 × i8 + an f32
-//! scale, round to nearest), so a block dot is an exact integer sum: AVX2 `vpmaddubsw` /
-//! `vpmaddwd` where the CPU has them, a portable integer loop otherwise (same result up to f32
-//! summation order). Rows holding NaN/inf use the f32 path (weights dequantized one block at a
-//! time into registers), so non-finite values propagate.
+//! By default activations stay f32: weights are dequantized one block at a time into registers
+//! and dotted lane-wise (vectorised per SIMD level). With `PLUMB_CPU_Q8_ACTIVATIONS=1`, finite
+//! activation rows are first quantized to q8 blocks (32 × i8 + an f32 scale, round to nearest),
+//! as llama.cpp does, so a block dot is an exact integer sum: AVX2 `vpmaddubsw` / `vpmaddwd`
+//! where the CPU has them, a portable integer loop otherwise. That is faster but adds about 0.5%
+//! relative error per matmul, which flipped SmolLM2-135M's near-tied first greedy token on
+//! "What is the capital of France?" (see BENCHMARKS.md). Rows holding NaN/inf always use the f32
+//! path, so non-finite values propagate.
 
 use plumb_core::DType;
 use rayon::prelude::*;
@@ -15,47 +18,51 @@ fn f16_le(b: &[u8], i: usize) -> f32 {
     half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
-/// Σ q·x over one q4 block's 16 packed bytes (low nibbles → x[0..16], high → x[16..32]), with
-/// the nibbles taken as they are (the caller applies the −8 offset or the min).
-#[inline(always)]
-fn dot_q4(qs: &[u8], x: &[f32]) -> f32 {
-    let mut lo = [0f32; 16];
-    let mut hi = [0f32; 16];
-    for j in 0..16 {
-        lo[j] = (qs[j] & 0x0f) as f32 * x[j];
-        hi[j] = (qs[j] >> 4) as f32 * x[j + 16];
-    }
-    let mut s = 0f32;
-    for j in 0..16 {
-        s += lo[j] + hi[j];
-    }
-    s
-}
-
-#[inline(always)]
-fn dot_q8(qs: &[u8], x: &[f32]) -> f32 {
-    let mut acc = [0f32; 32];
-    for j in 0..32 {
-        acc[j] = (qs[j] as i8) as f32 * x[j];
-    }
-    acc.iter().sum()
-}
-
 /// Dot of one quantized weight row with one f32 activation row (`xsum[b]` = Σ x over block b).
-#[inline]
-pub fn dot_row_f32(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+/// Lane-wise accumulation over the whole row (one reduction at the end) so the loop vectorises;
+/// compiled per SIMD level.
+#[inline(always)]
+fn dot_row_f32_body(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let bb = dt.block_bytes();
-    let mut s = 0f32;
+    let mut acc = [0f32; 16];
+    let mut offset = 0f32;
     for (b, blk) in wrow.chunks_exact(bb).enumerate() {
         let xb = &x[b * 32..b * 32 + 32];
-        s += match dt {
-            DType::Q4_0 => f16_le(blk, 0) * (dot_q4(&blk[2..18], xb) - 8.0 * xsum[b]),
-            DType::Q4_1 => f16_le(blk, 0) * dot_q4(&blk[4..20], xb) + f16_le(blk, 2) * xsum[b],
-            _ => f16_le(blk, 0) * dot_q8(&blk[2..34], xb),
-        };
+        let d = f16_le(blk, 0);
+        match dt {
+            DType::Q4_0 | DType::Q4_1 => {
+                let qs = if dt == DType::Q4_0 {
+                    &blk[2..18]
+                } else {
+                    &blk[4..20]
+                };
+                for j in 0..16 {
+                    let lo = (qs[j] & 0x0f) as f32;
+                    let hi = (qs[j] >> 4) as f32;
+                    acc[j] += d * (lo * xb[j] + hi * xb[j + 16]);
+                }
+                offset += if dt == DType::Q4_0 {
+                    -8.0 * d * xsum[b]
+                } else {
+                    f16_le(blk, 2) * xsum[b]
+                };
+            }
+            _ => {
+                let qs = &blk[2..34];
+                for j in 0..16 {
+                    acc[j] +=
+                        d * ((qs[j] as i8) as f32 * xb[j] + (qs[j + 16] as i8) as f32 * xb[j + 16]);
+                }
+            }
+        }
     }
-    s
+    acc.iter().sum::<f32>() + offset
 }
+
+multiversion!(
+    /// Dot of one quantized weight row with one f32 activation row, on the best SIMD level.
+    pub fn dot_row_f32[](dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 = dot_row_f32_body[]
+);
 
 /// One activation block quantized to 8 bits: value ≈ d · q.
 #[derive(Clone, Copy, Debug)]
@@ -228,13 +235,22 @@ enum XRow<'a> {
     F32(&'a [f32], Vec<f32>),
 }
 
+/// Whether activations are quantized to q8 blocks (llama.cpp's speed trade: about 0.5% relative
+/// error per matmul, enough to flip near-tied greedy tokens of small models). Off by default:
+/// activations stay f32 and only the weights are quantized; `PLUMB_CPU_Q8_ACTIVATIONS=1` opts in.
+fn q8_activations() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("PLUMB_CPU_Q8_ACTIVATIONS").is_ok_and(|v| v == "1"))
+}
+
 /// out [rows, n] = x [rows, k] × wᵀ for quantized w [n, k].
 pub fn qmatmul_rows(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
     let row_bytes = dt.storage_bytes(k);
+    let q8 = q8_activations();
     let xrows: Vec<XRow> = xs
         .chunks_exact(k)
         .map(|x| {
-            if x.iter().all(|v| v.is_finite()) {
+            if q8 && x.iter().all(|v| v.is_finite()) {
                 XRow::Q8(quantize_q8(x))
             } else {
                 XRow::F32(x, x.chunks_exact(32).map(|c| c.iter().sum()).collect())
