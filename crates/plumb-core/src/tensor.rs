@@ -34,29 +34,44 @@ impl fmt::Debug for Tensor {
     }
 }
 
-/// Refuse, before any allocation, an output the device cannot hold: its byte size overflows or
-/// exceeds the device's largest buffer (total RAM on the CPU). Backends never see such a request,
-/// so an impossible shape is an `OutOfMemory` error instead of an allocator abort.
+/// Refuse, before any allocation, an output the device cannot hold: `OutOfMemory` when its byte
+/// size overflows or exceeds the device's memory, `LimitExceeded` when it exceeds the largest
+/// buffer the device can create. Backends never see such a request, so an impossible shape is an
+/// error instead of an allocator abort or a driver crash.
 pub(crate) fn check_alloc(device: &Device, op: &str, dtype: DType, shape: &[usize]) -> Result<()> {
-    let limit = device.capabilities().limits.max_buffer_bytes;
+    let limits = &device.capabilities().limits;
     let bytes = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .and_then(|n| {
             n.div_ceil(dtype.block_len())
                 .checked_mul(dtype.block_bytes())
-        });
-    match bytes {
-        Some(b) if (b as u64) <= limit || limit == 0 => Ok(()),
-        _ => Err(Error::OutOfMemory {
+        })
+        .map(|b| b as u64);
+    let oom = |note: String| Error::OutOfMemory {
+        device: device.id().to_string(),
+        op: op.to_string(),
+        dtype,
+        shape: shape.to_vec(),
+        bytes: bytes.unwrap_or(u64::MAX),
+        note,
+    };
+    let Some(b) = bytes else {
+        return Err(oom("the size overflows".into()));
+    };
+    if let Some(mem) = limits.memory_bytes.filter(|&m| b > m) {
+        return Err(oom(format!("the device has {mem} bytes of memory")));
+    }
+    if limits.max_buffer_bytes > 0 && b > limits.max_buffer_bytes {
+        return Err(Error::LimitExceeded {
             device: device.id().to_string(),
             op: op.to_string(),
-            dtype,
-            shape: shape.to_vec(),
-            bytes: bytes.map_or(u64::MAX, |b| b as u64),
-            note: format!("the device's largest buffer is {limit} bytes"),
-        }),
+            bytes: b,
+            limit_name: "max_buffer_size",
+            limit: limits.max_buffer_bytes,
+        });
     }
+    Ok(())
 }
 
 /// Positions in a shape argument may be given as `&[usize]`, `Vec<usize>` or arrays.

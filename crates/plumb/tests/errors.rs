@@ -178,5 +178,4 @@ fn limit_exceeded_on_a_gpu_names_the_limit() {
     }
 }
 
-// Error::OutOfMemory is not produced here: the CPU backend allocates with `vec![v; n]`, so an
-// impossible size aborts the process instead of returning OutOfMemory (reported to the lead).
+// Error::OutOfMemory is produced in tests/oom.rs.
