@@ -302,7 +302,7 @@ fn check(
         );
         println!("traced: {}", p.workload);
         for c in &p.conversions {
-            println!("conversion: {c}");
+            println!("conversion at load: {c}");
         }
         print!("{}", p.plan);
     }

@@ -355,9 +355,9 @@ impl fmt::Display for Plan {
             .collect();
         writeln!(f, "decisions: {}", counts.join(", "))?;
         if self.conversions.is_empty() {
-            writeln!(f, "conversions: none")?;
+            writeln!(f, "conversions while running (upcasts, fallbacks): none")?;
         } else {
-            writeln!(f, "conversions:")?;
+            writeln!(f, "conversions while running (upcasts, fallbacks):")?;
             for c in &self.conversions {
                 let target = if c.why == "cpu-fallback" {
                     "cpu and back".to_string()
