@@ -150,6 +150,48 @@ macro_rules! acc {
     };
 }
 acc!(f32, plumb_core::math::erf_f32, exp_nonpos_f32);
+
+/// f16 bits → f32, exact, branch-light so per-element loops vectorise (`half`'s `to_f32` is a
+/// `const fn` software path that does not): the exponent and mantissa are shifted into f32
+/// position and rescaled by 2^112, which also handles subnormals; inf/NaN keep all-ones exponents.
+#[inline(always)]
+pub fn f16_bits_to_f32(h: u16) -> f32 {
+    let h = h as u32;
+    let sign = (h & 0x8000) << 16;
+    let em = h & 0x7fff;
+    let scaled = f32::from_bits(em << 13) * f32::from_bits(0x7780_0000);
+    let v = if em >= 0x7c00 {
+        f32::from_bits((em << 13) | 0x7f80_0000)
+    } else {
+        scaled
+    };
+    f32::from_bits(v.to_bits() | sign)
+}
+
+/// f32 → f16 bits with round-to-nearest-even (overflow → ±inf, NaN → quiet NaN), branch-light
+/// (F. Giesen's float_to_half_fast3_rtne).
+#[inline(always)]
+pub fn f32_to_f16_bits(f: f32) -> u16 {
+    const F32_INF: u32 = 255 << 23;
+    const F16_MAX: u32 = (127 + 16) << 23;
+    const DENORM_MAGIC: u32 = ((127 - 15) + (23 - 10) + 1) << 23;
+    let bits = f.to_bits();
+    let sign = bits & 0x8000_0000;
+    let a = bits ^ sign;
+    let o = if a >= F16_MAX {
+        if a > F32_INF {
+            0x7e00
+        } else {
+            0x7c00
+        }
+    } else if a < (113 << 23) {
+        (f32::from_bits(a) + f32::from_bits(DENORM_MAGIC)).to_bits() - DENORM_MAGIC
+    } else {
+        let odd = (a >> 13) & 1;
+        (a.wrapping_add((15u32.wrapping_sub(127) << 23).wrapping_add(0xfff)) + odd) >> 13
+    };
+    (o | (sign >> 16)) as u16
+}
 acc!(f64, plumb_core::math::erf, f64::exp);
 
 /// `e^x` for `x ≤ 0` in f32, written so the compiler vectorises it (Cephes' expf polynomial,
@@ -227,10 +269,11 @@ impl Float for f16 {
     const IS_HALF: bool = true;
     #[inline(always)]
     fn to_acc(self) -> f32 {
-        self.to_f32()
+        f16_bits_to_f32(self.to_bits())
     }
+    #[inline(always)]
     fn from_acc(a: f32) -> f16 {
-        f16::from_f32(a)
+        f16::from_bits(f32_to_f16_bits(a))
     }
     fn slice_to_f32(x: &[Self]) -> Vec<f32> {
         cast::f16_to_f32(x)
@@ -293,4 +336,46 @@ pub fn par_zip<S: Copy + Sync, D: Copy + Send + Default>(
 /// Rows per parallel task so that each task touches about `PAR_CHUNK` elements.
 pub fn rows_per_task(row_len: usize) -> usize {
     (PAR_CHUNK / row_len.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod f16_tests {
+    use super::{f16_bits_to_f32, f32_to_f16_bits};
+    use half::f16;
+
+    #[test]
+    fn fast_f16_conversions_match_half_exactly() {
+        for h in 0..=u16::MAX {
+            let want = f16::from_bits(h).to_f32();
+            let got = f16_bits_to_f32(h);
+            assert!(
+                want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
+                "{h:#06x}"
+            );
+        }
+        // every f16 value, every midpoint between neighbours, and a sweep of f32 bit patterns
+        let mut probes: Vec<f32> = (0..=u16::MAX).map(|h| f16::from_bits(h).to_f32()).collect();
+        for h in 0..0x7bffu16 {
+            let (a, b) = (f16::from_bits(h).to_f32(), f16::from_bits(h + 1).to_f32());
+            probes.push((a + b) / 2.0);
+            probes.push(-(a + b) / 2.0);
+        }
+        probes.extend((0..u32::MAX / 9973).map(|i| f32::from_bits(i * 9973)));
+        probes.extend([
+            f32::MAX,
+            f32::MIN,
+            65520.0,
+            65519.99,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ]);
+        for x in probes {
+            let want = f16::from_f32(x);
+            let got = f16::from_bits(f32_to_f16_bits(x));
+            assert!(
+                want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan()),
+                "{x:e}: {want} vs {got}"
+            );
+        }
+    }
 }
