@@ -526,15 +526,8 @@ impl Tensor {
                 let s = kernel(dev.backend().as_ref(), &views)?;
                 Tensor::from_parts(s, out_shape, out_dtype, &dev)
             }
+            // never for the Cast family: Policy::decide_op does not upcast casts
             Decision::Upcast { to } => {
-                if family == OpFamily::Cast {
-                    return Err(Error::UnsupportedDType {
-                        op: op.to_string(),
-                        dtype,
-                        device: dev.id().to_string(),
-                        reason: dev.supports(family, dtype).to_string(),
-                    });
-                }
                 let cast: Vec<Tensor> = inputs
                     .iter()
                     .map(|t| {
