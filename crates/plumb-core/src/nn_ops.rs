@@ -218,27 +218,23 @@ impl Tensor {
         let last = out.len() - 1;
         out[last] = w.shape()[0];
         let dt = self.dtype();
-        // the weight dtype decides support (q4_1 kernels); activations ride along
-        let w_owned = w.clone();
-        let x = self;
-        let r = Tensor::dispatch(
+        // the activations get their own decision (f16 activations on a device without f16
+        // compute): under `auto` they are upcast here and counted, under `strict` this refuses
+        if let crate::policy::Decision::Upcast { to } =
+            self.device().decide("qmatmul", OpFamily::Matmul, dt)?
+        {
+            return self.to_dtype(to)?.qmatmul(w)?.to_dtype(dt);
+        }
+        // the weight dtype decides kernel support (q4_1 kernels)
+        Tensor::dispatch(
             "qmatmul",
             OpFamily::QMatmul,
             w.dtype(),
-            &[&w_owned, x],
+            &[w, self],
             &out,
             dt,
             &|be, v| be.qmatmul(v[1], v[0]),
-        );
-        match r {
-            // the activation dtype may need its own decision (f16 activations on a device without f16)
-            Err(Error::UnsupportedDType { .. }) | Err(Error::PolicyRefused { .. })
-                if dt != DType::F32 =>
-            {
-                x.to_dtype(DType::F32)?.qmatmul(w)?.to_dtype(dt)
-            }
-            r => r,
-        }
+        )
     }
 
     /// Dequantize (or cast) to a float dtype.
