@@ -9,6 +9,7 @@
 
 mod info;
 pub mod kernels;
+mod pool;
 pub mod storage;
 
 use kernels::cast::{cast_plain, cast_to_bool, fill_value};

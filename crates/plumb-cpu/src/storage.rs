@@ -55,6 +55,12 @@ impl CpuStorage {
     }
 }
 
+impl Drop for CpuStorage {
+    fn drop(&mut self) {
+        crate::pool::give(std::mem::replace(&mut self.data, Data::U8(Vec::new())));
+    }
+}
+
 impl BackendStorage for CpuStorage {
     fn as_any(&self) -> &dyn Any {
         self
@@ -68,6 +74,7 @@ impl BackendStorage for CpuStorage {
 pub trait Elem: Element + Default + PartialOrd + std::fmt::Debug {
     fn wrap(v: Vec<Self>) -> Data;
     fn unwrap(d: &Data) -> Option<&[Self]>;
+    fn into_vec(d: Data) -> Option<Vec<Self>>;
 }
 
 macro_rules! elem {
@@ -77,6 +84,12 @@ macro_rules! elem {
                 Data::$v(v)
             }
             fn unwrap(d: &Data) -> Option<&[Self]> {
+                match d {
+                    Data::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn into_vec(d: Data) -> Option<Vec<Self>> {
                 match d {
                     Data::$v(v) => Some(v),
                     _ => None,
@@ -171,11 +184,28 @@ pub(crate) fn unsupported(op: &str, dtype: DType, reason: &str) -> Error {
     }
 }
 
-/// A zeroed output vector of `n` elements. Large ones (≥ 4 MiB) are marked for transparent huge
-/// pages before anything touches them, so filling them takes one page fault per 2 MiB instead of
-/// one per 4 KiB (page faults dominate memory-bound ops on fresh outputs).
-/// `PLUMB_CPU_HUGEPAGES=0` turns this off.
-pub fn alloc_out<T: Copy + Default>(n: usize) -> Vec<T> {
+/// An output vector of `n` elements whose values are unspecified (stale values of a reused
+/// buffer, or zeros): for kernels that write every element. Reuses a freed buffer from
+/// [`crate::pool`] when one fits.
+pub fn alloc_overwrite<T: Elem>(n: usize) -> Vec<T> {
+    crate::pool::take(n).unwrap_or_else(|| alloc_zeroed(n))
+}
+
+/// A zeroed output vector of `n` elements (a reused buffer is cleared).
+pub fn alloc_out<T: Elem>(n: usize) -> Vec<T> {
+    match crate::pool::take(n) {
+        Some(mut v) => {
+            v.fill(T::default());
+            v
+        }
+        None => alloc_zeroed(n),
+    }
+}
+
+/// A fresh zeroed vector. Large ones (≥ 4 MiB) are marked for transparent huge pages before
+/// anything touches them, so filling them takes one page fault per 2 MiB instead of one per
+/// 4 KiB. `PLUMB_CPU_HUGEPAGES=0` turns this off.
+fn alloc_zeroed<T: Copy + Default>(n: usize) -> Vec<T> {
     let v = vec![T::default(); n];
     #[cfg(target_os = "linux")]
     {

@@ -5,6 +5,7 @@
 //!
 //! SENTENCES_FILE: one sentence per line (default: 256 generated sentences of 8–64 words);
 //! PROMPT_FILE: text whose first 256 tokens are the prefill prompt and first 16 the decode prompt.
+//! `PLUMB_BENCH_ONLY=embed1|embed32|llm` runs one part (for profiling).
 //! Models from $PLUMB_MODELS or target/models (scripts/fetch_models.sh). Median of 3 runs after
 //! one warm-up.
 
@@ -60,6 +61,11 @@ fn models() -> PathBuf {
     }
 }
 
+/// Whether the part `name` runs under `PLUMB_BENCH_ONLY`.
+fn only(name: &str) -> bool {
+    std::env::var("PLUMB_BENCH_ONLY").map_or(true, |v| v.is_empty() || v == name)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let sentences: Vec<String> = match args.first() {
@@ -83,6 +89,9 @@ fn main() -> Result<()> {
     let (m, _, _) = load_model(&files, &dev, Some(DType::F32), false, None)?;
     if let Model::Embedder(e) = &m {
         for (batch, n) in [(32usize, refs.len()), (1, refs.len().min(64))] {
+            if !only(&format!("embed{batch}")) {
+                continue;
+            }
             let secs = time_runs(3, &mut || e.embed(&refs[..n], batch, &dev).map(|_| ()))?;
             println!(
                 "RESULT framework=plumb op=minilm_embed dtype=f32 shape={n}x{batch} median_ms={:.4} value={:.2} unit=sent/s threads={threads} device=cpu",
@@ -98,6 +107,9 @@ fn main() -> Result<()> {
             .to_string_lossy(),
     )?;
     for (label, dequantize) in [("q4_1", false), ("f32", true)] {
+        if !only("llm") {
+            continue;
+        }
         let (m, _, _) = load_model(&files, &dev, Some(DType::F32), dequantize, None)?;
         let Model::Generator(g) = &m else { continue };
         let ids = g.tokenizer.encode(&prompt_text, false)?;

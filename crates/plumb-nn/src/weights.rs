@@ -395,11 +395,22 @@ impl Weights {
                     return self.upload(None, want, &info.shape);
                 }
                 let vals = decode_f32(path, info, bytes)?;
-                return self.upload(Some(&encode_f32(want, &vals)?), want, &info.shape);
+                let w = self.upload(Some(&encode_f32(want, &vals)?), want, &info.shape)?;
+                return in_major(w);
             }
         }
-        self.get(name, shape)
+        in_major(self.get(name, shape)?)
     }
+}
+
+/// A float weight [out, in] stored in-dim-major: the same [out, in] shape over a transposed
+/// copy, so that `x · wᵀ` multiplies by a contiguous [in, out] matrix (no per-call repacking of
+/// the weight by the matmul kernels). Views on the meta device are returned as they are.
+fn in_major(w: Tensor) -> Result<Tensor> {
+    if w.rank() != 2 || !w.device().holds_data() {
+        return Ok(w);
+    }
+    w.t()?.contiguous()?.t()
 }
 
 /// Open a model's weights for `device`, choosing the float dtype from `dtype` (`--dtype`), else

@@ -30,20 +30,46 @@ pub fn as_scalar<T: Elem>(op: &str, v: &View) -> Result<Option<T>> {
     Ok(None)
 }
 
+/// A view that repeats one contiguous block of storage (a bias row broadcast over the leading
+/// dims): the block, when it is at least 16 elements and shorter than the view.
+fn as_repeated<'a, T: Elem>(op: &str, v: &View<'a>) -> Result<Option<&'a [T]>> {
+    let l = v.layout;
+    let mut period = 1usize;
+    let mut d = l.rank();
+    while d > 0 {
+        let (size, stride) = (l.shape[d - 1], l.strides[d - 1]);
+        if size != 1 && stride != period {
+            break;
+        }
+        period *= size;
+        d -= 1;
+    }
+    let leading_broadcast = (0..d).all(|i| l.shape[i] == 1 || l.strides[i] == 0);
+    if !leading_broadcast || period < 16 || period >= v.numel() {
+        return Ok(None);
+    }
+    let data = raw_slice::<T>(op, v)?;
+    Ok(Some(&data[l.offset..l.offset + period]))
+}
+
 enum Operand<'a, T: Clone> {
     Scalar(T),
+    Repeat(&'a [T]),
     Slice(Cow<'a, [T]>),
 }
 
 fn operand<'a, T: Elem>(op: &str, v: &View<'a>) -> Result<Operand<'a, T>> {
     Ok(match as_scalar::<T>(op, v)? {
         Some(s) => Operand::Scalar(s),
-        None => Operand::Slice(contiguous::<T>(op, v)?),
+        None => match as_repeated::<T>(op, v)? {
+            Some(r) => Operand::Repeat(r),
+            None => Operand::Slice(contiguous::<T>(op, v)?),
+        },
     })
 }
 
 /// Apply `f` over two operands, using scalar fast paths when one side is a broadcast scalar.
-pub fn zip_with<T: Elem, D: Copy + Send + Default>(
+pub fn zip_with<T: Elem, D: Elem>(
     op: &str,
     a: &View,
     b: &View,
@@ -55,7 +81,27 @@ pub fn zip_with<T: Elem, D: Copy + Send + Default>(
         (Operand::Slice(x), Operand::Scalar(y)) => par_map(&x, |v| f(v, y)),
         (Operand::Scalar(x), Operand::Slice(y)) => par_map(&y, |v| f(x, v)),
         (Operand::Slice(x), Operand::Slice(y)) => par_zip(&x, &y, f),
+        (Operand::Slice(x), Operand::Repeat(y)) => par_zip_repeat(&x, y, f),
+        (Operand::Repeat(x), Operand::Slice(y)) => par_zip_repeat(&y, x, move |v, w| f(w, v)),
+        // both sides broadcast: materialise them
+        _ => par_zip(&contiguous::<T>(op, a)?, &contiguous::<T>(op, b)?, f),
     })
+}
+
+/// `out[i] = f(x[i], period[i % period.len()])`, in parallel chunks of whole periods.
+fn par_zip_repeat<T: Elem, D: Elem>(x: &[T], period: &[T], f: impl Fn(T, T) -> D + Sync) -> Vec<D> {
+    use rayon::prelude::*;
+    let p = period.len();
+    let chunk = p * (super::PAR_CHUNK / p).max(1);
+    let mut out = crate::storage::alloc_overwrite::<D>(x.len());
+    out.par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk))
+        .for_each(|(o, x)| {
+            for (o, x) in o.chunks_mut(p).zip(x.chunks(p)) {
+                super::simd::zip_chunk(o, x, period, &f);
+            }
+        });
+    out
 }
 
 /// `{op}_{f16,bf16,f32,f64}`.

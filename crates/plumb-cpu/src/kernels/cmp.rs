@@ -24,7 +24,7 @@ pub fn where_plain<T: Elem>(cond: &View, a: &View, b: &View) -> Result<Vec<T>> {
     let c = contiguous::<u8>("where", cond)?;
     let x = contiguous::<T>("where", a)?;
     let y = contiguous::<T>("where", b)?;
-    let mut out = crate::storage::alloc_out::<T>(c.len());
+    let mut out = crate::storage::alloc_overwrite::<T>(c.len());
     let ch = super::PAR_CHUNK;
     out.par_chunks_mut(ch)
         .zip(c.par_chunks(ch))

@@ -70,18 +70,27 @@ fn operand<'a, T>(data: &'a [T], layout: &'a Layout) -> Operand<'a, T> {
 }
 
 /// Run gemm over every batch of `a` × `b` into a contiguous output.
-fn gemm_batched<T: Copy + Send + Sync + Default + 'static>(
-    a: Operand<T>,
-    b: Operand<T>,
-    d: Dims,
-    one: T,
-    zero: T,
-) -> Vec<T> {
-    let mut out = crate::storage::alloc_out::<T>(d.batch * d.m * d.n);
-    if d.m * d.n == 0 || d.k == 0 {
-        return out;
+fn gemm_batched<T: Elem>(a: Operand<T>, b: Operand<T>, d: Dims, one: T, zero: T) -> Vec<T> {
+    if d.batch * d.m * d.n == 0 || d.k == 0 {
+        // an empty sum is zero
+        return crate::storage::alloc_out::<T>(d.batch * d.m * d.n);
     }
+    // gemm writes every element (beta = 0 and the destination is not read)
+    let mut out = crate::storage::alloc_overwrite::<T>(d.batch * d.m * d.n);
     let threads = rayon::current_num_threads();
+    // x[.., m, k] × w[k, n] (w broadcast over the batch): one gemm over batch·m rows when the
+    // rows of `a` are evenly spaced across its batch dims, instead of `batch` small gemms
+    if d.batch > 1 && broadcast_batch(b.layout) {
+        if let Some(rs) = uniform_rows(a.layout) {
+            let rows = Operand { rs, ..a };
+            let folded = Dims {
+                batch: 1,
+                m: d.batch * d.m,
+                ..d
+            };
+            return gemm_batched(rows, b, folded, one, zero);
+        }
+    }
     let small = d.m * d.n * d.k < SMALL && d.batch > 1;
     let run = |bi: usize, dst: &mut [T], par: Parallelism| {
         let ao = batch_offset(a.layout, bi);
@@ -129,6 +138,30 @@ fn gemm_batched<T: Copy + Send + Sync + Default + 'static>(
     out
 }
 
+/// Every batch dim of `l` (all but the last two) has stride 0 or size 1.
+fn broadcast_batch(l: &Layout) -> bool {
+    let r = l.rank();
+    (0..r - 2).all(|d| l.shape[d] == 1 || l.strides[d] == 0)
+}
+
+/// The row stride when every dim but the last steps through memory as one evenly spaced run of
+/// rows (batch dims folded into the row dim), else `None`.
+fn uniform_rows(l: &Layout) -> Option<isize> {
+    let r = l.rank();
+    let rs = l.strides[r - 2];
+    let mut expect = rs * l.shape[r - 2];
+    for d in (0..r - 2).rev() {
+        if l.shape[d] == 1 {
+            continue;
+        }
+        if l.strides[d] != expect {
+            return None;
+        }
+        expect *= l.shape[d];
+    }
+    Some(rs as isize)
+}
+
 /// `matmul_f32` / `matmul_f64`: the views' strides go to gemm as they are.
 pub fn matmul_gemm<T: Elem + gemm_t::One>(a: &View, b: &View) -> Result<Vec<T>> {
     let (da, db) = (raw_slice::<T>("matmul", a)?, raw_slice::<T>("matmul", b)?);
@@ -151,8 +184,23 @@ pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
         }
     }
     let af = T::slice_to_f32(&contiguous::<T>("matmul", a)?);
-    let bf = T::slice_to_f32(&contiguous::<T>("matmul", b)?);
-    let (la, lb) = (Layout::contiguous(a.shape()), Layout::contiguous(b.shape()));
+    let la = Layout::contiguous(a.shape());
+    // a weight broadcast over the batch is widened once, not once per batch
+    let (bf, lb) = if broadcast_batch(b.layout) {
+        let r = b.layout.rank();
+        let one = Layout {
+            shape: b.shape()[r - 2..].to_vec(),
+            strides: b.layout.strides[r - 2..].to_vec(),
+            offset: b.layout.offset,
+        };
+        let m = View { layout: &one, ..*b };
+        let mut lb = Layout::contiguous(b.shape());
+        lb.strides[..r - 2].iter_mut().for_each(|s| *s = 0);
+        (T::slice_to_f32(&contiguous::<T>("matmul", &m)?), lb)
+    } else {
+        let bf = T::slice_to_f32(&contiguous::<T>("matmul", b)?);
+        (bf, Layout::contiguous(b.shape()))
+    };
     let out = gemm_batched(operand(&af, &la), operand(&bf, &lb), d, 1f32, 0f32);
     Ok(T::slice_from_f32(&out))
 }

@@ -84,7 +84,7 @@ pub trait Acc:
 }
 
 macro_rules! acc {
-    ($t:ty, $erf:expr, $exp:expr) => {
+    ($t:ty, $erf:expr, $exp:expr, $exp_nonpos:expr) => {
         impl Acc for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -100,7 +100,7 @@ macro_rules! acc {
             }
             #[inline(always)]
             fn exp(self) -> Self {
-                <$t>::exp(self)
+                ($exp)(self)
             }
             #[inline(always)]
             fn ln(self) -> Self {
@@ -144,12 +144,17 @@ macro_rules! acc {
             }
             #[inline(always)]
             fn exp_nonpos(self) -> Self {
-                ($exp)(self)
+                ($exp_nonpos)(self)
             }
         }
     };
 }
-acc!(f32, plumb_core::math::erf_f32, exp_nonpos_f32);
+acc!(
+    f32,
+    plumb_core::math::erf_f32,
+    plumb_core::math::exp_f32,
+    plumb_core::math::exp_f32
+);
 
 /// f16 bits → f32, exact, branch-light so per-element loops vectorise (`half`'s `to_f32` is a
 /// `const fn` software path that does not): the exponent and mantissa are shifted into f32
@@ -192,38 +197,7 @@ pub fn f32_to_f16_bits(f: f32) -> u16 {
     };
     (o | (sign >> 16)) as u16
 }
-acc!(f64, plumb_core::math::erf, f64::exp);
-
-/// `e^x` for `x ≤ 0` in f32, written so the compiler vectorises it (Cephes' expf polynomial,
-/// about 1 ulp): x = n·ln2 + r, e^r by a degree-6 polynomial, 2^n built in the exponent bits.
-/// Arguments below the smallest normal result give 0; NaN gives NaN.
-#[inline(always)]
-pub fn exp_nonpos_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
-    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
-    let xc = x.clamp(-87.0, 0.0);
-    let t = xc * LOG2E + MAGIC;
-    let n = t - MAGIC;
-    // the integer n sits in the low mantissa bits of t (no float → int conversion needed)
-    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
-    let r = xc - n * C1 - n * C2;
-    let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let er = p * r * r + r + 1.0;
-    let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
-    let y = er * scale;
-    if x < -87.0 {
-        0.0
-    } else {
-        y
-    }
-}
+acc!(f64, plumb_core::math::erf, f64::exp, f64::exp);
 
 /// A floating element type and its accumulator.
 pub trait Float: Elem {
@@ -309,11 +283,11 @@ impl Float for bf16 {
 }
 
 /// `out[i] = f(x[i])`, in parallel chunks.
-pub fn par_map<S: Copy + Sync, D: Copy + Send + Default>(
+pub fn par_map<S: Copy + Sync, D: crate::storage::Elem>(
     x: &[S],
     f: impl Fn(S) -> D + Sync,
 ) -> Vec<D> {
-    let mut out = crate::storage::alloc_out::<D>(x.len());
+    let mut out = crate::storage::alloc_overwrite::<D>(x.len());
     out.par_chunks_mut(PAR_CHUNK)
         .zip(x.par_chunks(PAR_CHUNK))
         .for_each(|(o, i)| simd::map_chunk(o, i, &f));
@@ -321,12 +295,12 @@ pub fn par_map<S: Copy + Sync, D: Copy + Send + Default>(
 }
 
 /// `out[i] = f(a[i], b[i])`, in parallel chunks.
-pub fn par_zip<S: Copy + Sync, D: Copy + Send + Default>(
+pub fn par_zip<S: Copy + Sync, D: crate::storage::Elem>(
     a: &[S],
     b: &[S],
     f: impl Fn(S, S) -> D + Sync,
 ) -> Vec<D> {
-    let mut out = crate::storage::alloc_out::<D>(a.len());
+    let mut out = crate::storage::alloc_overwrite::<D>(a.len());
     out.par_chunks_mut(PAR_CHUNK)
         .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
         .for_each(|(o, (a, b))| simd::zip_chunk(o, a, b, &f));

@@ -44,7 +44,7 @@ multiversion!(
 );
 
 fn for_rows<T: Float>(src: &[T], len: usize, f: impl Fn(&[T], &mut [T]) + Sync) -> Vec<T> {
-    let mut out = crate::storage::alloc_out::<T>(src.len());
+    let mut out = crate::storage::alloc_overwrite::<T>(src.len());
     if len == 0 {
         return out;
     }

@@ -79,7 +79,7 @@ pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
     let op = if log { "log_softmax" } else { "softmax" };
     let src = contiguous::<T>(op, x)?;
     let len = x.shape().last().copied().unwrap_or(1);
-    let mut out = crate::storage::alloc_out::<T>(src.len());
+    let mut out = crate::storage::alloc_overwrite::<T>(src.len());
     if len == 0 {
         return Ok(out);
     }

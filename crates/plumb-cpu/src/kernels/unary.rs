@@ -5,47 +5,107 @@ use super::{par_map, Acc, Float};
 use crate::storage::{contiguous, unsupported, Elem};
 use plumb_core::{Result, UnaryOp, View};
 
-/// The scalar function of `op` in the accumulator type.
-#[inline]
-pub fn unary_fn<A: Acc>(op: UnaryOp) -> fn(A) -> A {
-    match op {
-        UnaryOp::Neg => |x: A| -x,
-        UnaryOp::Abs => |x: A| x.abs(),
-        UnaryOp::Exp => |x: A| x.exp(),
-        UnaryOp::Log => |x: A| x.ln(),
-        UnaryOp::Sqrt => |x: A| x.sqrt(),
-        UnaryOp::Rsqrt => |x: A| A::ONE / x.sqrt(),
-        UnaryOp::Recip => |x: A| A::ONE / x,
-        UnaryOp::Tanh => |x: A| x.tanh(),
-        UnaryOp::Sigmoid => |x: A| A::ONE / (A::ONE + (-x).exp()),
-        UnaryOp::Relu => |x: A| {
-            // NaN propagates (PyTorch)
-            if x.is_nan() || x > A::ZERO {
-                x
-            } else {
-                A::ZERO
+/// Apply `op` to every element, with a loop compiled per op so the scalar function inlines and
+/// vectorises (a function pointer per element would not).
+macro_rules! per_op {
+    ($op:expr, $A:ty, |$x:ident| $apply:expr) => {
+        match $op {
+            UnaryOp::Neg => {
+                let f = |$x: $A| -$x;
+                $apply(f)
             }
-        },
-        UnaryOp::Gelu => |x: A| {
-            let half = A::from_f64(0.5);
-            half * x * (A::ONE + (x * A::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf())
-        },
-        UnaryOp::GeluTanh => |x: A| {
-            let c = A::from_f64((2.0 / std::f64::consts::PI).sqrt());
-            let half = A::from_f64(0.5);
-            half * x * (A::ONE + (c * (x + A::from_f64(0.044715) * x * x * x)).tanh())
-        },
-        UnaryOp::Silu => |x: A| x / (A::ONE + (-x).exp()),
-        UnaryOp::Sin => |x: A| x.sin(),
-        UnaryOp::Cos => |x: A| x.cos(),
+            UnaryOp::Abs => {
+                let f = |$x: $A| $x.abs();
+                $apply(f)
+            }
+            UnaryOp::Exp => {
+                let f = |$x: $A| $x.exp();
+                $apply(f)
+            }
+            UnaryOp::Log => {
+                let f = |$x: $A| $x.ln();
+                $apply(f)
+            }
+            UnaryOp::Sqrt => {
+                let f = |$x: $A| $x.sqrt();
+                $apply(f)
+            }
+            UnaryOp::Rsqrt => {
+                let f = |$x: $A| <$A>::ONE / $x.sqrt();
+                $apply(f)
+            }
+            UnaryOp::Recip => {
+                let f = |$x: $A| <$A>::ONE / $x;
+                $apply(f)
+            }
+            UnaryOp::Tanh => {
+                let f = |$x: $A| $x.tanh();
+                $apply(f)
+            }
+            UnaryOp::Sigmoid => {
+                let f = |$x: $A| <$A>::ONE / (<$A>::ONE + (-$x).exp());
+                $apply(f)
+            }
+            UnaryOp::Relu => {
+                let f = relu::<$A>;
+                $apply(f)
+            }
+            UnaryOp::Gelu => {
+                let f = gelu::<$A>;
+                $apply(f)
+            }
+            UnaryOp::GeluTanh => {
+                let f = gelu_tanh::<$A>;
+                $apply(f)
+            }
+            UnaryOp::Silu => {
+                let f = |$x: $A| $x / (<$A>::ONE + (-$x).exp());
+                $apply(f)
+            }
+            UnaryOp::Sin => {
+                let f = |$x: $A| $x.sin();
+                $apply(f)
+            }
+            UnaryOp::Cos => {
+                let f = |$x: $A| $x.cos();
+                $apply(f)
+            }
+        }
+    };
+}
+
+#[inline(always)]
+fn relu<A: Acc>(x: A) -> A {
+    // NaN propagates (PyTorch)
+    if x.is_nan() || x > A::ZERO {
+        x
+    } else {
+        A::ZERO
     }
+}
+
+/// Exact gelu: x/2 · (1 + erf(x/√2)).
+#[inline(always)]
+fn gelu<A: Acc>(x: A) -> A {
+    let half = A::from_f64(0.5);
+    half * x * (A::ONE + (x * A::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf())
+}
+
+/// Tanh-approximated gelu.
+#[inline(always)]
+fn gelu_tanh<A: Acc>(x: A) -> A {
+    let c = A::from_f64((2.0 / std::f64::consts::PI).sqrt());
+    let half = A::from_f64(0.5);
+    half * x * (A::ONE + (c * (x + A::from_f64(0.044715) * x * x * x)).tanh())
 }
 
 /// `{op}_{f16,bf16,f32,f64}`.
 pub fn unary_float<T: Float>(op: UnaryOp, x: &View) -> Result<Vec<T>> {
     let src = contiguous::<T>(op.name(), x)?;
-    let f = unary_fn::<T::A>(op);
-    Ok(par_map(&src, |v: T| T::from_acc(f(v.to_acc()))))
+    fn apply<T: Float>(src: &[T], f: impl Fn(T::A) -> T::A + Sync) -> Vec<T> {
+        par_map(src, move |v: T| T::from_acc(f(v.to_acc())))
+    }
+    Ok(per_op!(op, T::A, |x| |f| apply(&src, f)))
 }
 
 /// Integer element types for arithmetic.

@@ -377,15 +377,22 @@ impl Embedder {
         batch_size: usize,
         device: &plumb_core::Device,
     ) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(batch_size.max(1)) {
+        // batches of similar length pad less (sentence-transformers sorts the same way);
+        // the vectors come back in the callers' order
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+        let mut out = vec![Vec::new(); texts.len()];
+        for idx in order.chunks(batch_size.max(1)) {
+            let chunk: Vec<&str> = idx.iter().map(|&i| texts[i]).collect();
             let batch = self
                 .tokenizer
-                .encode_batch(chunk, self.sentence.max_seq_length)?;
+                .encode_batch(&chunk, self.sentence.max_seq_length)?;
             let v = self.forward_batch(&batch, device)?;
             let h = v.dims()[1];
             let flat = v.to_vec::<f32>()?;
-            out.extend(flat.chunks_exact(h).map(|c| c.to_vec()));
+            for (&i, c) in idx.iter().zip(flat.chunks_exact(h)) {
+                out[i] = c.to_vec();
+            }
         }
         Ok(out)
     }

@@ -147,6 +147,36 @@ fn binary(s: &mut Suite, dt: DType) {
                 let e4r: Vec<f64> = (0..24).map(|i| f(b4[i % 4], a[i])).collect();
                 out.push(cmp("[4] op [2,3,4]", &tb4.binary(op, &ta)?, e4r, 1.0)?);
             }
+            // rows of ≥ 16 repeated over leading dims (a bias row: the CPU's repeat path)
+            let a120 = rand(120, alo, ahi, dt, 14);
+            let b20 = rand(20, blo, bhi, dt, 15);
+            let b60 = rand(60, blo, bhi, dt, 16);
+            let ta120 = tensor(dev, dt, &[2, 3, 20], &a120)?;
+            let tb20 = tensor(dev, dt, &[20], &b20)?;
+            let tb60 = tensor(dev, dt, &[3, 20], &b60)?;
+            let e20: Vec<f64> = (0..120).map(|i| f(a120[i], b20[i % 20])).collect();
+            let e60: Vec<f64> = (0..120).map(|i| f(a120[i], b60[i % 60])).collect();
+            out.push(cmp(
+                "[2,3,20] op [20]",
+                &ta120.binary(op, &tb20)?,
+                e20,
+                1.0,
+            )?);
+            out.push(cmp(
+                "[2,3,20] op [3,20]",
+                &ta120.binary(op, &tb60)?,
+                e60,
+                1.0,
+            )?);
+            if !matches!(op, BinaryOp::Pow | BinaryOp::Div) {
+                let e20r: Vec<f64> = (0..120).map(|i| f(b20[i % 20], a120[i])).collect();
+                out.push(cmp(
+                    "[20] op [2,3,20]",
+                    &tb20.binary(op, &ta120)?,
+                    e20r,
+                    1.0,
+                )?);
+            }
             // scalar operand
             let sc = Tensor::scalar(b4[0], dt, dev)?;
             let es: Vec<f64> = a.iter().map(|&x| f(x, b4[0])).collect();
