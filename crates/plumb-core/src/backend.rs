@@ -118,8 +118,10 @@ pub trait Backend: Send + Sync + Debug {
     fn rope(&self, x: View, cos: View, sin: View, interleaved: bool) -> Result<StorageRef>;
 
     /// Fused scaled-dot-product attention, if the backend has one: q [b, h, s, d],
-    /// k/v [b, h, t, d] (kv heads already repeated), optional additive `mask` broadcastable to
-    /// [b, h, s, t]. Return `Ok(None)` to let core compose it from matmul + softmax.
+    /// k/v [b, hkv, t, d] with h a multiple of hkv (query head i reads kv head i / (h / hkv)),
+    /// optional additive `mask` already broadcast to [b, h, s, t] (a view, often stride 0), and
+    /// `args.causal`. A row whose scores are all −∞ or hold NaN is NaN (as softmax). Return
+    /// `Ok(None)` to let core compose it from matmul + softmax.
     fn attention(
         &self,
         _q: View,
@@ -129,6 +131,13 @@ pub trait Backend: Send + Sync + Debug {
         _args: AttentionArgs,
     ) -> Result<Option<StorageRef>> {
         Ok(None)
+    }
+
+    /// Run `f` where this device's ops are cheapest to issue from. The CPU backend runs it on one
+    /// of its worker threads, so a sequence of ops (a model's forward) does not hand every op
+    /// over to the pool and wait for it; other backends just call `f`.
+    fn scope(&self, f: &mut (dyn FnMut() + Send)) {
+        f()
     }
 
     /// Wait for queued work to finish (GPU backends batch work; readback also flushes).

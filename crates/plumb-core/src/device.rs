@@ -80,6 +80,25 @@ impl Device {
         d
     }
 
+    /// Run a sequence of ops (a model's forward) where the device issues them cheapest (see
+    /// [`Backend::scope`]); the result of `f` is returned as it is.
+    pub fn scope<R: Send>(&self, f: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.inner.backend.scope(&mut || {
+            if let Some(f) = f.take() {
+                out = Some(f());
+            }
+        });
+        out.unwrap_or_else(|| {
+            Err(Error::backend(
+                self.id(),
+                "scope",
+                "the backend did not run the scoped work",
+            ))
+        })
+    }
+
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.inner.backend
     }

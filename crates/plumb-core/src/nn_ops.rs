@@ -452,11 +452,34 @@ impl Tensor {
                 .broadcast_as([b, hkv, rep, t, d])?
                 .reshape([b, h, t, d])
         };
-        let (k, v) = (expand(k)?, expand(v)?);
         let mask = match mask {
             Some(m) => Some(m.to_dtype(q.dtype())?.broadcast_as([b, h, s, t])?),
             None => None,
         };
+        if causal && t < s {
+            return Err(Error::invalid(
+                "attention",
+                format!("causal attention needs kv_len {t} ≥ q_len {s}"),
+            ));
+        }
+        // fused path if the backend has one and the policy runs this natively
+        let dev = q.device();
+        if dev.holds_data()
+            && k.dtype() == q.dtype()
+            && v.dtype() == q.dtype()
+            && dev.decide("attention", OpFamily::Matmul, q.dtype())?
+                == crate::policy::Decision::Native
+        {
+            let args = AttentionArgs { scale, causal };
+            let mv = mask.as_ref().map(|m| m.view());
+            if let Some(out) = dev
+                .backend()
+                .attention(q.view(), k.view(), v.view(), mv, args)?
+            {
+                return Ok(Tensor::from_parts(out, &[b, h, s, d], q.dtype(), dev));
+            }
+        }
+        let (k, v) = (expand(k)?, expand(v)?);
         let mut combined = mask;
         if causal {
             let cm = Tensor::causal_mask(s, t, q.dtype(), q.device())?;
@@ -464,29 +487,6 @@ impl Tensor {
                 Some(m) => m.add(&cm)?,
                 None => cm.broadcast_as([b, h, s, t])?,
             });
-        }
-        // fused path if the backend has one and the policy runs this natively
-        let dev = q.device();
-        if dev.holds_data()
-            && dev.decide("attention", OpFamily::Matmul, q.dtype())?
-                == crate::policy::Decision::Native
-        {
-            let views = (
-                q.view(),
-                k.view(),
-                v.view(),
-                combined.as_ref().map(|m| m.view()),
-            );
-            let args = AttentionArgs {
-                scale,
-                causal: false,
-            };
-            if let Some(out) = dev
-                .backend()
-                .attention(views.0, views.1, views.2, views.3, args)?
-            {
-                return Ok(Tensor::from_parts(out, &[b, h, s, d], q.dtype(), dev));
-            }
         }
         let scores = q.matmul(&k.t()?)?.mul_scalar(scale)?;
         let scores = match combined {

@@ -13,10 +13,12 @@ mod pool;
 pub mod storage;
 
 use kernels::cast::{cast_plain, cast_to_bool, fill_value};
-use kernels::{binary, cmp, copy, index, matmul, norm, qmatmul, reduce, rope, softmax, unary};
+use kernels::{
+    attention, binary, cmp, copy, index, matmul, norm, qmatmul, reduce, rope, softmax, unary,
+};
 use plumb_core::{
-    Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result, StorageRef,
-    UnaryOp, View,
+    AttentionArgs, Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result,
+    StorageRef, UnaryOp, View,
 };
 use std::sync::Arc;
 pub use storage::CpuStorage;
@@ -97,6 +99,10 @@ impl Backend for CpuBackend {
     }
     fn capabilities(&self) -> &Capabilities {
         &self.caps
+    }
+
+    fn scope(&self, f: &mut (dyn FnMut() + Send)) {
+        self.run(f)
     }
 
     fn upload(&self, dtype: DType, numel: usize, bytes: &[u8]) -> Result<StorageRef> {
@@ -278,6 +284,25 @@ impl Backend for CpuBackend {
         self.run(|| {
             with_plain_type!(dt, T => store(dt, copy::cat_plain::<T>(xs, dim)?),
                 quantized => store(dt, copy::cat_quant(xs, dim)?))
+        })
+    }
+
+    fn attention(
+        &self,
+        q: View,
+        k: View,
+        v: View,
+        mask: Option<View>,
+        args: AttentionArgs,
+    ) -> Result<Option<StorageRef>> {
+        let dt = q.dtype;
+        self.run(|| {
+            with_float_type!(dt, T => {
+                match attention::attention_float::<T>(&q, &k, &v, mask.as_ref(), args)? {
+                    Some(out) => Ok(Some(store(dt, out)?)),
+                    None => Ok(None),
+                }
+            }, other => Ok(None))
         })
     }
 

@@ -5,7 +5,7 @@
 //!
 //! SENTENCES_FILE: one sentence per line (default: 256 generated sentences of 8–64 words);
 //! PROMPT_FILE: text whose first 256 tokens are the prefill prompt and first 16 the decode prompt.
-//! `PLUMB_BENCH_ONLY=embed1|embed32|llm` runs one part (for profiling).
+//! `PLUMB_BENCH_ONLY=embed1|embed32|llm-q4_1|llm-f32` runs one part (for profiling).
 //! Models from $PLUMB_MODELS or target/models (scripts/fetch_models.sh). Median of 3 runs after
 //! one warm-up.
 
@@ -63,7 +63,7 @@ fn models() -> PathBuf {
 
 /// Whether the part `name` runs under `PLUMB_BENCH_ONLY`.
 fn only(name: &str) -> bool {
-    std::env::var("PLUMB_BENCH_ONLY").map_or(true, |v| v.is_empty() || v == name)
+    std::env::var("PLUMB_BENCH_ONLY").map_or(true, |v| v.is_empty() || name.starts_with(&v))
 }
 
 fn main() -> Result<()> {
@@ -107,7 +107,7 @@ fn main() -> Result<()> {
             .to_string_lossy(),
     )?;
     for (label, dequantize) in [("q4_1", false), ("f32", true)] {
-        if !only("llm") {
+        if !only(&format!("llm-{label}")) {
             continue;
         }
         let (m, _, _) = load_model(&files, &dev, Some(DType::F32), dequantize, None)?;

@@ -4,6 +4,7 @@
 
 #[macro_use]
 pub mod simd;
+pub mod attention;
 pub mod binary;
 pub mod cast;
 pub mod cmp;

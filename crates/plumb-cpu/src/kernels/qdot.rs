@@ -13,56 +13,197 @@
 use plumb_core::DType;
 use rayon::prelude::*;
 
-#[inline]
+#[inline(always)]
 fn f16_le(b: &[u8], i: usize) -> f32 {
-    half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+    super::f16_bits_to_f32(u16::from_le_bytes([b[i], b[i + 1]]))
 }
 
 /// Dot of one quantized weight row with one f32 activation row (`xsum[b]` = Σ x over block b).
-/// Lane-wise accumulation over the whole row (one reduction at the end) so the loop vectorises;
-/// compiled per SIMD level.
+/// Lane-wise accumulation over the whole row (one reduction at the end) with fixed-size lanes so
+/// the loops vectorise; compiled per SIMD level.
 #[inline(always)]
 fn dot_row_f32_body(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
-    let bb = dt.block_bytes();
+    match dt {
+        DType::Q4_0 => dot_q4::<false>(wrow, x, xsum),
+        DType::Q4_1 => dot_q4::<true>(wrow, x, xsum),
+        _ => dot_q8(wrow, x),
+    }
+}
+
+/// q4_0 (`MIN = false`: w = d·(q − 8)) and q4_1 (`MIN = true`: w = d·q + m) blocks.
+#[inline(always)]
+fn dot_q4<const MIN: bool>(wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+    let bb = if MIN { 20 } else { 18 };
     let mut acc = [0f32; 16];
     let mut offset = 0f32;
-    for (b, blk) in wrow.chunks_exact(bb).enumerate() {
-        let xb = &x[b * 32..b * 32 + 32];
+    for ((blk, xb), &xs) in wrow.chunks_exact(bb).zip(x.chunks_exact(32)).zip(xsum) {
         let d = f16_le(blk, 0);
-        match dt {
-            DType::Q4_0 | DType::Q4_1 => {
-                let qs = if dt == DType::Q4_0 {
-                    &blk[2..18]
-                } else {
-                    &blk[4..20]
-                };
-                for j in 0..16 {
-                    let lo = (qs[j] & 0x0f) as f32;
-                    let hi = (qs[j] >> 4) as f32;
-                    acc[j] += d * (lo * xb[j] + hi * xb[j + 16]);
-                }
-                offset += if dt == DType::Q4_0 {
-                    -8.0 * d * xsum[b]
-                } else {
-                    f16_le(blk, 2) * xsum[b]
-                };
-            }
-            _ => {
-                let qs = &blk[2..34];
-                for j in 0..16 {
-                    acc[j] +=
-                        d * ((qs[j] as i8) as f32 * xb[j] + (qs[j + 16] as i8) as f32 * xb[j + 16]);
-                }
-            }
+        let qs = &blk[bb - 16..bb];
+        let (x0, x1) = xb.split_at(16);
+        let mut t = [0f32; 16];
+        for j in 0..16 {
+            t[j] = (qs[j] & 0x0f) as f32 * x0[j] + (qs[j] >> 4) as f32 * x1[j];
         }
+        for j in 0..16 {
+            acc[j] += d * t[j];
+        }
+        offset += if MIN {
+            f16_le(blk, 2) * xs
+        } else {
+            -8.0 * d * xs
+        };
     }
     acc.iter().sum::<f32>() + offset
 }
 
+/// q8_0 blocks: w = d·q.
+#[inline(always)]
+fn dot_q8(wrow: &[u8], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    for (blk, xb) in wrow.chunks_exact(34).zip(x.chunks_exact(32)) {
+        let d = f16_le(blk, 0);
+        let qs = &blk[2..34];
+        let (x0, x1) = xb.split_at(16);
+        let mut t = [0f32; 16];
+        for j in 0..16 {
+            t[j] = (qs[j] as i8) as f32 * x0[j] + (qs[j + 16] as i8) as f32 * x1[j];
+        }
+        for j in 0..16 {
+            acc[j] += d * t[j];
+        }
+    }
+    acc.iter().sum::<f32>()
+}
+
 multiversion!(
-    /// Dot of one quantized weight row with one f32 activation row, on the best SIMD level.
-    pub fn dot_row_f32[](dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 = dot_row_f32_body[]
+    /// Dot of one quantized weight row with one f32 activation row (portable / AVX2 builds).
+    fn dot_row_f32_auto[](dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 = dot_row_f32_body[]
 );
+
+/// Dot of one quantized weight row with one f32 activation row, on the best path this CPU has.
+#[inline]
+pub fn dot_row_f32(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::level() == super::simd::Level::V4 {
+        let nb = (wrow.len() / dt.block_bytes())
+            .min(x.len() / 32)
+            .min(xsum.len());
+        // SAFETY: level V4 means AVX-512 F/BW/VL and F16C; nb whole blocks of wrow, x and xsum
+        // are in bounds.
+        return unsafe {
+            match dt {
+                DType::Q4_0 => avx512::dot_q4::<false>(wrow, x, xsum, nb),
+                DType::Q4_1 => avx512::dot_q4::<true>(wrow, x, xsum, nb),
+                _ => avx512::dot_q8(wrow, x, nb),
+            }
+        };
+    }
+    dot_row_f32_auto(dt, wrow, x, xsum)
+}
+
+/// AVX-512 block dots with f32 activations: a block's 32 weights are widened to two vectors of
+/// 16 f32, multiplied with the activations, and scaled into one of two accumulators (two chains
+/// hide the add latency).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    unsafe fn f16_at(p: *const u8) -> f32 {
+        let bits = u16::from_le_bytes([*p, *p.add(1)]);
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    }
+
+    /// Σ_j w_j·x_j of one q4 block without its scale (q4_0's −8 goes into the offset).
+    #[inline(always)]
+    unsafe fn q4_block(q: *const u8, x: *const f32) -> __m512 {
+        let mask = _mm_set1_epi8(0x0f);
+        let b = _mm_loadu_si128(q as *const __m128i);
+        let lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(b, mask)));
+        let hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(
+            _mm_srli_epi16(b, 4),
+            mask,
+        )));
+        _mm512_fmadd_ps(
+            hi,
+            _mm512_loadu_ps(x.add(16)),
+            _mm512_mul_ps(lo, _mm512_loadu_ps(x)),
+        )
+    }
+
+    /// # Safety
+    /// AVX-512 F/BW and F16C present; `nb` whole blocks in `wrow`, `x` (32 each) and `xsum`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c,fma")]
+    pub unsafe fn dot_q4<const MIN: bool>(wrow: &[u8], x: &[f32], xsum: &[f32], nb: usize) -> f32 {
+        let bb = if MIN { 20 } else { 18 };
+        let (w, xp) = (wrow.as_ptr(), x.as_ptr());
+        let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let (mut o0, mut o1) = (0f32, 0f32);
+        let offset = |blk: *const u8, d: f32, xs: f32| {
+            if MIN {
+                f16_at(blk.add(2)) * xs
+            } else {
+                -8.0 * d * xs
+            }
+        };
+        let mut b = 0;
+        while b + 2 <= nb {
+            let (k0, k1) = (w.add(b * bb), w.add((b + 1) * bb));
+            let (d0, d1) = (f16_at(k0), f16_at(k1));
+            let t0 = q4_block(k0.add(bb - 16), xp.add(b * 32));
+            let t1 = q4_block(k1.add(bb - 16), xp.add(b * 32 + 32));
+            a0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(d0), a0);
+            a1 = _mm512_fmadd_ps(t1, _mm512_set1_ps(d1), a1);
+            o0 += offset(k0, d0, xsum[b]);
+            o1 += offset(k1, d1, xsum[b + 1]);
+            b += 2;
+        }
+        if b < nb {
+            let k0 = w.add(b * bb);
+            let d0 = f16_at(k0);
+            let t0 = q4_block(k0.add(bb - 16), xp.add(b * 32));
+            a0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(d0), a0);
+            o0 += offset(k0, d0, xsum[b]);
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + (o0 + o1)
+    }
+
+    #[inline(always)]
+    unsafe fn q8_block(q: *const u8, x: *const f32) -> __m512 {
+        let lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(q as *const __m128i)));
+        let hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+            q.add(16) as *const __m128i
+        )));
+        _mm512_fmadd_ps(
+            hi,
+            _mm512_loadu_ps(x.add(16)),
+            _mm512_mul_ps(lo, _mm512_loadu_ps(x)),
+        )
+    }
+
+    /// # Safety
+    /// As [`dot_q4`], for q8_0 blocks of 34 bytes.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c,fma")]
+    pub unsafe fn dot_q8(wrow: &[u8], x: &[f32], nb: usize) -> f32 {
+        let (w, xp) = (wrow.as_ptr(), x.as_ptr());
+        let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut b = 0;
+        while b + 2 <= nb {
+            let (k0, k1) = (w.add(b * 34), w.add((b + 1) * 34));
+            let t0 = q8_block(k0.add(2), xp.add(b * 32));
+            let t1 = q8_block(k1.add(2), xp.add(b * 32 + 32));
+            a0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(f16_at(k0)), a0);
+            a1 = _mm512_fmadd_ps(t1, _mm512_set1_ps(f16_at(k1)), a1);
+            b += 2;
+        }
+        if b < nb {
+            let k0 = w.add(b * 34);
+            let t0 = q8_block(k0.add(2), xp.add(b * 32));
+            a0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(f16_at(k0)), a0);
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(a0, a1))
+    }
+}
 
 /// One activation block quantized to 8 bits: value ≈ d · q.
 #[derive(Clone, Copy, Debug)]

@@ -192,6 +192,10 @@ impl Bert {
     /// Hidden states [batch, seq, hidden] of `ids` [batch, seq] (i32) with `mask` [batch, seq]
     /// (1 = token, 0 = padding, in the model's float dtype).
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        ids.device().scope(|| self.forward_ops(ids, mask))
+    }
+
+    fn forward_ops(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let c = &self.config;
         let (b, s) = (ids.dims()[0], ids.dims()[1]);
         if s > c.max_position_embeddings {

@@ -295,6 +295,16 @@ impl Llama {
         dev: &Device,
         all_logits: bool,
     ) -> Result<Tensor> {
+        dev.scope(|| self.forward_ops(ids, cache, dev, all_logits))
+    }
+
+    fn forward_ops(
+        &self,
+        ids: &[u32],
+        cache: &mut KvCache,
+        dev: &Device,
+        all_logits: bool,
+    ) -> Result<Tensor> {
         let c = &self.config;
         let s = ids.len();
         if s == 0 {

@@ -39,7 +39,10 @@ pub fn targets() -> &'static [Target] {
                 dev: d,
             });
         }
-        if !out.iter().any(|t| t.dev.info().api == "GL") {
+        if !out
+            .iter()
+            .any(|t| t.dev.info().api.eq_ignore_ascii_case("gl"))
+        {
             println!("note: no GL adapter on this machine; its cases do not run");
         }
         match plumb::devices_with_profile("apple-m2") {

@@ -203,7 +203,48 @@ fn rope(s: &mut Suite, dt: DType) {
     }
 }
 
-/// Causal attention with 4 query heads over 2 kv heads, 3 new queries after 2 cached keys.
+/// f64 attention reference: `qv(head, row, x)` reads the queries; k/v are [hkv, t, d]; `mask`
+/// is an additive per-key mask.
+#[allow(clippy::too_many_arguments)]
+fn attention_ref(
+    qv: &dyn Fn(usize, usize, usize) -> f64,
+    k: &[f64],
+    v: &[f64],
+    (h, hkv, sq, t, d): (usize, usize, usize, usize, usize),
+    causal: bool,
+    mask: &[f64],
+) -> Vec<f64> {
+    let scale = 1.0 / (d as f64).sqrt();
+    let mut exp = Vec::new();
+    for hi in 0..h {
+        let g = hi / (h / hkv);
+        for i in 0..sq {
+            let visible = if causal { i + (t - sq) + 1 } else { t };
+            let scores: Vec<f64> = (0..visible)
+                .map(|j| {
+                    (0..d)
+                        .map(|x| qv(hi, i, x) * k[(g * t + j) * d + x])
+                        .sum::<f64>()
+                        * scale
+                        + mask[j]
+                })
+                .collect();
+            let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();
+            for x in 0..d {
+                exp.push(
+                    (0..visible)
+                        .map(|j| (scores[j] - m).exp() / z * v[(g * t + j) * d + x])
+                        .sum(),
+                );
+            }
+        }
+    }
+    exp
+}
+
+/// Causal attention with 4 query heads over 2 kv heads, 3 new queries after 2 cached keys; then
+/// 12 queries read through a transposed view with key 4 masked out.
 fn attention(s: &mut Suite, dt: DType) {
     s.case("attention", OpFamily::Matmul, dt, |dev| {
         let (h, hkv, sq, t, d) = (4, 2, 3, 5, 8);
@@ -215,43 +256,41 @@ fn attention(s: &mut Suite, dt: DType) {
             tensor(dev, dt, &[1, hkv, t, d], &k)?,
             tensor(dev, dt, &[1, hkv, t, d], &v)?,
         );
-        let scale = 1.0 / (d as f64).sqrt();
         let mut out = Vec::new();
+        let qv = |hi: usize, i: usize, x: usize| q[(hi * sq + i) * d + x];
         for causal in [true, false] {
-            let mut exp = Vec::new();
-            for hi in 0..h {
-                let g = hi / (h / hkv);
-                for i in 0..sq {
-                    let qi = &q[(hi * sq + i) * d..(hi * sq + i + 1) * d];
-                    let visible = if causal { i + (t - sq) + 1 } else { t };
-                    let scores: Vec<f64> = (0..visible)
-                        .map(|j| {
-                            (0..d).map(|x| qi[x] * k[(g * t + j) * d + x]).sum::<f64>() * scale
-                        })
-                        .collect();
-                    let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();
-                    for x in 0..d {
-                        exp.push(
-                            (0..visible)
-                                .map(|j| (scores[j] - m).exp() / z * v[(g * t + j) * d + x])
-                                .sum(),
-                        );
-                    }
-                }
-            }
+            let exp = attention_ref(&qv, &k, &v, (h, hkv, sq, t, d), causal, &[0.0; 5]);
             let y = Tensor::attention(&tq, &tk, &tv, None, causal, None)?;
-            out.push(cmp_shape(
-                if causal {
-                    "causal, GQA 4/2"
-                } else {
-                    "full, GQA 4/2"
-                },
-                &y,
-                &[1, h, sq, d],
-                exp,
-                4.0,
-            )?);
+            let what = if causal {
+                "causal, GQA 4/2"
+            } else {
+                "full, GQA 4/2"
+            };
+            out.push(cmp_shape(what, &y, &[1, h, sq, d], exp, 4.0)?);
+        }
+        // q stored [1, sq2, h, d] and viewed as [1, h, sq2, d]; key 4 masked out (12 rows: the
+        // CPU's fused path, which takes up to 16)
+        let sq2 = 12;
+        let q2 = rand(sq2 * h * d, -1.0, 1.0, dt, 104);
+        let k2 = rand(hkv * sq2 * d, -1.0, 1.0, dt, 105);
+        let v2 = rand(hkv * sq2 * d, -1.0, 1.0, dt, 106);
+        let tq2 = tensor(dev, dt, &[1, sq2, h, d], &q2)?.transpose(1, 2)?;
+        let tk2 = tensor(dev, dt, &[1, hkv, sq2, d], &k2)?;
+        let tv2 = tensor(dev, dt, &[1, hkv, sq2, d], &v2)?;
+        let mut mask = vec![0.0; sq2];
+        mask[4] = f64::NEG_INFINITY;
+        let tmask = tensor(dev, dt, &[1, 1, 1, sq2], &mask)?;
+        let qv2 = |hi: usize, i: usize, x: usize| q2[(i * h + hi) * d + x];
+        let shape = (h, hkv, sq2, sq2, d);
+        for causal in [true, false] {
+            let exp = attention_ref(&qv2, &k2, &v2, shape, causal, &mask);
+            let y = Tensor::attention(&tq2, &tk2, &tv2, Some(&tmask), causal, None)?;
+            let what = if causal {
+                "masked causal, strided q"
+            } else {
+                "masked, strided q"
+            };
+            out.push(cmp_shape(what, &y, &[1, h, sq2, d], exp, 4.0)?);
         }
         Ok(out)
     });
