@@ -101,6 +101,39 @@ pub fn dot_row_f32(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     dot_row_f32_auto(dt, wrow, x, xsum)
 }
 
+/// Whether [`dot4_f32`] has a kernel for `dt` on this CPU.
+fn x4_path(dt: DType) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::level() == super::simd::Level::V4 {
+        return matches!(dt, DType::Q4_0 | DType::Q4_1);
+    }
+    let _ = dt;
+    false
+}
+
+/// Dots of four consecutive weight rows with one f32 activation row (only where [`x4_path`]).
+fn dot4_f32(dt: DType, w: &[u8], row_bytes: usize, x: &[f32], xsum: &[f32]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if x4_path(dt) {
+        let nb = (row_bytes / dt.block_bytes())
+            .min(x.len() / 32)
+            .min(xsum.len());
+        if w.len() >= 4 * row_bytes {
+            // SAFETY: x4_path checked AVX-512 and the dtype; w holds 4 rows of nb whole blocks,
+            // x and xsum at least nb blocks.
+            return unsafe {
+                if dt == DType::Q4_1 {
+                    avx512::dot_q4_x4::<true>(w, row_bytes, x, xsum, nb)
+                } else {
+                    avx512::dot_q4_x4::<false>(w, row_bytes, x, xsum, nb)
+                }
+            };
+        }
+    }
+    let r = |i: usize| dot_row_f32(dt, &w[i * row_bytes..(i + 1) * row_bytes], x, xsum);
+    [r(0), r(1), r(2), r(3)]
+}
+
 /// AVX-512 block dots with f32 activations: a block's 32 weights are widened to two vectors of
 /// 16 f32, multiplied with the activations, and scaled into one of two accumulators (two chains
 /// hide the add latency).
@@ -114,16 +147,17 @@ mod avx512 {
         _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
     }
 
-    /// Σ_j w_j·x_j of one q4 block without its scale (q4_0's −8 goes into the offset).
+    /// Σ_j w_j·x_j of one q4 block without its scale (q4_0's −8 goes into the offset). Each
+    /// byte is widened to a 32-bit lane once; its nibbles become floats by a 16-entry table
+    /// lookup (`vpermps` reads the low 4 bits of each index lane).
     #[inline(always)]
     unsafe fn q4_block(q: *const u8, x: *const f32) -> __m512 {
-        let mask = _mm_set1_epi8(0x0f);
-        let b = _mm_loadu_si128(q as *const __m128i);
-        let lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(b, mask)));
-        let hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(
-            _mm_srli_epi16(b, 4),
-            mask,
-        )));
+        let table = _mm512_setr_ps(
+            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+        );
+        let bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(q as *const __m128i));
+        let lo = _mm512_permutexvar_ps(bytes, table);
+        let hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
         _mm512_fmadd_ps(
             hi,
             _mm512_loadu_ps(x.add(16)),
@@ -166,6 +200,54 @@ mod avx512 {
             o0 += offset(k0, d0, xsum[b]);
         }
         _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + (o0 + o1)
+    }
+
+    /// Four consecutive weight rows (`rb` bytes apart) against one activation row: the
+    /// activations are loaded once per block for all four, and the four chains run in parallel.
+    ///
+    /// # Safety
+    /// As [`dot_q4`]; `w` holds 4 rows of `rb` bytes, each with `nb` whole blocks.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c,fma")]
+    pub unsafe fn dot_q4_x4<const MIN: bool>(
+        w: &[u8],
+        rb: usize,
+        x: &[f32],
+        xsum: &[f32],
+        nb: usize,
+    ) -> [f32; 4] {
+        let bb = if MIN { 20 } else { 18 };
+        let (wp, xp) = (w.as_ptr(), x.as_ptr());
+        let table = _mm512_setr_ps(
+            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+        );
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut off = [0f32; 4];
+        for b in 0..nb {
+            let x0 = _mm512_loadu_ps(xp.add(b * 32));
+            let x1 = _mm512_loadu_ps(xp.add(b * 32 + 16));
+            let xs = xsum[b];
+            for r in 0..4 {
+                let blk = wp.add(r * rb + b * bb);
+                let d = f16_at(blk);
+                let bytes =
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128(blk.add(bb - 16) as *const __m128i));
+                let lo = _mm512_permutexvar_ps(bytes, table);
+                let hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
+                let t = _mm512_fmadd_ps(hi, x1, _mm512_mul_ps(lo, x0));
+                acc[r] = _mm512_fmadd_ps(t, _mm512_set1_ps(d), acc[r]);
+                off[r] += if MIN {
+                    f16_at(blk.add(2)) * xs
+                } else {
+                    -8.0 * d * xs
+                };
+            }
+        }
+        [
+            _mm512_reduce_add_ps(acc[0]) + off[0],
+            _mm512_reduce_add_ps(acc[1]) + off[1],
+            _mm512_reduce_add_ps(acc[2]) + off[2],
+            _mm512_reduce_add_ps(acc[3]) + off[3],
+        ]
     }
 
     #[inline(always)]
@@ -401,6 +483,27 @@ pub fn qmatmul_rows(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: 
     // transposed result [n, rows], computed in parallel over weight rows
     let mut out_t = vec![0f32; n * rows];
     let per = 64;
+    if let ([XRow::F32(x, xsum)], true) = (&xrows[..], x4_path(dt)) {
+        // one activation row (decoding): four weight rows at a time
+        out_t
+            .par_chunks_mut(per)
+            .zip(wb.par_chunks(row_bytes * per))
+            .for_each(|(o, w)| {
+                let mut o4 = o.chunks_exact_mut(4);
+                let mut w4 = w.chunks_exact(row_bytes * 4);
+                for (o, w) in (&mut o4).zip(&mut w4) {
+                    o.copy_from_slice(&dot4_f32(dt, w, row_bytes, x, xsum));
+                }
+                for (o, wrow) in o4
+                    .into_remainder()
+                    .iter_mut()
+                    .zip(w4.remainder().chunks_exact(row_bytes))
+                {
+                    *o = dot_row_f32(dt, wrow, x, xsum);
+                }
+            });
+        return out_t;
+    }
     out_t
         .par_chunks_mut(rows * per)
         .zip(wb.par_chunks(row_bytes * per))

@@ -118,12 +118,13 @@ fn dequant(dtype: DType, bytes: &[u8], n: usize) -> Vec<f64> {
 /// x [rows, k] (f32, f16) × wᵀ, w quantized [n, k]; compared with the exactly decoded weights.
 fn qmatmul(s: &mut Suite, wdt: DType) {
     s.case("qmatmul", OpFamily::QMatmul, wdt, |dev| {
-        let (rows, k, n) = (3, 64, 10);
+        let (k, n) = (64, 10);
         let wv = rand(n * k, -1.0, 1.0, DType::F32, 81);
         let w = Tensor::from_f64(&wv, wdt, [n, k], dev)?;
         let wq = dequant(wdt, &w.to_bytes()?, n * k);
         let mut out = Vec::new();
-        for xdt in [DType::F32, DType::F16] {
+        // 3 rows (a prompt) and 1 row (decoding: weight rows in groups of 4 plus a remainder)
+        for (rows, xdt) in [(3, DType::F32), (3, DType::F16), (1, DType::F32)] {
             let x = rand(rows * k, -1.0, 1.0, xdt, 82);
             let tx = tensor(dev, xdt, &[rows, k], &x)?;
             let exp: Vec<f64> = (0..rows * n)
@@ -137,7 +138,7 @@ fn qmatmul(s: &mut Suite, wdt: DType) {
             // the weights are decoded exactly, so only the activations' handling is measured:
             // kernels may quantize them to q8_0 blocks (llama.cpp does): each activation off by
             // up to 1/254 of its block's maximum, summed over k products → q8_0's tolerance × 4
-            let mut c = cmp(&format!("{xdt} activations"), &y, exp, 4.0)?;
+            let mut c = cmp(&format!("{rows} rows of {xdt} activations"), &y, exp, 4.0)?;
             c.dtype = DType::Q8_0;
             out.push(c);
         }
