@@ -222,10 +222,9 @@ mod avx512 {
         );
         let mut acc = [_mm512_setzero_ps(); 4];
         let mut off = [0f32; 4];
-        for b in 0..nb {
+        for (b, &xs) in xsum[..nb].iter().enumerate() {
             let x0 = _mm512_loadu_ps(xp.add(b * 32));
             let x1 = _mm512_loadu_ps(xp.add(b * 32 + 16));
-            let xs = xsum[b];
             for r in 0..4 {
                 let blk = wp.add(r * rb + b * bb);
                 let d = f16_at(blk);
