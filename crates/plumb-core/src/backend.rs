@@ -149,4 +149,13 @@ pub trait Backend: Send + Sync + Debug {
     fn allocated_bytes(&self) -> Option<u64> {
         None
     }
+
+    /// The most bytes allocated at once since the last [`Backend::reset_peak_bytes`], where
+    /// tracked (checks a plan's memory estimate against a real run).
+    fn peak_allocated_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// Start a new high-water mark for [`Backend::peak_allocated_bytes`] at the current level.
+    fn reset_peak_bytes(&self) {}
 }

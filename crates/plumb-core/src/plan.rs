@@ -9,7 +9,9 @@
 //! identities or lifetimes, so the plan takes the largest *working set of one op* — its inputs,
 //! the converted copies an upcast makes, and its output, in bytes of the dtypes they are stored
 //! in — and adds the *resident* bytes the caller declares with [`Plan::with_resident`] (weights,
-//! KV cache). The verdict is an error when that exceeds the device's memory, or when one tensor
+//! KV cache). Inputs that are resident tensors themselves are not counted again
+//! ([`Plan::build_with_resident`]). `crates/plumb-nn/tests/plan_memory.rs` checks the estimate
+//! against a measured peak. The verdict is an error when that exceeds the device's memory, or when one tensor
 //! exceeds the device's largest buffer.
 
 use crate::caps::Support;
@@ -102,6 +104,20 @@ fn shape_str(dtype: DType, shape: &[usize]) -> String {
 impl Plan {
     /// Check every op of `trace` against `target`'s capabilities under `policy`.
     pub fn build(trace: &[OpRecord], target: &Device, policy: Policy) -> Plan {
+        Self::build_with_resident(trace, target, policy, &[])
+    }
+
+    /// As [`Plan::build`], where `resident` lists the (dtype, shape) of tensors that stay
+    /// resident (the weights, counted by [`Plan::with_resident`]): an op input of such a dtype
+    /// and shape is taken to be one of them and left out of that op's working set, so weights
+    /// are not counted twice. (The trace has no tensor identities; an activation of exactly a
+    /// weight's shape is left out too.)
+    pub fn build_with_resident(
+        trace: &[OpRecord],
+        target: &Device,
+        policy: Policy,
+        resident: &[(DType, Vec<usize>)],
+    ) -> Plan {
         let caps = target.capabilities();
         let mut ops = Vec::with_capacity(trace.len());
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -119,7 +135,9 @@ impl Plan {
             largest_tensor = largest_tensor.max(working);
             for (dt, shape) in &rec.inputs {
                 let b = bytes_of(*dt, shape);
-                working += b;
+                if !resident.iter().any(|(rd, rs)| rd == dt && rs == shape) {
+                    working += b;
+                }
                 largest_tensor = largest_tensor.max(b);
                 match &decision {
                     Decision::Upcast { to } if *dt == rec.dtype => {

@@ -101,6 +101,18 @@ impl Backend for CpuBackend {
         &self.caps
     }
 
+    fn allocated_bytes(&self) -> Option<u64> {
+        Some(storage::live_bytes())
+    }
+
+    fn peak_allocated_bytes(&self) -> Option<u64> {
+        Some(storage::peak_bytes())
+    }
+
+    fn reset_peak_bytes(&self) {
+        storage::reset_peak()
+    }
+
     fn scope(&self, f: &mut (dyn FnMut() + Send)) {
         self.run(f)
     }

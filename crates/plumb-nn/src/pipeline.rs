@@ -110,7 +110,8 @@ pub fn plan_model(
     let model = load_on(files, kind, &w)?;
     w.finish();
     let weight_bytes = w.loaded_bytes();
-    meta.take_trace(); // loading records uploads only; start clean
+    meta.take_trace(); // loading records no ops that the forward needs; start clean
+    let weights = w.loaded_shapes();
     let (batch, seq) = match kind {
         ModelKind::Bert => (1, 128),
         ModelKind::Llama => (1, 64),
@@ -126,7 +127,8 @@ pub fn plan_model(
             as u64
             * w.float_dtype().storage_bytes(1) as u64;
     }
-    let plan = Plan::build(&trace, target, target.policy()).with_resident(resident);
+    let plan = Plan::build_with_resident(&trace, target, target.policy(), &weights)
+        .with_resident(resident);
     Ok(ModelPlan {
         kind,
         plan,

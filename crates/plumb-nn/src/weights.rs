@@ -135,6 +135,8 @@ pub struct Weights {
     float_dtype: DType,
     notes: Mutex<BTreeMap<String, Vec<String>>>,
     loaded: Mutex<u64>,
+    /// (dtype, shape) of every tensor loaded
+    shapes: Mutex<Vec<(DType, Vec<usize>)>>,
 }
 
 impl std::fmt::Debug for Weights {
@@ -165,6 +167,7 @@ impl Weights {
             float_dtype,
             notes: Mutex::new(BTreeMap::new()),
             loaded: Mutex::new(0),
+            shapes: Mutex::new(Vec::new()),
         }
     }
 
@@ -206,6 +209,13 @@ impl Weights {
     pub fn loaded_bytes(&self) -> u64 {
         *self.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }
+    /// (dtype, shape) of every tensor loaded so far (the resident tensors of a plan).
+    pub fn loaded_shapes(&self) -> Vec<(DType, Vec<usize>)> {
+        self.shapes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
     pub fn contains(&self, name: &str) -> bool {
         self.file.info(name).is_some()
     }
@@ -245,6 +255,10 @@ impl Weights {
     fn upload(&self, bytes: Option<&[u8]>, dtype: DType, shape: &[usize]) -> Result<Tensor> {
         *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) +=
             dtype.storage_bytes(shape.iter().product()) as u64;
+        self.shapes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((dtype, shape.to_vec()));
         match bytes {
             Some(b) => Tensor::from_bytes(b, dtype, shape, &self.device),
             // meta: shapes and dtypes only
