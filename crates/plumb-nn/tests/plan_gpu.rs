@@ -72,6 +72,44 @@ fn f64_checkpoint_on_a_gpu_is_converted_and_strict_refuses_before_loading() {
     );
 }
 
+/// A bf16 checkpoint on a device without bf16 compute (wgpu: WGSL has no bf16, kernels widen to
+/// f32): the plan shows every bf16 matmul emulated via f32; under `safe` the weights are
+/// converted to f32 on load and the conversion is listed.
+#[test]
+fn bf16_checkpoint_on_a_gpu_shows_the_emulation_and_the_safe_conversion() {
+    let Some(g) = gpu() else { return };
+    if g.supports(plumb_core::OpFamily::Matmul, DType::BF16) == plumb_core::Support::Native {
+        println!("skipped: {} computes bf16 natively", g.id());
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let files = resolve_model(minilm_dir().to_str().unwrap()).unwrap();
+    convert(&files, DType::BF16, out.path()).unwrap();
+    let bf16_files = resolve_model(out.path().to_str().unwrap()).unwrap();
+
+    let p = plan_model(&bf16_files, &g.with_policy(Policy::AUTO), None, false).unwrap();
+    assert_eq!(p.dtype, DType::BF16, "auto keeps the checkpoint's dtype");
+    let text = p.plan.to_string();
+    println!("{text}");
+    assert!(p.plan.ok, "{text}");
+    assert!(p.plan.count("emulated") > 0, "{text}");
+    assert!(
+        p.plan.ops.iter().any(|o| o.op == "matmul"
+            && o.dtype == DType::BF16
+            && o.decision.to_string() == "emulated via f32"),
+        "{text}"
+    );
+    assert!(text.contains("emulated via f32"), "{text}");
+
+    let safe = plan_model(&bf16_files, &g.with_policy(Policy::SAFE), None, false).unwrap();
+    assert_eq!(safe.dtype, DType::F32);
+    assert!(
+        safe.conversions.iter().any(|c| c.contains("bf16 → f32")),
+        "conversion shown: {:?}",
+        safe.conversions
+    );
+}
+
 #[test]
 fn minilm_on_gpu_matches_sentence_transformers() {
     let Some(g) = gpu() else { return };
