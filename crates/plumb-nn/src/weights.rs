@@ -364,6 +364,73 @@ impl Weights {
         self.upload(Some(&out), DType::I32, &info.shape)
     }
 
+    /// Whether quantized weights of dtype `q` stay quantized on the target (its quantized matmul
+    /// runs under the policy); `strict` refuses when they would have to be dequantized.
+    fn keep_quantized(&self, q: DType) -> Result<bool> {
+        let support = self.target.supports(OpFamily::QMatmul, q);
+        let policy = self.target.policy();
+        let keep = !self.dequantize
+            && match &support {
+                Support::Native => policy.preset != Preset::Safe,
+                Support::Emulated { .. } => policy.preset == Preset::Auto,
+                Support::Unsupported { .. } => false,
+            };
+        if !keep && policy.preset == Preset::Strict && !self.dequantize {
+            return Err(Error::PolicyRefused {
+                policy: policy.to_string(),
+                op: "qmatmul".into(),
+                dtype: q,
+                device: self.target.id().to_string(),
+                reason: support.to_string(),
+            });
+        }
+        Ok(keep)
+    }
+
+    /// Weight matrices [n_i, in] stacked along their out dim into one [Σ n_i, in] matrix, so one
+    /// matmul computes them all (q, k and v; gate and up). Parts that stay quantized in one dtype
+    /// are stacked block by block on the host; parts that load as floats are loaded as
+    /// [`Weights::get_matrix`] loads them and concatenated on the device. `None` when the parts
+    /// would load in different dtypes (the caller keeps them apart).
+    pub fn get_matrix_stack(&self, parts: &[(&str, &[usize])]) -> Result<Option<Tensor>> {
+        // the dtype each part has once loaded: Some(q) stays quantized, None becomes a float
+        let mut kinds = Vec::with_capacity(parts.len());
+        let mut rows = 0;
+        for (name, shape) in parts {
+            let (info, path) = self.info(name)?;
+            self.check_shape(name, info, path, shape)?;
+            rows += shape[0];
+            kinds.push(match info.dtype {
+                StoredDType::Plain(q) if q.is_quantized() && self.keep_quantized(q)? => Some(q),
+                _ => None,
+            });
+        }
+        let (Some(first), Some((_, shape0))) = (kinds.first(), parts.first()) else {
+            return Ok(None);
+        };
+        if kinds.iter().any(|k| k != first) {
+            return Ok(None);
+        }
+        if let Some(q) = *first {
+            let mut bytes = Vec::new();
+            for (name, _) in parts {
+                let (info, _) = self.info(name)?;
+                self.tick(info);
+                if self.device.holds_data() {
+                    bytes.extend_from_slice(self.file.bytes(name)?.0);
+                }
+            }
+            let data = self.device.holds_data().then_some(&bytes[..]);
+            return self.upload(data, q, &[rows, shape0[1]]).map(Some);
+        }
+        let ts = parts
+            .iter()
+            .map(|(name, shape)| self.get_matrix(name, shape))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&Tensor> = ts.iter().collect();
+        in_major(Tensor::cat(&refs, 0)?).map(Some)
+    }
+
     /// A weight matrix [out, in] for [`Tensor::qmatmul`]: q4_0/q4_1/q8_0 stay quantized where the
     /// target runs quantized matmul in that dtype; everything else as [`Weights::get`].
     pub fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
@@ -372,15 +439,7 @@ impl Weights {
         if let StoredDType::Plain(q) = info.dtype {
             if q.is_quantized() {
                 self.tick(info);
-                let support = self.target.supports(OpFamily::QMatmul, q);
-                let policy = self.target.policy();
-                let keep = !self.dequantize
-                    && match &support {
-                        Support::Native => policy.preset != Preset::Safe,
-                        Support::Emulated { .. } => policy.preset == Preset::Auto,
-                        Support::Unsupported { .. } => false,
-                    };
-                if keep {
+                if self.keep_quantized(q)? {
                     let bytes = if self.device.holds_data() {
                         Some(self.file.bytes(name)?.0)
                     } else {
@@ -388,20 +447,12 @@ impl Weights {
                     };
                     return self.upload(bytes, q, &info.shape);
                 }
-                if policy.preset == Preset::Strict && !self.dequantize {
-                    return Err(Error::PolicyRefused {
-                        policy: policy.to_string(),
-                        op: "qmatmul".into(),
-                        dtype: q,
-                        device: self.target.id().to_string(),
-                        reason: support.to_string(),
-                    });
-                }
                 let (bytes, path) = self.file.bytes(name)?;
                 let want = self.float_dtype;
                 let why = if self.dequantize {
                     "exact float compute requested".to_string()
                 } else {
+                    let support = self.target.supports(OpFamily::QMatmul, q);
                     format!("{} qmatmul: {support}", self.target.id())
                 };
                 self.note(format!("{q} → {want} ({why})"), name);

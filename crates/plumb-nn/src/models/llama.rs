@@ -179,14 +179,53 @@ impl Names {
 
 struct Block {
     attn_norm: Tensor,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
+    /// q, k and v
+    qkv: Proj,
     o: Tensor,
     ffn_norm: Tensor,
-    gate: Tensor,
-    up: Tensor,
+    /// gate and up
+    gate_up: Proj,
     down: Tensor,
+}
+
+/// Projections of one input: one stacked matrix (one matmul, its output narrowed into the
+/// parts) or, when the checkpoint stores the parts in different dtypes, the matrices apart.
+enum Proj {
+    Stacked(Tensor, Vec<usize>),
+    Apart(Vec<Tensor>),
+}
+
+impl Proj {
+    fn load(w: &Weights, parts: &[(String, [usize; 2])]) -> Result<Proj> {
+        let refs: Vec<(&str, &[usize])> = parts.iter().map(|(n, s)| (n.as_str(), &s[..])).collect();
+        Ok(match w.get_matrix_stack(&refs)? {
+            Some(m) => Proj::Stacked(m, parts.iter().map(|(_, s)| s[0]).collect()),
+            None => Proj::Apart(
+                refs.iter()
+                    .map(|(n, s)| w.get_matrix(n, s))
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+
+    /// `x` [.., in] → one [.., n_i] tensor per part.
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Proj::Stacked(m, sizes) => {
+                let y = x.qmatmul(m)?;
+                let mut start = 0;
+                sizes
+                    .iter()
+                    .map(|&n| {
+                        let part = y.narrow(-1, start, n);
+                        start += n;
+                        part
+                    })
+                    .collect()
+            }
+            Proj::Apart(ms) => ms.iter().map(|m| x.qmatmul(m)).collect(),
+        }
+    }
 }
 
 /// A Llama decoder.
@@ -240,15 +279,13 @@ impl Llama {
         let mut blocks = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
             let m = |p: &str, s: &[usize]| w.get_matrix(&n.layer(i, p), s);
+            let part = |p: &str, rows: usize| (n.layer(i, p), [rows, h]);
             blocks.push(Block {
                 attn_norm: w.get(&n.layer(i, "attn_norm"), &[h])?,
-                q: m("q", &[qd, h])?,
-                k: m("k", &[kvd, h])?,
-                v: m("v", &[kvd, h])?,
+                qkv: Proj::load(w, &[part("q", qd), part("k", kvd), part("v", kvd)])?,
                 o: m("o", &[h, qd])?,
                 ffn_norm: w.get(&n.layer(i, "ffn_norm"), &[h])?,
-                gate: m("gate", &[ff, h])?,
-                up: m("up", &[ff, h])?,
+                gate_up: Proj::load(w, &[part("gate", ff), part("up", ff)])?,
                 down: m("down", &[h, ff])?,
             });
         }
@@ -332,15 +369,14 @@ impl Llama {
         let (cos, sin) = self.rope_tables(cache.len, s, dev)?;
         for (li, b) in self.blocks.iter().enumerate() {
             let hn = x.rms_norm(Some(&b.attn_norm), c.rms_norm_eps)?;
-            let q = hn.qmatmul(&b.q)?.reshape([1, s, nh, hd])?.transpose(1, 2)?;
-            let k = hn
-                .qmatmul(&b.k)?
-                .reshape([1, s, nkv, hd])?
-                .transpose(1, 2)?;
-            let v = hn
-                .qmatmul(&b.v)?
-                .reshape([1, s, nkv, hd])?
-                .transpose(1, 2)?;
+            let [q, k, v]: [Tensor; 3] = b
+                .qkv
+                .forward(&hn)?
+                .try_into()
+                .map_err(|_| Error::invalid("llama", "q/k/v projection count"))?;
+            let q = q.reshape([1, s, nh, hd])?.transpose(1, 2)?;
+            let k = k.reshape([1, s, nkv, hd])?.transpose(1, 2)?;
+            let v = v.reshape([1, s, nkv, hd])?.transpose(1, 2)?;
             let q = q.contiguous()?.rope(&cos, &sin, self.interleaved)?;
             let k = k.contiguous()?.rope(&cos, &sin, self.interleaved)?;
             let v = v.contiguous()?;
@@ -355,8 +391,12 @@ impl Llama {
                 .reshape([1, s, nh * hd])?;
             x = x.add(&att.qmatmul(&b.o)?)?;
             let hn = x.rms_norm(Some(&b.ffn_norm), c.rms_norm_eps)?;
-            let g = hn.qmatmul(&b.gate)?.silu()?;
-            let u = hn.qmatmul(&b.up)?;
+            let [g, u]: [Tensor; 2] = b
+                .gate_up
+                .forward(&hn)?
+                .try_into()
+                .map_err(|_| Error::invalid("llama", "gate/up projection count"))?;
+            let g = g.silu()?;
             x = x.add(&g.mul(&u)?.qmatmul(&b.down)?)?;
         }
         cache.len += s;
