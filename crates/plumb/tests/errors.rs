@@ -77,6 +77,51 @@ fn out_of_range_names_the_index_and_bound() {
     assert!(m.contains("index_select") && m.contains('7'), "{m}");
 }
 
+/// index_select and gather with an id past the table are errors on every device (GPUs
+/// included: a shader would otherwise read zeros), naming the op, the id and the bound.
+#[test]
+fn out_of_range_ids_are_errors_on_every_device() {
+    let _g = common::gpu_lock();
+    for dev in plumb::devices().unwrap() {
+        if !dev.holds_data() {
+            println!("skipped: {}: holds no data", dev.id());
+            continue;
+        }
+        let x =
+            Tensor::from_f64(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], DType::F32, [3, 2], &dev).unwrap();
+        for dt in [DType::I32, DType::I64] {
+            if !dev.supports(plumb::OpFamily::Index, dt).is_runnable() {
+                println!(
+                    "skipped: {} {dt} ids: {}",
+                    dev.id(),
+                    dev.supports(plumb::OpFamily::Index, dt)
+                );
+                continue;
+            }
+            let ids = Tensor::from_f64(&[0.0, 3.0], dt, [2], &dev).unwrap();
+            let m = msg(&x.index_select(&ids, 0).unwrap_err());
+            assert!(
+                m.contains("index_select") && m.contains('3'),
+                "{}: {m}",
+                dev.id()
+            );
+            let neg = Tensor::from_f64(&[-1.0, 0.0], dt, [2], &dev).unwrap();
+            assert!(
+                x.index_select(&neg, 0).is_err(),
+                "{}: negative id",
+                dev.id()
+            );
+            let g = Tensor::from_f64(&[0.0, 1.0, 2.0, 0.0, 1.0, 5.0], dt, [3, 2], &dev).unwrap();
+            let m = msg(&x.gather(&g, 0).unwrap_err());
+            assert!(m.contains("gather") && m.contains('5'), "{}: {m}", dev.id());
+            // in range still works
+            let ok = Tensor::from_f64(&[2.0, 0.0], dt, [2], &dev).unwrap();
+            let y = x.index_select(&ok, 0).unwrap().to_vec::<f32>().unwrap();
+            assert_eq!(y, vec![5.0, 6.0, 1.0, 2.0], "{}", dev.id());
+        }
+    }
+}
+
 #[test]
 fn invalid_argument_says_what_is_wrong() {
     let e = Tensor::arange(0.0, 1.0, 0.0, DType::F32, &cpu()).unwrap_err();

@@ -25,6 +25,7 @@ fn run(
     if x.dtype.is_quantized() {
         return Err(Error::invalid(op, "dequantize the table first"));
     }
+    check_ids(ctx, op, ids, x.shape(), dim)?;
     let n: usize = out_shape.iter().product();
     let out = ctx.alloc(x.dtype.storage_bytes(n), op)?;
     let p = params(
@@ -58,6 +59,41 @@ fn run(
         groups_1d(n.div_ceil(per_word(x.dtype)) as u64),
     )?;
     Ok(Arc::new(out))
+}
+
+/// An id outside `0..shape[dim]` is an error (as on the CPU), not a silent zero: the ids are
+/// read back and checked before the kernel is queued. Ids are small (token ids, gather indices),
+/// so the cost is one readback of them, which also flushes the queued batch.
+fn check_ids(ctx: &Ctx, op: &'static str, ids: View, shape: &[usize], dim: usize) -> Result<()> {
+    if ids.numel() == 0 {
+        return Ok(());
+    }
+    let bytes = super::movement::download(ctx, ids)?;
+    let size = shape[dim];
+    let bad = match ids.dtype {
+        DType::I32 => bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+            .find(|&v| v < 0 || v as u64 >= size as u64),
+        DType::I64 => bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .find(|&v| v < 0 || v as u64 >= size as u64),
+        _ => bytes
+            .iter()
+            .map(|&v| v as i64)
+            .find(|&v| v as u64 >= size as u64),
+    };
+    match bad {
+        Some(id) => Err(Error::OutOfRange {
+            op,
+            what: "id",
+            index: id,
+            bound: size,
+            shape: shape.to_vec(),
+        }),
+        None => Ok(()),
+    }
 }
 
 pub fn index_select(ctx: &Ctx, x: View, ids: View, dim: usize) -> Result<StorageRef> {
