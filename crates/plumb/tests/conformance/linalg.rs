@@ -50,6 +50,27 @@ fn matmul(s: &mut Suite, dt: DType) {
             mm(&a, &b, 2, m, k, n),
             2.0,
         )?);
+        // one weight for the whole batch: [2, m, k] × [k, n] (CPU: one gemm over 2·m rows)
+        let w = &b[..k * n];
+        out.push(cmp(
+            "[2,5,19]×[19,7]",
+            &ta.matmul(&tensor(dev, dt, &[k, n], w)?)?,
+            mm(&a, &[w, w].concat(), 2, m, k, n),
+            2.0,
+        )?);
+        // one row × a wide matrix read through a column window (row stride 310, offset 5)
+        let wide = rand(k * 310, -1.0, 1.0, dt, 74);
+        let win: Vec<f64> = (0..k)
+            .flat_map(|r| wide[r * 310 + 5..r * 310 + 305].to_vec())
+            .collect();
+        let tw = tensor(dev, dt, &[k, 310], &wide)?.narrow(1, 5, 300)?;
+        let x1 = tensor(dev, dt, &[1, k], &a[..k])?;
+        out.push(cmp(
+            "[1,19]×[19,300] window",
+            &x1.matmul(&tw)?,
+            mm(&a[..k], &win, 1, 1, k, 300),
+            2.0,
+        )?);
         // batch broadcast: [2, 1, m, k] × [3, k, n] → [2, 3, m, n]
         let b3 = rand(3 * k * n, -1.0, 1.0, dt, 73);
         let ta4 = ta.unsqueeze(1)?;
