@@ -101,6 +101,26 @@ pub fn dot_row_f32(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     dot_row_f32_auto(dt, wrow, x, xsum)
 }
 
+/// Dequantize one row of whole blocks into `out` (AVX-512 where present, else the reference
+/// block decoder).
+pub fn dequant_row(dt: DType, w: &[u8], out: &mut [f32]) {
+    let nb = (w.len() / dt.block_bytes()).min(out.len() / 32);
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::level() == super::simd::Level::V4
+        && matches!(dt, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
+    {
+        // SAFETY: level V4 means AVX-512 F/BW and F16C; nb whole blocks fit w and out.
+        unsafe { avx512::dequant(dt, w, out, nb) };
+        return;
+    }
+    for (o, blk) in out
+        .chunks_exact_mut(32)
+        .zip(w.chunks_exact(dt.block_bytes()))
+    {
+        plumb_core::quant::dequantize_block(dt, blk, o);
+    }
+}
+
 /// Whether [`dot4_f32`] has a kernel for `dt` on this CPU.
 fn x4_path(dt: DType) -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -247,6 +267,57 @@ mod avx512 {
             _mm512_reduce_add_ps(acc[2]) + off[2],
             _mm512_reduce_add_ps(acc[3]) + off[3],
         ]
+    }
+
+    /// Dequantize `nb` whole blocks of `w` (q4_0, q4_1 or q8_0) into `out` (32 floats each).
+    ///
+    /// # Safety
+    /// AVX-512 F/BW and F16C present; `w` holds `nb` blocks of `dt`, `out` 32·nb floats.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c,fma")]
+    pub unsafe fn dequant(dt: plumb_core::DType, w: &[u8], out: &mut [f32], nb: usize) {
+        use plumb_core::DType;
+        let bb = dt.block_bytes();
+        let table = _mm512_setr_ps(
+            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+        );
+        let (wp, op) = (w.as_ptr(), out.as_mut_ptr());
+        for b in 0..nb {
+            let blk = wp.add(b * bb);
+            let d = _mm512_set1_ps(f16_at(blk));
+            let o = op.add(b * 32);
+            let (lo, hi) = if dt == DType::Q8_0 {
+                let q = blk.add(2);
+                (
+                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(q as *const __m128i))),
+                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                        q.add(16) as *const __m128i
+                    ))),
+                )
+            } else {
+                let bytes =
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128(blk.add(bb - 16) as *const __m128i));
+                (
+                    _mm512_permutexvar_ps(bytes, table),
+                    _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table),
+                )
+            };
+            let (lo, hi) = match dt {
+                DType::Q4_1 => {
+                    let m = _mm512_set1_ps(f16_at(blk.add(2)));
+                    (_mm512_fmadd_ps(lo, d, m), _mm512_fmadd_ps(hi, d, m))
+                }
+                DType::Q4_0 => {
+                    let eight = _mm512_set1_ps(8.0);
+                    (
+                        _mm512_mul_ps(_mm512_sub_ps(lo, eight), d),
+                        _mm512_mul_ps(_mm512_sub_ps(hi, eight), d),
+                    )
+                }
+                _ => (_mm512_mul_ps(lo, d), _mm512_mul_ps(hi, d)),
+            };
+            _mm512_storeu_ps(o, lo);
+            _mm512_storeu_ps(o.add(16), hi);
+        }
     }
 
     #[inline(always)]

@@ -8,13 +8,16 @@
 
 use super::Float;
 use crate::storage::{contiguous, device_err};
-use plumb_core::{quant, DType, Result, View};
+use plumb_core::{DType, Result, View};
 use rayon::prelude::*;
 
 /// Rows of activations at or above which the panel + gemm path is used.
 const GEMM_ROWS: usize = 8;
-/// Weight rows dequantized per panel on the gemm path.
+/// Weight rows dequantized per panel on the gemm path (at least)...
 const PANEL: usize = 512;
+/// ...or the whole matrix when it has at most this many elements (16 MiB of f32 scratch), so
+/// the activations are packed by gemm once instead of once per panel.
+const WHOLE: usize = 1 << 22;
 
 /// The quantized bytes of a whole (contiguous) view, starting at its offset.
 pub fn quant_bytes<'a>(op: &str, w: &View<'a>) -> Result<&'a [u8]> {
@@ -59,11 +62,7 @@ pub fn dequantize_f32(w: &View) -> Result<Vec<f32>> {
     let per = 1024; // blocks per task
     out.par_chunks_mut(32 * per)
         .zip(bytes.par_chunks(bb * per))
-        .for_each(|(o, b)| {
-            for (o, blk) in o.chunks_exact_mut(32).zip(b.chunks_exact(bb)) {
-                quant::dequantize_block(dt, blk, o);
-            }
-        });
+        .for_each(|(o, b)| super::qdot::dequant_row(dt, b, o));
     Ok(out)
 }
 
@@ -100,18 +99,15 @@ fn qmatmul_panels(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: us
     } else {
         gemm::Parallelism::None
     };
-    let mut panel = vec![0f32; PANEL.min(n) * k];
+    let panel_rows = if n * k <= WHOLE { n } else { PANEL.min(n) };
+    let mut panel = crate::storage::alloc_overwrite::<f32>(panel_rows * k);
     let mut j0 = 0;
     while j0 < n {
-        let cols = PANEL.min(n - j0);
+        let cols = panel_rows.min(n - j0);
         let p = &mut panel[..cols * k];
         p.par_chunks_mut(k)
             .zip(wb[j0 * row_bytes..(j0 + cols) * row_bytes].par_chunks(row_bytes))
-            .for_each(|(o, b)| {
-                for (o, blk) in o.chunks_exact_mut(32).zip(b.chunks_exact(dt.block_bytes())) {
-                    quant::dequantize_block(dt, blk, o);
-                }
-            });
+            .for_each(|(o, b)| super::qdot::dequant_row(dt, b, o));
         // SAFETY: out has rows·n elements; columns j0..j0+cols of every row are written with
         // row stride n. xs holds rows·k, the panel cols·k elements, read as documented.
         unsafe {

@@ -144,8 +144,14 @@ fn qmatmul(s: &mut Suite, wdt: DType) {
         let w = Tensor::from_f64(&wv, wdt, [n, k], dev)?;
         let wq = dequant(wdt, &w.to_bytes()?, n * k);
         let mut out = Vec::new();
-        // 3 rows (a prompt) and 1 row (decoding: weight rows in groups of 4 plus a remainder)
-        for (rows, xdt) in [(3, DType::F32), (3, DType::F16), (1, DType::F32)] {
+        // 3 rows (a short prompt), 1 row (decoding: weight rows in groups of 4 plus a
+        // remainder) and 9 rows (the CPU's dequantize-then-gemm path)
+        for (rows, xdt) in [
+            (3, DType::F32),
+            (3, DType::F16),
+            (1, DType::F32),
+            (9, DType::F32),
+        ] {
             let x = rand(rows * k, -1.0, 1.0, xdt, 82);
             let tx = tensor(dev, xdt, &[rows, k], &x)?;
             let exp: Vec<f64> = (0..rows * n)
