@@ -293,7 +293,8 @@ pub fn contiguous<'a, T: Elem>(op: &str, v: &View<'a>) -> Result<Cow<'a, [T]>> {
     if l.is_contiguous() {
         return Ok(Cow::Borrowed(&data[l.offset..l.offset + n]));
     }
-    let mut out = alloc_out::<T>(n);
+    // strided_copy writes every element
+    let mut out = alloc_overwrite::<T>(n);
     crate::kernels::copy::strided_copy(data, l, &mut out);
     Ok(Cow::Owned(out))
 }
