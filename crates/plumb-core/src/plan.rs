@@ -11,8 +11,8 @@
 //! in — and adds the *resident* bytes the caller declares with [`Plan::with_resident`] (weights,
 //! KV cache). Inputs that are resident tensors themselves are not counted again
 //! ([`Plan::build_with_resident`]). `crates/plumb-nn/tests/plan_memory.rs` checks the estimate
-//! against a measured peak. The verdict is an error when that exceeds the device's memory, or when one tensor
-//! exceeds the device's largest buffer.
+//! against a measured peak. The verdict is an error when that exceeds the device's memory, or
+//! when one tensor exceeds the device's largest buffer.
 
 use crate::caps::Support;
 use crate::device::{Device, OpRecord};
