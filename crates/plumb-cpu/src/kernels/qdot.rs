@@ -167,22 +167,43 @@ mod avx512 {
         _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
     }
 
-    /// Σ_j w_j·x_j of one q4 block without its scale (q4_0's −8 goes into the offset). Each
-    /// byte is widened to a 32-bit lane once; its nibbles become floats by a 16-entry table
-    /// lookup (`vpermps` reads the low 4 bits of each index lane).
+    /// The 32 nibbles of one q4 block's 16 bytes as floats (low nibbles = elements 0..16, high =
+    /// 16..32). Each byte is widened to a 32-bit lane once; its nibbles become floats by a
+    /// 16-entry table lookup (`vpermps` reads the low 4 bits of each index lane).
     #[inline(always)]
-    unsafe fn q4_block(q: *const u8, x: *const f32) -> __m512 {
+    unsafe fn q4_nibbles(q: *const u8) -> (__m512, __m512) {
         let table = _mm512_setr_ps(
             0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
         );
         let bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(q as *const __m128i));
-        let lo = _mm512_permutexvar_ps(bytes, table);
-        let hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
-        _mm512_fmadd_ps(
-            hi,
-            _mm512_loadu_ps(x.add(16)),
-            _mm512_mul_ps(lo, _mm512_loadu_ps(x)),
+        (
+            _mm512_permutexvar_ps(bytes, table),
+            _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table),
         )
+    }
+
+    /// Σ_j q_j·x_j of one q4 block's nibbles with activations (x0, x1), without its scale.
+    #[inline(always)]
+    unsafe fn q4_dot(q: *const u8, x0: __m512, x1: __m512) -> __m512 {
+        let (lo, hi) = q4_nibbles(q);
+        _mm512_fmadd_ps(hi, x1, _mm512_mul_ps(lo, x0))
+    }
+
+    /// The part of a q4 block's dot that does not depend on the nibbles: q4_1's min m·Σx, or
+    /// q4_0's −8·d·Σx.
+    #[inline(always)]
+    unsafe fn q4_offset<const MIN: bool>(blk: *const u8, d: f32, xs: f32) -> f32 {
+        if MIN {
+            f16_at(blk.add(2)) * xs
+        } else {
+            -8.0 * d * xs
+        }
+    }
+
+    /// [`q4_dot`] with the activations loaded from `x`.
+    #[inline(always)]
+    unsafe fn q4_block(q: *const u8, x: *const f32) -> __m512 {
+        q4_dot(q, _mm512_loadu_ps(x), _mm512_loadu_ps(x.add(16)))
     }
 
     /// # Safety
@@ -193,13 +214,6 @@ mod avx512 {
         let (w, xp) = (wrow.as_ptr(), x.as_ptr());
         let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
         let (mut o0, mut o1) = (0f32, 0f32);
-        let offset = |blk: *const u8, d: f32, xs: f32| {
-            if MIN {
-                f16_at(blk.add(2)) * xs
-            } else {
-                -8.0 * d * xs
-            }
-        };
         let mut b = 0;
         while b + 2 <= nb {
             let (k0, k1) = (w.add(b * bb), w.add((b + 1) * bb));
@@ -208,8 +222,8 @@ mod avx512 {
             let t1 = q4_block(k1.add(bb - 16), xp.add(b * 32 + 32));
             a0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(d0), a0);
             a1 = _mm512_fmadd_ps(t1, _mm512_set1_ps(d1), a1);
-            o0 += offset(k0, d0, xsum[b]);
-            o1 += offset(k1, d1, xsum[b + 1]);
+            o0 += q4_offset::<MIN>(k0, d0, xsum[b]);
+            o1 += q4_offset::<MIN>(k1, d1, xsum[b + 1]);
             b += 2;
         }
         if b < nb {
@@ -217,7 +231,7 @@ mod avx512 {
             let d0 = f16_at(k0);
             let t0 = q4_block(k0.add(bb - 16), xp.add(b * 32));
             a0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(d0), a0);
-            o0 += offset(k0, d0, xsum[b]);
+            o0 += q4_offset::<MIN>(k0, d0, xsum[b]);
         }
         _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + (o0 + o1)
     }
@@ -237,9 +251,6 @@ mod avx512 {
     ) -> [f32; 4] {
         let bb = if MIN { 20 } else { 18 };
         let (wp, xp) = (w.as_ptr(), x.as_ptr());
-        let table = _mm512_setr_ps(
-            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
-        );
         let mut acc = [_mm512_setzero_ps(); 4];
         let mut off = [0f32; 4];
         for (b, &xs) in xsum[..nb].iter().enumerate() {
@@ -248,17 +259,9 @@ mod avx512 {
             for r in 0..4 {
                 let blk = wp.add(r * rb + b * bb);
                 let d = f16_at(blk);
-                let bytes =
-                    _mm512_cvtepu8_epi32(_mm_loadu_si128(blk.add(bb - 16) as *const __m128i));
-                let lo = _mm512_permutexvar_ps(bytes, table);
-                let hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
-                let t = _mm512_fmadd_ps(hi, x1, _mm512_mul_ps(lo, x0));
+                let t = q4_dot(blk.add(bb - 16), x0, x1);
                 acc[r] = _mm512_fmadd_ps(t, _mm512_set1_ps(d), acc[r]);
-                off[r] += if MIN {
-                    f16_at(blk.add(2)) * xs
-                } else {
-                    -8.0 * d * xs
-                };
+                off[r] += q4_offset::<MIN>(blk, d, xs);
             }
         }
         [
@@ -277,29 +280,15 @@ mod avx512 {
     pub unsafe fn dequant(dt: plumb_core::DType, w: &[u8], out: &mut [f32], nb: usize) {
         use plumb_core::DType;
         let bb = dt.block_bytes();
-        let table = _mm512_setr_ps(
-            0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
-        );
         let (wp, op) = (w.as_ptr(), out.as_mut_ptr());
         for b in 0..nb {
             let blk = wp.add(b * bb);
             let d = _mm512_set1_ps(f16_at(blk));
             let o = op.add(b * 32);
             let (lo, hi) = if dt == DType::Q8_0 {
-                let q = blk.add(2);
-                (
-                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(q as *const __m128i))),
-                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
-                        q.add(16) as *const __m128i
-                    ))),
-                )
+                q8_values(blk.add(2))
             } else {
-                let bytes =
-                    _mm512_cvtepu8_epi32(_mm_loadu_si128(blk.add(bb - 16) as *const __m128i));
-                (
-                    _mm512_permutexvar_ps(bytes, table),
-                    _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table),
-                )
+                q4_nibbles(blk.add(bb - 16))
             };
             let (lo, hi) = match dt {
                 DType::Q4_1 => {
@@ -320,12 +309,21 @@ mod avx512 {
         }
     }
 
+    /// The 32 signed bytes of one q8_0 block as floats (elements 0..16, 16..32).
+    #[inline(always)]
+    unsafe fn q8_values(q: *const u8) -> (__m512, __m512) {
+        let lo = _mm_loadu_si128(q as *const __m128i);
+        let hi = _mm_loadu_si128(q.add(16) as *const __m128i);
+        (
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)),
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)),
+        )
+    }
+
+    /// Σ_j q_j·x_j of one q8_0 block's 32 signed bytes with `x`, without its scale.
     #[inline(always)]
     unsafe fn q8_block(q: *const u8, x: *const f32) -> __m512 {
-        let lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(q as *const __m128i)));
-        let hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
-            q.add(16) as *const __m128i
-        )));
+        let (lo, hi) = q8_values(q);
         _mm512_fmadd_ps(
             hi,
             _mm512_loadu_ps(x.add(16)),
