@@ -106,6 +106,53 @@ impl Capabilities {
         Capabilities { table, limits }
     }
 
+    /// The table of a device with a kernel for every (op family, dtype) the op set defines:
+    /// every plain dtype for elementwise, index, cast and copy; numbers for reductions; floats
+    /// for softmax, norms, rope and matmul; quantized weights for qmatmul and copies. The rest is
+    /// unsupported with the reason. Backends start from it and mask what they lack.
+    pub fn full_op_set(limits: Limits) -> Self {
+        let mut caps = Capabilities::none("no kernel for this dtype", limits);
+        let ints = [DType::U8, DType::I32, DType::I64];
+        let q = "quantized dtypes are storage only: dequantize them or use qmatmul";
+        for f in OpFamily::ALL {
+            caps.set_all(f, &DType::QUANTIZED, Support::unsupported(q));
+        }
+        for f in [
+            OpFamily::Elementwise,
+            OpFamily::Index,
+            OpFamily::Cast,
+            OpFamily::Copy,
+        ] {
+            caps.set_all(f, &DType::PLAIN, Support::Native);
+        }
+        caps.set_all(OpFamily::Copy, &DType::QUANTIZED, Support::Native);
+        caps.set_all(OpFamily::Reduce, &ints, Support::Native);
+        caps.set_all(OpFamily::Reduce, &DType::FLOATS, Support::Native);
+        caps.set(
+            OpFamily::Reduce,
+            DType::Bool,
+            Support::unsupported("reductions are defined on numbers; cast bool to an integer"),
+        );
+        for (f, what) in [
+            (OpFamily::Softmax, "softmax"),
+            (OpFamily::Norm, "normalisation"),
+            (OpFamily::Rope, "rotary embedding"),
+            (OpFamily::Matmul, "matmul"),
+        ] {
+            caps.set_all(f, &DType::FLOATS, Support::Native);
+            let reason = format!("{what} is defined on floating dtypes only; cast to f32 first");
+            caps.set_all(f, &ints, Support::unsupported(reason.clone()));
+            caps.set(f, DType::Bool, Support::unsupported(reason));
+        }
+        caps.set_all(
+            OpFamily::QMatmul,
+            &DType::PLAIN,
+            Support::unsupported("qmatmul and dequantize take a q4_0, q4_1 or q8_0 weight"),
+        );
+        caps.set_all(OpFamily::QMatmul, &DType::QUANTIZED, Support::Native);
+        caps
+    }
+
     pub fn set(&mut self, family: OpFamily, dtype: DType, support: Support) {
         self.table.insert((family, dtype), support);
     }

@@ -1,7 +1,7 @@
 //! What the CPU device declares: its [`DeviceInfo`] (model name, run-time detected SIMD
 //! features, threads) and its [`Capabilities`] (which op family × dtype has a kernel here).
 
-use plumb_core::{Capabilities, DType, DeviceInfo, DeviceKind, Limits, OpFamily, Support};
+use plumb_core::{Capabilities, DeviceInfo, DeviceKind, Limits};
 
 /// The CPU model string from /proc/cpuinfo, else the architecture name.
 pub fn cpu_name() -> String {
@@ -83,51 +83,13 @@ pub fn device_info(threads: usize) -> DeviceInfo {
     }
 }
 
-/// The CPU's capability table: native wherever a kernel exists, with the reason elsewhere.
+/// The CPU's capability table: a kernel for every (op family, dtype) the op set defines.
 pub fn capabilities() -> Capabilities {
     let mem = total_memory();
     let max = mem.unwrap_or(u64::MAX / 2);
-    let mut caps = Capabilities::none(
-        "no CPU kernel for this dtype",
-        Limits {
-            max_buffer_bytes: max,
-            max_binding_bytes: max,
-            memory_bytes: mem,
-        },
-    );
-    let ints = [DType::U8, DType::I32, DType::I64];
-    let q = "quantized dtypes are storage only: dequantize them or use qmatmul";
-    for f in OpFamily::ALL {
-        caps.set_all(f, &DType::QUANTIZED, Support::unsupported(q));
-    }
-    caps.set_all(OpFamily::Elementwise, &DType::PLAIN, Support::Native);
-    caps.set_all(OpFamily::Index, &DType::PLAIN, Support::Native);
-    caps.set_all(OpFamily::Cast, &DType::PLAIN, Support::Native);
-    caps.set_all(OpFamily::Copy, &DType::PLAIN, Support::Native);
-    caps.set_all(OpFamily::Copy, &DType::QUANTIZED, Support::Native);
-    caps.set_all(OpFamily::Reduce, &ints, Support::Native);
-    caps.set_all(OpFamily::Reduce, &DType::FLOATS, Support::Native);
-    caps.set(
-        OpFamily::Reduce,
-        DType::Bool,
-        Support::unsupported("reductions are defined on numbers; cast bool to an integer"),
-    );
-    for (f, what) in [
-        (OpFamily::Softmax, "softmax"),
-        (OpFamily::Norm, "normalisation"),
-        (OpFamily::Rope, "rotary embedding"),
-        (OpFamily::Matmul, "matmul"),
-    ] {
-        caps.set_all(f, &DType::FLOATS, Support::Native);
-        let reason = format!("{what} is defined on floating dtypes only; cast to f32 first");
-        caps.set_all(f, &ints, Support::unsupported(reason.clone()));
-        caps.set(f, DType::Bool, Support::unsupported(reason));
-    }
-    caps.set_all(
-        OpFamily::QMatmul,
-        &DType::PLAIN,
-        Support::unsupported("qmatmul and dequantize take a q4_0, q4_1 or q8_0 weight"),
-    );
-    caps.set_all(OpFamily::QMatmul, &DType::QUANTIZED, Support::Native);
-    caps
+    Capabilities::full_op_set(Limits {
+        max_buffer_bytes: max,
+        max_binding_bytes: max,
+        memory_bytes: mem,
+    })
 }

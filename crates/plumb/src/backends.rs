@@ -16,6 +16,13 @@ pub(crate) fn wgpu(profile: Option<&str>) -> Result<Vec<Arc<dyn Backend>>> {
         .collect())
 }
 
-/// Why there is no `cuda:N` device in this build.
-pub(crate) const CUDA_NOTE: &str =
-    "cuda: no CUDA backend in this build (not written yet); NVIDIA GPUs are reached through wgpu (Vulkan) as gpu:N";
+/// Every CUDA device (`cuda:N`), and notes on what is missing (no driver, no NVRTC, ...).
+pub(crate) fn cuda() -> (Vec<Arc<dyn Backend>>, Vec<String>) {
+    let found = plumb_cuda::discover();
+    let devices = found
+        .devices
+        .into_iter()
+        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+        .collect();
+    (devices, found.notes)
+}

@@ -1,6 +1,6 @@
 //! Device discovery: every backend compiled in, found at run time, once per process.
 //!
-//! Order of [`devices`]: `cpu`, then `cuda:N` (none in this build), then every wgpu adapter as
+//! Order of [`devices`]: `cpu`, then every `cuda:N`, then every wgpu adapter as
 //! `gpu:N` in the wgpu backend's preference order, then `meta`. Every device gets the CPU device
 //! attached as its `+cpu-fallback` target and the policy from `PLUMB_POLICY` (default `auto`).
 //!
@@ -35,11 +35,16 @@ fn discovery() -> Result<&'static Discovery> {
 
 fn discover_all(policy: Policy) -> Discovery {
     let cpu = Device::with_backend_policy(backends::cpu(), policy);
-    let mut notes = vec![backends::CUDA_NOTE.to_string()];
+    let (cudas, mut notes) = backends::cuda();
+    let mut accel = Vec::new();
+    for b in cudas {
+        let d = Device::with_backend_policy(b, policy);
+        d.set_fallback(cpu.clone());
+        accel.push(d);
+    }
     let profile = std::env::var("PLUMB_WGPU_PROFILE")
         .ok()
         .filter(|s| !s.trim().is_empty());
-    let mut accel = Vec::new();
     match backends::wgpu(profile.as_deref()) {
         Ok(gpus) if gpus.is_empty() => notes.push(
             "gpu: no GPU adapters found by wgpu (Vulkan, Metal, DX12, GL); on Linux, \
