@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// smaller shapes (256–512 matmuls, 1024² rows) for a fast look
     #[arg(long)]
     pub quick: bool,
+    /// matmul sizes to run in every float dtype (f32, f16, bf16) instead of the defaults,
+    /// e.g. `--sizes 1024,2048,4096` on a GPU
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<usize>,
 }
 
 #[derive(Serialize, Debug)]
@@ -143,7 +147,13 @@ fn rows_case(op: &'static str, r: usize, c: usize) -> Case {
 fn cases(args: &BenchArgs) -> Vec<Case> {
     let want = |name: &str| args.op.is_empty() || args.op.iter().any(|o| o == name);
     let mut v = Vec::new();
-    if want("matmul") {
+    if want("matmul") && !args.sizes.is_empty() {
+        for dt in [DType::F32, DType::F16, DType::BF16] {
+            for &n in &args.sizes {
+                v.push(matmul_case(n, dt));
+            }
+        }
+    } else if want("matmul") {
         let sizes: &[usize] = if args.quick {
             &[256, 512]
         } else {

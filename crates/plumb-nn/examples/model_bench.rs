@@ -1,4 +1,4 @@
-//! Model throughput on the cpu device, printed as the peers' `RESULT` lines:
+//! Model throughput on one device, printed as the peers' `RESULT` lines:
 //! MiniLM sentences/s (batch 32 and batch 1) and SmolLM2 prefill / decode tokens/s.
 //!
 //! cargo run --release -p plumb-nn --example model_bench -- [SENTENCES_FILE [PROMPT_FILE]]
@@ -6,6 +6,9 @@
 //! SENTENCES_FILE: one sentence per line (default: 256 generated sentences of 8–64 words);
 //! PROMPT_FILE: text whose first 256 tokens are the prefill prompt and first 16 the decode prompt.
 //! `PLUMB_BENCH_ONLY=embed1|embed32|llm-q4_1|llm-f32` runs one part (for profiling).
+//! `PLUMB_BENCH_DEVICE` (default `cpu`; `cuda:0`, `gpu:0`, ...) and `PLUMB_BENCH_DTYPE` (default
+//! f32) pick where and in what dtype; `PLUMB_BENCH_MINILM` / `PLUMB_BENCH_LLM` point at other model
+//! folders or files (a safetensors Llama folder runs once, labelled with the dtype).
 //! Models from $PLUMB_MODELS or target/models (scripts/fetch_models.sh). Median of 3 runs after
 //! one warm-up.
 
@@ -15,7 +18,6 @@ use plumb_nn::models::llama::KvCache;
 use plumb_nn::pipeline::{load_model, Model};
 use plumb_nn::resolve_model;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -80,13 +82,20 @@ fn main() -> Result<()> {
         Some(p) => std::fs::read_to_string(p).map_err(|e| plumb_core::Error::io(p, e))?,
         None => default_sentences(64).join(" "),
     };
-    let cpu = plumb_cpu::CpuBackend::new();
-    let threads = cpu.num_threads();
-    let dev = Device::new(Arc::new(cpu))?;
+    let threads = plumb_cpu::CpuBackend::new().num_threads();
+    let dev_name = std::env::var("PLUMB_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let dev: Device = plumb::device(&dev_name)?;
+    let dev_id = dev.id().to_string();
+    let dtype: DType = std::env::var("PLUMB_BENCH_DTYPE")
+        .unwrap_or_else(|_| "f32".into())
+        .parse()?;
     let refs: Vec<&str> = sentences.iter().map(|s| s.as_str()).collect();
+    let path = |var: &str, default: &str| {
+        std::env::var(var).unwrap_or_else(|_| models().join(default).to_string_lossy().into_owned())
+    };
 
-    let files = resolve_model(&models().join("all-MiniLM-L6-v2").to_string_lossy())?;
-    let (m, _, _) = load_model(&files, &dev, Some(DType::F32), false, None)?;
+    let files = resolve_model(&path("PLUMB_BENCH_MINILM", "all-MiniLM-L6-v2"))?;
+    let (m, _, _) = load_model(&files, &dev, Some(dtype), false, None)?;
     if let Model::Embedder(e) = &m {
         for (batch, n) in [(32usize, refs.len()), (1, refs.len().min(64))] {
             if !only(&format!("embed{batch}")) {
@@ -94,23 +103,28 @@ fn main() -> Result<()> {
             }
             let secs = time_runs(3, &mut || e.embed(&refs[..n], batch, &dev).map(|_| ()))?;
             println!(
-                "RESULT framework=plumb op=minilm_embed dtype=f32 shape={n}x{batch} median_ms={:.4} value={:.2} unit=sent/s threads={threads} device=cpu",
+                "RESULT framework=plumb op=minilm_embed dtype={dtype} shape={n}x{batch} median_ms={:.4} value={:.2} unit=sent/s threads={threads} device={dev_id}",
                 secs * 1e3,
                 n as f64 / secs
             );
         }
     }
 
-    let files = resolve_model(
-        &models()
-            .join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-            .to_string_lossy(),
-    )?;
-    for (label, dequantize) in [("q4_1", false), ("f32", true)] {
+    let custom_llm = std::env::var("PLUMB_BENCH_LLM").is_ok();
+    let files = resolve_model(&path(
+        "PLUMB_BENCH_LLM",
+        "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    ))?;
+    let runs: Vec<(&str, bool)> = if custom_llm {
+        vec![(dtype.name(), false)]
+    } else {
+        vec![("q4_1", false), (dtype.name(), true)]
+    };
+    for (label, dequantize) in runs {
         if !only(&format!("llm-{label}")) {
             continue;
         }
-        let (m, _, _) = load_model(&files, &dev, Some(DType::F32), dequantize, None)?;
+        let (m, _, _) = load_model(&files, &dev, Some(dtype), dequantize, None)?;
         let Model::Generator(g) = &m else { continue };
         let ids = g.tokenizer.encode(&prompt_text, false)?;
         let prefill: Vec<u32> = ids.iter().copied().cycle().take(256).collect();
@@ -122,7 +136,7 @@ fn main() -> Result<()> {
             Ok(())
         })?;
         println!(
-            "RESULT framework=plumb op=llm_prefill dtype={label} shape=256 median_ms={:.4} value={:.2} unit=tok/s threads={threads} device=cpu",
+            "RESULT framework=plumb op=llm_prefill dtype={label} shape=256 median_ms={:.4} value={:.2} unit=tok/s threads={threads} device={dev_id}",
             secs * 1e3,
             256.0 / secs
         );
@@ -139,7 +153,7 @@ fn main() -> Result<()> {
             rates.push(st.decode_tok_s());
         }
         println!(
-            "RESULT framework=plumb op=llm_decode dtype={label} shape=128 value={:.2} unit=tok/s threads={threads} device=cpu",
+            "RESULT framework=plumb op=llm_decode dtype={label} shape=128 value={:.2} unit=tok/s threads={threads} device={dev_id}",
             median(rates)
         );
     }
