@@ -1,6 +1,7 @@
 //! One CUDA device's context: its stream, cuBLAS handle, compiled kernel modules, allocator with
 //! live/peak byte counters, and the launch helpers every op uses.
 
+use crate::profile::Profile;
 use crate::storage::{Counters, CudaStorage};
 use crate::strided::Strided;
 use cudarc::cublas::CudaBlas;
@@ -12,6 +13,7 @@ use plumb_core::{DType, Error, Result};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Kernel files, one per op family group; each is compiled once per device on first use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,6 +22,7 @@ pub enum Module {
     Movement,
     Reduce,
     Quant,
+    Attention,
 }
 
 impl Module {
@@ -29,13 +32,15 @@ impl Module {
             Module::Movement => ("movement.cu", include_str!("kernels/movement.cu")),
             Module::Reduce => ("reduce.cu", include_str!("kernels/reduce.cu")),
             Module::Quant => ("quant.cu", include_str!("kernels/quant.cu")),
+            Module::Attention => ("attention.cu", include_str!("kernels/attention.cu")),
         }
     }
-    pub const ALL: [Module; 4] = [
+    pub const ALL: [Module; 5] = [
         Module::Elementwise,
         Module::Movement,
         Module::Reduce,
         Module::Quant,
+        Module::Attention,
     ];
 }
 
@@ -56,6 +61,7 @@ pub struct Ctx {
     modules: Mutex<HashMap<Module, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
     pub counters: Arc<Counters>,
+    profile: Profile,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -74,6 +80,7 @@ impl Ctx {
         arch: &'static str,
     ) -> std::result::Result<Self, String> {
         let stream = cuda.default_stream();
+        keep_freed_memory(&cuda);
         // one stream: kernels run in issue order, so cudarc's cross-stream events are not needed
         unsafe { cuda.disable_event_tracking() };
         let blas = if blas {
@@ -90,6 +97,7 @@ impl Ctx {
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             counters: Arc::new(Counters::default()),
+            profile: Profile::from_env(),
         })
     }
 
@@ -150,6 +158,7 @@ impl Ctx {
 
     /// Launch kernel `name` of `m` on `cfg` with `args` (in the kernel's parameter order).
     pub fn launch(&self, m: Module, name: &str, cfg: LaunchConfig, args: &mut [Arg]) -> Result<()> {
+        let start = Instant::now();
         let f = self.func(m, name)?;
         let mut ptrs: Vec<*mut c_void> = args.iter_mut().map(Arg::as_param).collect();
         self.cuda.bind_to_thread().map_err(|e| self.err(name, e))?;
@@ -167,7 +176,17 @@ impl Ctx {
                 &mut ptrs,
             )
         }
-        .map_err(|e| self.err(name, e))
+        .map_err(|e| self.err(name, e))?;
+        self.profiled(name, start)
+    }
+
+    /// Under PLUMB_CUDA_PROFILE=1: wait for the work `name` queued since `start`, record it.
+    pub fn profiled(&self, name: &str, start: Instant) -> Result<()> {
+        if self.profile.on() {
+            self.synchronize()?;
+            self.profile.record(name, start);
+        }
+        Ok(())
     }
 
     /// A new buffer of `bytes` (contents undefined); `what` names the op for errors.
@@ -239,6 +258,8 @@ pub enum Arg {
     B2(u16),
     B4(u32),
     S(Strided),
+    /// a rank-4 view: offset, then the four strides (elements)
+    V4([i64; 5]),
 }
 
 impl Arg {
@@ -252,6 +273,7 @@ impl Arg {
             Arg::B2(v) => v as *mut u16 as *mut c_void,
             Arg::B4(v) => v as *mut u32 as *mut c_void,
             Arg::S(v) => v as *mut Strided as *mut c_void,
+            Arg::V4(v) => v.as_mut_ptr() as *mut c_void,
         }
     }
 }
@@ -259,4 +281,25 @@ impl Arg {
 /// A count or index as a kernel's `i64`.
 pub fn n64(n: usize) -> Arg {
     Arg::I64(n as i64)
+}
+
+/// Keep memory freed to the device's default pool there instead of returning it to the driver at
+/// every synchronisation (the default), so a model's per-op buffers are reused across tokens.
+fn keep_freed_memory(cuda: &CudaContext) {
+    use cudarc::driver::sys;
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut threshold = u64::MAX;
+    // SAFETY: the context is current on this thread (CudaContext::new binds it); `pool` and
+    // `threshold` are valid for the calls. A failure only leaves the driver's default in place.
+    unsafe {
+        if sys::cuDeviceGetDefaultMemPool(&mut pool, cuda.cu_device())
+            == sys::CUresult::CUDA_SUCCESS
+        {
+            let _ = sys::cuMemPoolSetAttribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                &mut threshold as *mut u64 as *mut c_void,
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@
 pub mod ctx;
 pub mod device;
 mod ops;
+mod profile;
 pub mod storage;
 pub mod strided;
 
@@ -21,8 +22,8 @@ pub use storage::CudaStorage;
 
 use ctx::Ctx;
 use plumb_core::{
-    Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result, StorageRef,
-    UnaryOp, View,
+    AttentionArgs, Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result,
+    StorageRef, UnaryOp, View,
 };
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -113,6 +114,16 @@ impl Backend for CudaBackend {
     }
     fn rope(&self, x: View, cos: View, sin: View, interleaved: bool) -> Result<StorageRef> {
         ops::nn::rope(&self.ctx, x, cos, sin, interleaved)
+    }
+    fn attention(
+        &self,
+        q: View,
+        k: View,
+        v: View,
+        mask: Option<View>,
+        args: AttentionArgs,
+    ) -> Result<Option<StorageRef>> {
+        ops::attention::attention(&self.ctx, q, k, v, mask, args)
     }
     fn synchronize(&self) -> Result<()> {
         self.ctx.synchronize()

@@ -100,10 +100,11 @@ fn without_a_gpu_the_doctor_says_so_and_why() {
     )
     .unwrap();
     let text = doctor::render_text(&rep, false);
+    // any GPU counts: wgpu adapters and CUDA devices alike
     let gpus = plumb::devices()
         .unwrap()
         .iter()
-        .filter(|d| d.id().starts_with("gpu:"))
+        .filter(|d| d.holds_data() && d.info().kind != plumb::DeviceKind::Cpu)
         .count();
     if gpus == 0 {
         assert!(!rep.gpu_found);

@@ -28,3 +28,29 @@ fn impossible_allocations_are_errors() {
     assert!(matches!(e, Error::OutOfMemory { .. }), "{e}");
     assert!(e.to_string().contains("add"), "{e}");
 }
+
+#[test]
+fn a_gpu_allocation_beyond_free_memory_is_an_error() {
+    // devices whose memory is known and which allocate it on demand (CUDA): one buffer of
+    // nearly all of it cannot fit next to the context's own memory
+    let devs: Vec<_> = plumb::devices()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.holds_data() && d.info().api == "CUDA")
+        .collect();
+    if devs.is_empty() {
+        println!("skipped: no CUDA device on this machine");
+    }
+    for d in devs {
+        let mem = d.capabilities().limits.memory_bytes.unwrap();
+        let n = ((mem - (1 << 20)) / 4) as usize;
+        let e = Tensor::zeros([n], DType::F32, &d).unwrap_err();
+        assert!(matches!(e, Error::OutOfMemory { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains(d.id()) && msg.contains("f32"), "{msg}");
+        println!("{}: {msg}", d.id());
+        // the device still works afterwards
+        let t = Tensor::from_f64(&[1.0, 2.0], DType::F32, &[2], &d).unwrap();
+        assert_eq!(t.add(&t).unwrap().to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
+    }
+}

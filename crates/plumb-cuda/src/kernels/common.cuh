@@ -87,14 +87,19 @@ struct Strided {
     int rank;
 };
 
-// storage index of the i-th element (row-major order) of the view
+// storage index of the i-th element (row-major order) of the view. The loop is unrolled so every
+// field is read at a constant offset straight from the kernel's parameters (a dynamic index
+// would copy the struct into per-thread local memory).
 __device__ __forceinline__ i64 sidx(const Strided& s, i64 i) {
     if (s.rank == 1) return s.offset + i * s.stride[0];
     i64 o = s.offset;
-    for (int d = s.rank - 1; d >= 0; --d) {
-        i64 q = i % s.shape[d];
-        i /= s.shape[d];
-        o += q * s.stride[d];
+#pragma unroll
+    for (int d = MAX_RANK - 1; d >= 0; --d) {
+        if (d < s.rank) {
+            i64 q = i % s.shape[d];
+            i /= s.shape[d];
+            o += q * s.stride[d];
+        }
     }
     return o;
 }

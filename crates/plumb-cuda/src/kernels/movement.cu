@@ -33,10 +33,12 @@
                                                        Strided sx, const I* ids, T* y) {         \
         GRID_LOOP(i, n) {                                                                        \
             i64 rem = i, off = sx.offset;                                                        \
-            for (int d = so.rank - 1; d >= 0; --d) {                                             \
-                i64 c = rem % so.shape[d];                                                       \
-                rem /= so.shape[d];                                                              \
-                off += (d == dim ? (i64)ids[i] : c) * sx.stride[d];                              \
+            _Pragma("unroll") for (int d = MAX_RANK - 1; d >= 0; --d) {                          \
+                if (d < so.rank) {                                                               \
+                    i64 c = rem % so.shape[d];                                                   \
+                    rem /= so.shape[d];                                                          \
+                    off += (d == dim ? (i64)ids[i] : c) * sx.stride[d];                          \
+                }                                                                                \
             }                                                                                    \
             y[i] = x[off];                                                                       \
         }                                                                                        \

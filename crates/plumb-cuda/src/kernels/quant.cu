@@ -42,6 +42,7 @@ __device__ void qmatvec(int rows, i64 n, i64 k, const T* x, const u8* w, T* y) {
     i64 nb = k / QK;
     const u8* wr = w + col * nb * QBytes<Q>::v;
     float acc[QMV_MAX_ROWS];
+#pragma unroll
     for (int r = 0; r < QMV_MAX_ROWS; ++r) acc[r] = 0.f;
     for (i64 b = lane >> 2; b < nb; b += 8) {
         const u8* p = wr + b * QBytes<Q>::v;
@@ -49,12 +50,14 @@ __device__ void qmatvec(int rows, i64 n, i64 k, const T* x, const u8* w, T* y) {
         float q[8];
         int idx[8];
         if (Q == 2) {
+#pragma unroll
             for (int t = 0; t < 8; ++t) {
                 idx[t] = sub * 8 + t;
                 q[t] = (float)(signed char)p[2 + idx[t]];
             }
         } else {
             const u8* qs = p + (Q == 0 ? 2 : 4);
+#pragma unroll
             for (int t = 0; t < 4; ++t) {
                 int byte = qs[sub * 4 + t];
                 idx[t] = sub * 4 + t;
@@ -64,9 +67,13 @@ __device__ void qmatvec(int rows, i64 n, i64 k, const T* x, const u8* w, T* y) {
             }
         }
         float m = Q == 1 ? ld_half(p + 2) : 0.f;
-        for (int r = 0; r < rows; ++r) {
+        // unrolled with a guard (not `r < rows`) so acc stays in registers
+#pragma unroll
+        for (int r = 0; r < QMV_MAX_ROWS; ++r) {
+            if (r >= rows) break;
             const T* xr = x + r * k + b * QK;
             float s = 0.f, sx = 0.f;
+#pragma unroll
             for (int t = 0; t < 8; ++t) {
                 float xv = Ty<T>::ld(xr[idx[t]]);
                 s += q[t] * xv;
@@ -75,7 +82,9 @@ __device__ void qmatvec(int rows, i64 n, i64 k, const T* x, const u8* w, T* y) {
             acc[r] += s * d + (Q == 1 ? m * sx : 0.f);
         }
     }
-    for (int r = 0; r < rows; ++r) {
+#pragma unroll
+    for (int r = 0; r < QMV_MAX_ROWS; ++r) {
+        if (r >= rows) break;
         float v = warp_sum(acc[r]);
         if (lane == 0) y[r * n + col] = Ty<T>::st(v);
     }

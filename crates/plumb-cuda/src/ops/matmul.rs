@@ -120,6 +120,7 @@ fn gemm(
         (&one32 as *const f32 as _, &zero32 as *const f32 as _)
     };
     let op = |t: bool| if t { Op::CUBLAS_OP_T } else { Op::CUBLAS_OP_N };
+    let start = std::time::Instant::now();
     // SAFETY: pointers address live device buffers of the sizes the shapes imply (checked by
     // core), leading dimensions were derived from the views' strides, alpha/beta match the
     // compute type, and the handle works on this device's stream.
@@ -150,7 +151,8 @@ fn gemm(
             cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
         )
     }
-    .map_err(|e| Error::backend(&ctx.id, "matmul", format!("cuBLAS: {e:?}")))
+    .map_err(|e| Error::backend(&ctx.id, "matmul", format!("cuBLAS: {e:?}")))?;
+    ctx.profiled("cublas gemm", start)
 }
 
 pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {

@@ -1,5 +1,6 @@
 //! Launchers: views → kernel arguments → launches. One module per op family group.
 
+pub mod attention;
 pub mod elementwise;
 pub mod index;
 pub mod matmul;

@@ -34,6 +34,7 @@ pub fn download(ctx: &Ctx, x: View) -> Result<Vec<u8>> {
         return Ok(host);
     }
     let s = stor(ctx, &x, "download")?;
+    let start = std::time::Instant::now();
     if x.dtype.is_quantized() || x.layout.is_contiguous() {
         let start = x.dtype.storage_bytes(x.layout.offset);
         if start + n > s.byte_len() {
@@ -55,6 +56,7 @@ pub fn download(ctx: &Ctx, x: View) -> Result<Vec<u8>> {
             .map_err(|e| ctx.err("download", e))?;
     }
     ctx.synchronize()?;
+    ctx.profiled("download", start)?;
     Ok(host)
 }
 
