@@ -50,7 +50,7 @@ fn a_gpu_allocation_beyond_free_memory_is_an_error() {
         assert!(msg.contains(d.id()) && msg.contains("f32"), "{msg}");
         println!("{}: {msg}", d.id());
         // the device still works afterwards
-        let t = Tensor::from_f64(&[1.0, 2.0], DType::F32, &[2], &d).unwrap();
+        let t = Tensor::from_f64(&[1.0, 2.0], DType::F32, [2], &d).unwrap();
         assert_eq!(t.add(&t).unwrap().to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
     }
 }
