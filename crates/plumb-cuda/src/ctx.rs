@@ -2,9 +2,10 @@
 //! live/peak byte counters, and the launch helpers every op uses.
 
 use crate::profile::Profile;
-use crate::storage::{Counters, CudaStorage};
+use crate::storage::{Counters, CudaStorage, Pool};
 use crate::strided::Strided;
 use cudarc::cublas::CudaBlas;
+use cudarc::driver::sys::CUresult;
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaStream, DriverError, LaunchConfig,
 };
@@ -61,6 +62,7 @@ pub struct Ctx {
     modules: Mutex<HashMap<Module, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
     pub counters: Arc<Counters>,
+    pool: Arc<Pool>,
     profile: Profile,
 }
 
@@ -97,6 +99,7 @@ impl Ctx {
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             counters: Arc::new(Counters::default()),
+            pool: Arc::new(Pool::from_env()),
             profile: Profile::from_env(),
         })
     }
@@ -197,26 +200,40 @@ impl Ctx {
         dtype: DType,
         shape: &[usize],
     ) -> Result<CudaStorage> {
-        let buf = unsafe { self.stream.alloc::<u8>(bytes.max(1)) }.map_err(|e| {
-            if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY {
-                let (free, total) = self.cuda.mem_get_info().unwrap_or((0, 0));
-                Error::OutOfMemory {
-                    device: self.id.clone(),
-                    op: op.to_string(),
-                    dtype,
-                    shape: shape.to_vec(),
-                    bytes: bytes as u64,
-                    note: format!("{free} of {total} bytes free"),
+        let class = Pool::class(bytes);
+        let buf = match self.pool.take(class) {
+            Some(b) => b,
+            None => {
+                // SAFETY: a plain device allocation; every op writes its output before reading it
+                let mut r = unsafe { self.stream.alloc::<u8>(class) };
+                if matches!(&r, Err(e) if e.0 == CUresult::CUDA_ERROR_OUT_OF_MEMORY) {
+                    // give the pooled buffers back to the driver and try once more
+                    self.pool.drain();
+                    r = unsafe { self.stream.alloc::<u8>(class) };
                 }
-            } else {
-                self.err(op, e)
+                r.map_err(|e| {
+                    if e.0 == CUresult::CUDA_ERROR_OUT_OF_MEMORY {
+                        let (free, total) = self.cuda.mem_get_info().unwrap_or((0, 0));
+                        Error::OutOfMemory {
+                            device: self.id.clone(),
+                            op: op.to_string(),
+                            dtype,
+                            shape: shape.to_vec(),
+                            bytes: bytes as u64,
+                            note: format!("{free} of {total} bytes free"),
+                        }
+                    } else {
+                        self.err(op, e)
+                    }
+                })?
             }
-        })?;
+        };
         Ok(CudaStorage::new(
             buf,
             bytes,
             &self.stream,
             self.counters.clone(),
+            self.pool.clone(),
         ))
     }
 
