@@ -1,4 +1,5 @@
-//! all-MiniLM-L6-v2 against sentence-transformers (float32, CPU) on the cpu device.
+//! all-MiniLM-L6-v2 against sentence-transformers (float32, CPU) on the cpu device, or on
+//! `PLUMB_TEST_DEVICE`.
 
 mod common;
 
@@ -9,7 +10,7 @@ use plumb_nn::{open_weights, resolve_model};
 
 fn check(dtype: DType, min_cos: f64) {
     let fx = fixture_json("minilm.json");
-    let dev = cpu();
+    let dev = test_device();
     let files = resolve_model(minilm_dir().to_str().unwrap()).unwrap();
     let w = open_weights(&files, &dev, &dev, Some(dtype)).unwrap();
     let emb = Embedder::load(&files, &w).unwrap();
@@ -40,7 +41,8 @@ fn check(dtype: DType, min_cos: f64) {
         );
     }
     println!(
-        "MiniLM {dtype} on cpu: worst cosine {:.7}, max abs error {:.2e} over {} sentences",
+        "MiniLM {dtype} on {}: worst cosine {:.7}, max abs error {:.2e} over {} sentences",
+        dev.id(),
         worst.0,
         worst.1,
         items.len()

@@ -21,7 +21,7 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 #[test]
 fn smollm2_greedy_matches_transformers_f32() {
     let fx = fixture_json("smollm2.json");
-    let dev = cpu();
+    let dev = test_device();
     let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
     let mut w = open_weights(&files, &dev, &dev, Some(DType::F32)).unwrap();
     w.set_dequantize(true);

@@ -53,6 +53,17 @@ pub fn cpu() -> plumb_core::Device {
     plumb_core::Device::new(Arc::new(plumb_cpu::CpuBackend::new())).unwrap()
 }
 
+/// The device the reference-fixture tests run on: `PLUMB_TEST_DEVICE` (e.g. `cuda:0` on a GPU
+/// machine), else the CPU. Other devices are checked against the CPU in devices_agree.rs.
+pub fn test_device() -> plumb_core::Device {
+    match std::env::var("PLUMB_TEST_DEVICE") {
+        Ok(d) if !d.trim().is_empty() && d.trim() != "cpu" => {
+            plumb::device(d.trim()).expect("PLUMB_TEST_DEVICE names a device on this machine")
+        }
+        _ => cpu(),
+    }
+}
+
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let (mut d, mut na, mut nb) = (0f64, 0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {
