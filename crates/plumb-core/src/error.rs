@@ -148,4 +148,24 @@ impl Error {
             msg: msg.into(),
         }
     }
+    /// Integer division by zero (found in the divisor before any kernel runs, on every device).
+    pub fn int_div_by_zero(dtype: DType, shape: &[usize], flat_index: usize) -> Self {
+        Error::invalid(
+            "div",
+            format!(
+                "integer division by zero ({dtype} divisor of shape {shape:?} is 0 at flat index \
+                 {flat_index})"
+            ),
+        )
+    }
+    /// An upload whose byte count does not match `numel` elements of `dtype`.
+    pub fn upload_size(dtype: DType, numel: usize, got: usize) -> Self {
+        Error::invalid(
+            "upload",
+            format!(
+                "{numel} {dtype} elements need {} bytes, got {got}",
+                dtype.storage_bytes(numel)
+            ),
+        )
+    }
 }

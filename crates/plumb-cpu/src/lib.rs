@@ -118,15 +118,8 @@ impl Backend for CpuBackend {
     }
 
     fn upload(&self, dtype: DType, numel: usize, bytes: &[u8]) -> Result<StorageRef> {
-        let need = dtype.storage_bytes(numel);
-        if bytes.len() != need {
-            return Err(device_err(
-                "upload",
-                format!(
-                    "{numel} {dtype} elements need {need} bytes, got {}",
-                    bytes.len()
-                ),
-            ));
+        if bytes.len() != dtype.storage_bytes(numel) {
+            return Err(plumb_core::Error::upload_size(dtype, numel, bytes.len()));
         }
         with_plain_type!(dtype, T => {
             let v: Vec<T> = bytemuck::pod_collect_to_vec(bytes);

@@ -143,14 +143,7 @@ pub fn binary_int<T: IntElem>(op: BinaryOp, a: &View, b: &View) -> Result<Vec<T>
     if op == BinaryOp::Div {
         let divisor = contiguous::<T>("div", b)?;
         if let Some(pos) = divisor.iter().position(|&v| v == T::ZERO) {
-            return Err(Error::invalid(
-                "div",
-                format!(
-                    "integer division by zero ({} divisor of shape {:?} is 0 at flat index {pos})",
-                    b.dtype,
-                    b.shape()
-                ),
-            ));
+            return Err(Error::int_div_by_zero(b.dtype, b.shape(), pos));
         }
     }
     zip_with::<T, T>(op.name(), a, b, f)

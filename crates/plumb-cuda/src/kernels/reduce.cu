@@ -13,6 +13,28 @@ template <class A> __device__ __forceinline__ bool arg_better(A v, i64 iv, A b, 
     if (v != v) return true;
     return v > b || (v == b && iv < ib);
 }
+// fold the element (v, iv) into the running result (acc, best) of reduction `op`
+template <class A>
+__device__ __forceinline__ void fold(int op, A& acc, i64& best, A v, i64 iv) {
+    switch (op) {
+    case 0: case 1: acc += v; break;
+    case 2: acc = max_nan(acc, v); break;
+    case 3: acc = min_nan(acc, v); break;
+    default: if (arg_better(v, iv, acc, best)) { acc = v; best = iv; }
+    }
+}
+
+// write output `o`: the index for argmax (i32 or i64), else the value (divided for mean)
+template <class T, class A>
+__device__ __forceinline__ void store(int op, i64 len, A acc, i64 best, void* y, i64 o, int idx64) {
+    if (op == 4) {
+        if (idx64) ((i64*)y)[o] = best; else ((int*)y)[o] = (int)best;
+    } else {
+        if (op == 1 && len > 0) acc = acc / (A)len;
+        ((T*)y)[o] = Ty<T>::st((typename Ty<T>::C)acc);
+    }
+}
+
 // x [outer, len, inner]; one thread per output (outer, inner): coalesced along inner.
 template <class T>
 __device__ void reduce_cols(int op, i64 outer, i64 len, i64 inner, const T* x, void* y, int idx64) {
@@ -24,19 +46,9 @@ __device__ void reduce_cols(int op, i64 outer, i64 len, i64 inner, const T* x, v
         if (len > 0) acc = (A)Ty<T>::ld(p[0]);
         for (i64 j = 1; j < len; ++j) {
             A v = (A)Ty<T>::ld(p[j * inner]);
-            switch (op) {
-            case 0: case 1: acc += v; break;
-            case 2: acc = max_nan(acc, v); break;
-            case 3: acc = min_nan(acc, v); break;
-            default: if (arg_better(v, j, acc, best)) { acc = v; best = j; }
-            }
+            fold(op, acc, best, v, j);
         }
-        if (op == 4) {
-            if (idx64) ((i64*)y)[o] = best; else ((int*)y)[o] = (int)best;
-        } else {
-            if (op == 1 && len > 0) acc = acc / (A)len;
-            ((T*)y)[o] = Ty<T>::st((typename Ty<T>::C)acc);
-        }
+        store<T>(op, len, acc, best, y, o, idx64);
     }
 }
 
@@ -53,12 +65,7 @@ __device__ void reduce_rows(int op, i64 len, const T* x, void* y, int idx64) {
     for (i64 j = threadIdx.x; j < len; j += blockDim.x) {
         A v = (A)Ty<T>::ld(p[j]);
         if (!have) { acc = v; best = j; have = true; continue; }
-        switch (op) {
-        case 0: case 1: acc += v; break;
-        case 2: acc = max_nan(acc, v); break;
-        case 3: acc = min_nan(acc, v); break;
-        default: if (arg_better(v, j, acc, best)) { acc = v; best = j; }
-        }
+        fold(op, acc, best, v, j);
     }
     // combine: threads without elements carry no candidate (best = -1)
     if (!have) best = -1;
@@ -67,12 +74,7 @@ __device__ void reduce_rows(int op, i64 len, const T* x, void* y, int idx64) {
         i64 iv = __shfl_xor_sync(0xffffffffu, best, o);
         if (iv < 0) continue;
         if (best < 0) { acc = v; best = iv; continue; }
-        switch (op) {
-        case 0: case 1: acc += v; break;
-        case 2: acc = max_nan(acc, v); break;
-        case 3: acc = min_nan(acc, v); break;
-        default: if (arg_better(v, iv, acc, best)) { acc = v; best = iv; }
-        }
+        fold(op, acc, best, v, iv);
     }
     int w = threadIdx.x >> 5;
     if ((threadIdx.x & 31) == 0) { sv[w] = acc; si[w] = best; }
@@ -85,20 +87,10 @@ __device__ void reduce_rows(int op, i64 len, const T* x, void* y, int idx64) {
             i64 iv = si[k];
             if (iv < 0) continue;
             if (best < 0) { acc = v; best = iv; continue; }
-            switch (op) {
-            case 0: case 1: acc += v; break;
-            case 2: acc = max_nan(acc, v); break;
-            case 3: acc = min_nan(acc, v); break;
-            default: if (arg_better(v, iv, acc, best)) { acc = v; best = iv; }
-            }
+            fold(op, acc, best, v, iv);
         }
         if (best < 0) { acc = (A)0; best = 0; }
-        if (op == 4) {
-            if (idx64) ((i64*)y)[blockIdx.x] = best; else ((int*)y)[blockIdx.x] = (int)best;
-        } else {
-            if (op == 1 && len > 0) acc = acc / (A)len;
-            ((T*)y)[blockIdx.x] = Ty<T>::st((typename Ty<T>::C)acc);
-        }
+        store<T>(op, len, acc, best, y, blockIdx.x, idx64);
     }
 }
 

@@ -83,14 +83,7 @@ fn check_divisor(ctx: &Ctx, b: &View) -> Result<()> {
     let bytes = super::movement::download(ctx, *b)?;
     let vals = convert::bytes_to_f64(b.dtype, &bytes, b.numel())?;
     if let Some(pos) = vals.iter().position(|&v| v == 0.0) {
-        return Err(Error::invalid(
-            "div",
-            format!(
-                "integer division by zero ({} divisor of shape {:?} is 0 at flat index {pos})",
-                b.dtype,
-                b.shape()
-            ),
-        ));
+        return Err(Error::int_div_by_zero(b.dtype, b.shape(), pos));
     }
     Ok(())
 }

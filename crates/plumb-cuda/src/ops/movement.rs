@@ -7,14 +7,8 @@ use std::sync::Arc;
 
 pub fn upload(ctx: &Ctx, dtype: DType, numel: usize, bytes: &[u8]) -> Result<StorageRef> {
     let need = dtype.storage_bytes(numel);
-    if bytes.len() < need {
-        return Err(Error::invalid(
-            "upload",
-            format!(
-                "{numel} {dtype} elements need {need} bytes, got {}",
-                bytes.len()
-            ),
-        ));
+    if bytes.len() != need {
+        return Err(Error::upload_size(dtype, numel, bytes.len()));
     }
     let mut out = ctx.alloc(need, "upload", dtype, &[numel])?;
     if need > 0 {

@@ -10,14 +10,8 @@ use std::sync::Arc;
 
 pub fn upload(ctx: &Ctx, dtype: DType, numel: usize, bytes: &[u8]) -> Result<StorageRef> {
     let need = dtype.storage_bytes(numel);
-    if bytes.len() < need {
-        return Err(Error::invalid(
-            "upload",
-            format!(
-                "{numel} {dtype} elements need {need} bytes, got {}",
-                bytes.len()
-            ),
-        ));
+    if bytes.len() != need {
+        return Err(Error::upload_size(dtype, numel, bytes.len()));
     }
     let out = ctx.alloc(need, "upload")?;
     ctx.write(out_buf(ctx, &out, "upload")?, &bytes[..need], "upload")?;
