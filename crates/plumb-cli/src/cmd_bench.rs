@@ -107,16 +107,22 @@ fn matmul_case(n: usize, dt: DType) -> Case {
     }
 }
 
-fn qmatvec_case(k: usize, n: usize, wdt: DType) -> Case {
+/// `rows` f32 activation rows × a quantized [n, k] weight: 1 row is decoding's matrix-vector
+/// product, many rows a prompt's.
+fn qmatmul_case(rows: usize, k: usize, n: usize, wdt: DType) -> Case {
     Case {
-        op: "qmatvec",
+        op: if rows == 1 { "qmatvec" } else { "qmatmul" },
         dtype: wdt,
-        shape: format!("{k}x{n}"),
-        work: 2.0 * (k * n) as f64,
+        shape: if rows == 1 {
+            format!("{k}x{n}")
+        } else {
+            format!("{rows}x{k}x{n}")
+        },
+        work: 2.0 * (rows * k * n) as f64,
         unit: "GFLOP/s",
         make: Box::new(move |dev| {
             let w = Tensor::rand(-1.0, 1.0, [n, k], wdt, 3, dev)?;
-            let x = Tensor::rand(-1.0, 1.0, [1, k], DType::F32, 4, dev)?;
+            let x = Tensor::rand(-1.0, 1.0, [rows, k], DType::F32, 4, dev)?;
             Ok(Box::new(move || x.qmatmul(&w)))
         }),
     }
@@ -168,8 +174,10 @@ fn cases(args: &BenchArgs) -> Vec<Case> {
     }
     if want("qmatmul") {
         let n = if args.quick { 4096 } else { 49152 };
-        v.push(qmatvec_case(576, n, DType::Q4_1));
-        v.push(qmatvec_case(576, n, DType::Q8_0));
+        v.push(qmatmul_case(1, 576, n, DType::Q4_1));
+        v.push(qmatmul_case(1, 576, n, DType::Q8_0));
+        // a 256-token prompt through SmolLM2's MLP up-projection
+        v.push(qmatmul_case(256, 576, 1536, DType::Q4_1));
     }
     let r = if args.quick { 1024 } else { 4096 };
     if want("softmax") {

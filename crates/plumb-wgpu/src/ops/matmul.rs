@@ -162,6 +162,10 @@ fn whole_weight(ctx: &Ctx, w: &View) -> Result<Option<crate::pool::WgpuStorage>>
     }
 }
 
+/// Above this many activation rows, qmatmul dequantizes the weight once and runs the tiled
+/// matmul (a round number, not tuned: prompts are far longer, decoding is one row).
+const DEQUANT_ROWS: usize = 16;
+
 pub fn qmatmul(ctx: &Ctx, x: View, w: View) -> Result<StorageRef> {
     if !w.dtype.is_quantized() || w.layout.rank() != 2 {
         return Err(Error::invalid(
@@ -204,6 +208,40 @@ pub fn qmatmul(ctx: &Ctx, x: View, w: View) -> Result<StorageRef> {
         Some(copy_storage(ctx, x)?)
     };
     let x_off = if xc.is_some() { 0 } else { x.layout.offset };
+    // many rows (a prompt): the per-row kernel would read the whole weight once per row, so
+    // dequantize it once into the activations' dtype and use the tiled matmul instead
+    let wide = n * k * x.dtype.size().unwrap_or(4);
+    if rows > DEQUANT_ROWS && (wide as u64) <= ctx.limits.max_binding {
+        let wd = dequantize(ctx, w, x.dtype)?;
+        let xs: &dyn plumb_core::BackendStorage = match &xc {
+            Some(s) => s,
+            None => x.storage,
+        };
+        let xl = Layout {
+            shape: vec![rows, k],
+            strides: vec![k, 1],
+            offset: x_off,
+        };
+        // wᵀ [k, n] as a transposed view of the dequantized [n, k]
+        let wl = Layout {
+            shape: vec![k, n],
+            strides: vec![1, k],
+            offset: 0,
+        };
+        return matmul(
+            ctx,
+            View {
+                storage: xs,
+                layout: &xl,
+                dtype: x.dtype,
+            },
+            View {
+                storage: wd.as_ref(),
+                layout: &wl,
+                dtype: x.dtype,
+            },
+        );
+    }
     let wc = whole_weight(ctx, &w)?;
     let mut oshape = x.shape().to_vec();
     if let Some(last) = oshape.last_mut() {

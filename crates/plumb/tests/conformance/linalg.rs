@@ -145,12 +145,16 @@ fn qmatmul(s: &mut Suite, wdt: DType) {
         let wq = dequant(wdt, &w.to_bytes()?, n * k);
         let mut out = Vec::new();
         // 3 rows (a short prompt), 1 row (decoding: weight rows in groups of 4 plus a
-        // remainder) and 9 rows (the CPU's dequantize-then-gemm path)
+        // remainder), 9 rows (the CPU's and CUDA's dequantize-then-gemm path) and 40 rows
+        // (wgpu's)
         for (rows, xdt) in [
             (3, DType::F32),
             (3, DType::F16),
             (1, DType::F32),
             (9, DType::F32),
+            (9, DType::F16),
+            (40, DType::F32),
+            (40, DType::F16),
         ] {
             let x = rand(rows * k, -1.0, 1.0, xdt, 82);
             let tx = tensor(dev, xdt, &[rows, k], &x)?;
