@@ -423,17 +423,29 @@ impl Weights {
             let data = self.device.holds_data().then_some(&bytes[..]);
             return self.upload(data, q, &[rows, shape0[1]]).map(Some);
         }
+        // float parts: stacked row-major, then stored in-dim-major once
         let ts = parts
             .iter()
-            .map(|(name, shape)| self.get_matrix(name, shape))
+            .map(|(name, shape)| self.matrix_as_stored(name, shape))
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Tensor> = ts.iter().collect();
         in_major(Tensor::cat(&refs, 0)?).map(Some)
     }
 
     /// A weight matrix [out, in] for [`Tensor::qmatmul`]: q4_0/q4_1/q8_0 stay quantized where the
-    /// target runs quantized matmul in that dtype; everything else as [`Weights::get`].
+    /// target runs quantized matmul in that dtype; everything else as [`Weights::get`], stored
+    /// in-dim-major.
     pub fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let w = self.matrix_as_stored(name, shape)?;
+        if w.dtype().is_quantized() {
+            Ok(w)
+        } else {
+            in_major(w)
+        }
+    }
+
+    /// [`Weights::get_matrix`] with float matrices left row-major.
+    fn matrix_as_stored(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let (info, path) = self.info(name)?;
         self.check_shape(name, info, path, shape)?;
         if let StoredDType::Plain(q) = info.dtype {
@@ -460,11 +472,10 @@ impl Weights {
                     return self.upload(None, want, &info.shape);
                 }
                 let vals = decode_f32(path, info, bytes)?;
-                let w = self.upload(Some(&encode_f32(want, &vals)?), want, &info.shape)?;
-                return in_major(w);
+                return self.upload(Some(&encode_f32(want, &vals)?), want, &info.shape);
             }
         }
-        in_major(self.get(name, shape)?)
+        self.get(name, shape)
     }
 }
 
