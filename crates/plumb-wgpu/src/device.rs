@@ -104,14 +104,24 @@ fn open(adapter: &wgpu::Adapter, id: String, prof: Option<&Profile>) -> Result<W
             .max_compute_invocations_per_workgroup
             .min(p.invocations);
     }
-    let features = af & want;
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+    let mut features = af & want;
+    let coop = prof.is_none() && coop_f16_available(adapter, features);
+    let mut desc = wgpu::DeviceDescriptor {
         label: Some("plumb"),
         required_features: features,
         required_limits: limits,
         ..Default::default()
-    }))
-    .map_err(|e| Error::backend(&id, "open adapter", e.to_string()))?;
+    };
+    if coop {
+        features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        desc.required_features = features;
+        // SAFETY: wgpu's experimental cooperative-matrix extension; Plumb uses it in one kernel
+        // (kernels/matmul_coop.wgsl), only on shapes it was written for, and
+        // PLUMB_WGPU_COOP=0 turns it off.
+        desc.experimental_features = unsafe { wgpu::ExperimentalFeatures::enabled() };
+    }
+    let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+        .map_err(|e| Error::backend(&id, "open adapter", e.to_string()))?;
     let has = |f| features.contains(f);
     let (f16, i64, f64, sg) = (
         has(wgpu::Features::SHADER_F16),
@@ -125,6 +135,10 @@ fn open(adapter: &wgpu::Adapter, id: String, prof: Option<&Profile>) -> Result<W
         (wgpu::Features::SHADER_INT64, "SHADER_INT64"),
         (wgpu::Features::SHADER_F64, "SHADER_F64"),
         (wgpu::Features::SUBGROUP, "SUBGROUP"),
+        (
+            wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
+            "COOPERATIVE_MATRIX(f16 16x16x16)",
+        ),
     ] {
         if features.contains(flag) {
             names.push(name.to_string());
@@ -151,7 +165,7 @@ fn open(adapter: &wgpu::Adapter, id: String, prof: Option<&Profile>) -> Result<W
         profile: prof.map(|p| p.name.to_string()),
     };
     let caps = capabilities(f16, i64, f64, climits);
-    let ctx = Ctx::new(
+    let mut ctx = Ctx::new(
         id,
         device,
         queue,
@@ -164,7 +178,31 @@ fn open(adapter: &wgpu::Adapter, id: String, prof: Option<&Profile>) -> Result<W
         f64,
         sg,
     );
+    ctx.coop_f16 = coop;
     Ok(WgpuBackend::from_parts(dinfo, caps, Arc::new(ctx)))
+}
+
+/// Whether the f16 tensor-core matmul can run here: the experimental cooperative-matrix feature
+/// with 16x16x16 f16 × f16 → f32 tiles, SHADER_F16, and subgroups of exactly 32 invocations
+/// (the kernel's workgroup is one subgroup). `PLUMB_WGPU_COOP=0` says no.
+fn coop_f16_available(adapter: &wgpu::Adapter, features: wgpu::Features) -> bool {
+    use wgpu::CooperativeScalarType as S;
+    if std::env::var("PLUMB_WGPU_COOP").is_ok_and(|v| v == "0")
+        || !features.contains(wgpu::Features::SHADER_F16)
+        || !adapter
+            .features()
+            .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+    {
+        return false;
+    }
+    let info = adapter.get_info();
+    info.subgroup_min_size == 32
+        && info.subgroup_max_size == 32
+        && adapter.cooperative_matrix_properties().iter().any(|p| {
+            (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+                && p.ab_type == S::F16
+                && p.cr_type == S::F32
+        })
 }
 
 /// The capability table, from features only (never from the adapter's name).

@@ -24,6 +24,8 @@ pub enum Family {
     Norm,
     Matmul,
     MatmulVec4,
+    /// f16 tensor-core tiles through WGSL cooperative matrices (wgpu's experimental extension)
+    MatmulCoop,
     Matvec,
     QMatmul,
     Dequantize,
@@ -46,6 +48,7 @@ impl Family {
             Family::Norm => include_str!("kernels/norm.wgsl"),
             Family::Matmul => include_str!("kernels/matmul.wgsl"),
             Family::MatmulVec4 => include_str!("kernels/matmul_vec4.wgsl"),
+            Family::MatmulCoop => include_str!("kernels/matmul_coop.wgsl"),
             Family::Matvec => include_str!("kernels/matvec.wgsl"),
             Family::QMatmul => include_str!("kernels/qmatmul.wgsl"),
             Family::Dequantize => include_str!("kernels/dequantize.wgsl"),
@@ -105,6 +108,9 @@ impl KernelSpec {
         let mut s = String::new();
         if self.uses_f16() {
             s.push_str("enable f16;\n");
+        }
+        if self.family == Family::MatmulCoop {
+            s.push_str("enable wgpu_cooperative_matrix;\n");
         }
         s.push_str(&COMMON.replace("{{STRIDED}}", if self.strided { "true" } else { "false" }));
         let mut codecs = vec![self.dt];

@@ -43,6 +43,9 @@ pub struct Ctx {
     pub has_i64: bool,
     pub has_f64: bool,
     pub has_subgroup: bool,
+    /// f16 matmuls may use the cooperative-matrix kernel (16x16x16 f16 → f32 tiles, 32-wide
+    /// subgroups); set by device discovery after creation
+    pub coop_f16: bool,
     pub pool: Arc<Pool>,
     pipelines: Mutex<HashMap<String, Pipeline>>,
     batch: Mutex<Batch>,
@@ -117,6 +120,7 @@ impl Ctx {
             has_i64,
             has_f64,
             has_subgroup,
+            coop_f16: false,
             pool: Arc::default(),
             pipelines: Mutex::default(),
             batch: Mutex::new(Batch {

@@ -102,3 +102,31 @@ fn kernels_without_f16_need_no_f16_capability() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn the_cooperative_matrix_matmul_translates_to_spirv() {
+    use plumb_wgpu::kernels::{Family, KernelSpec};
+    // only built for Vulkan adapters that offer cooperative matrices, so checked for SPIR-V
+    for op in ["matmul_coop", "matmul_coop_nt"] {
+        let spec = KernelSpec::new(Family::MatmulCoop, op, "f16", "f16", "f32", true);
+        let src = spec.source();
+        let (m, info) = validate(&src, &spec.name, Capabilities::all()).unwrap();
+        // the bounds-check policies wgpu's Vulkan backend may pick
+        use naga::proc::BoundsCheckPolicy as P;
+        for policy in [P::Unchecked, P::Restrict, P::ReadZeroSkipWrite] {
+            let opts = naga::back::spv::Options {
+                lang_version: (1, 6),
+                bounds_check_policies: naga::proc::BoundsCheckPolicies {
+                    index: P::Restrict,
+                    buffer: policy,
+                    image_load: P::Restrict,
+                    binding_array: P::Unchecked,
+                },
+                ..Default::default()
+            };
+            let words = naga::back::spv::write_vec(&m, &info, &opts, None)
+                .unwrap_or_else(|e| panic!("{}: spv ({policy:?}): {e}", spec.name));
+            assert!(words.len() > 100, "{}", spec.name);
+        }
+    }
+}

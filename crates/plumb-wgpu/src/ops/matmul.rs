@@ -98,6 +98,39 @@ fn vec4_kernel(a: &View, b: &View, k: usize) -> Option<&'static str> {
     None
 }
 
+/// The cooperative-matrix kernel (`matmul_coop`, or `_nt` for a transposed row-major `b`) for an
+/// f16 matmul on a device that has it, when the shapes and layouts are the ones it was written
+/// for: M and N multiples of 32, K of 16, unit inner strides, and offsets, row and batch strides
+/// multiples of 8 elements (16-byte aligned tile loads).
+fn coop_kernel(ctx: &Ctx, a: &View, b: &View, [m, n, k]: [usize; 3]) -> Option<&'static str> {
+    if !ctx.coop_f16 || a.dtype != DType::F16 || m == 0 || n == 0 || k == 0 {
+        return None;
+    }
+    if !(m.is_multiple_of(32) && n.is_multiple_of(32) && k.is_multiple_of(16)) {
+        return None;
+    }
+    let r = a.layout.rank();
+    let eight = |v: &View, skip: usize| {
+        v.layout.offset.is_multiple_of(8)
+            && v.layout
+                .strides
+                .iter()
+                .enumerate()
+                .all(|(i, s)| i == skip || s.is_multiple_of(8))
+    };
+    if a.layout.strides[r - 1] != 1 || !eight(a, r - 1) {
+        return None;
+    }
+    let sb = &b.layout.strides;
+    if sb[r - 1] == 1 && eight(b, r - 1) {
+        Some("matmul_coop")
+    } else if sb[r - 2] == 1 && eight(b, r - 2) {
+        Some("matmul_coop_nt")
+    } else {
+        None
+    }
+}
+
 pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
     if !a.dtype.is_float() || a.dtype != b.dtype {
         return Err(Error::DTypeMismatch {
@@ -112,15 +145,32 @@ pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
     if let Some(last) = oshape.last_mut() {
         *last = n;
     }
-    let odt = kernel_out(a.dtype, n);
-    let oc = compute_codec(odt, ctx.has_f16).unwrap_or("f32");
-    let out = ctx.alloc(odt.storage_bytes(batch * m * n), "matmul")?;
     if batch > 65535 {
         return Err(Error::invalid(
             "matmul",
             format!("{batch} batches (at most 65535)"),
         ));
     }
+    if let Some(kernel) = coop_kernel(ctx, &a, &b, [m, n, k]) {
+        // tensor-core tiles accumulate in f32 into an f32 buffer, rounded to f16 after
+        let acc = ctx.alloc(DType::F32.storage_bytes(batch * m * n), "matmul")?;
+        let spec = KernelSpec::new(Family::MatmulCoop, kernel, "f16", "f16", "f32", true);
+        let bufs = [
+            buf(ctx, &a, "matmul")?,
+            buf(ctx, &b, "matmul")?,
+            out_buf(ctx, &acc, "matmul")?,
+        ];
+        let groups = (
+            u32_of(n / 32, "matmul", "column tiles")?,
+            u32_of(m / 32, "matmul", "row tiles")?,
+            batch as u32,
+        );
+        ctx.run(&spec, &p, &bufs, groups)?;
+        return cast_back(ctx, Arc::new(acc), &oshape, DType::F16);
+    }
+    let odt = kernel_out(a.dtype, n);
+    let oc = compute_codec(odt, ctx.has_f16).unwrap_or("f32");
+    let out = ctx.alloc(odt.storage_bytes(batch * m * n), "matmul")?;
     let tag = if odt == a.dtype {
         a.dtype.name().to_string()
     } else {

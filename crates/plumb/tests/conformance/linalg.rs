@@ -50,6 +50,26 @@ fn matmul(s: &mut Suite, dt: DType) {
             mm(&a, &b, 2, m, k, n),
             2.0,
         )?);
+        // tile-sized shapes (GPU tensor-core paths take M, N multiples of 32 and K of 16), with
+        // b row-major and as the transpose of a row-major [n, k] (the linear-layer case)
+        let (tm, tk, tn) = (64, 48, 32);
+        let ga = rand(2 * tm * tk, -1.0, 1.0, dt, 75);
+        let gb = rand(tk * tn, -1.0, 1.0, dt, 76);
+        let tga = tensor(dev, dt, &[2, tm, tk], &ga)?;
+        let gbt = transpose(&gb, tk, tn);
+        let want = mm(&ga, &[&gb[..], &gb[..]].concat(), 2, tm, tk, tn);
+        out.push(cmp(
+            "[2,64,48]×[48,32]",
+            &tga.matmul(&tensor(dev, dt, &[tk, tn], &gb)?)?,
+            want.clone(),
+            2.0,
+        )?);
+        out.push(cmp(
+            "[2,64,48]×([32,48])ᵀ",
+            &tga.matmul(&tensor(dev, dt, &[tn, tk], &gbt)?.t()?)?,
+            want,
+            2.0,
+        )?);
         // one weight for the whole batch: [2, m, k] × [k, n] (CPU: one gemm over 2·m rows)
         let w = &b[..k * n];
         out.push(cmp(
