@@ -2,7 +2,8 @@
 //! text substitution. A kernel is `common.wgsl` + the codec sections of its dtypes
 //! (`codec.wgsl`) + its family file with the placeholders `{{NAME}}` (entry point, also the
 //! pipeline cache key: `{op}_{dtype}[_strided]`), `{{OP}}`, `{{DT}}`, `{{OT}}` (codec names),
-//! `{{STRIDED}}` and `{{BT}}` (op name ends in `_nt`: transposed right operand) replaced.
+//! `{{STRIDED}}`, `{{BT}}` (op name ends in `_nt`: transposed right operand) and `{{T64}}` (op
+//! name contains `64`: the cooperative-matrix matmul's 64-wide blocks) replaced.
 
 use plumb_core::DType;
 
@@ -128,6 +129,14 @@ impl KernelSpec {
                 .replace("{{OP}}", self.op)
                 .replace("{{DT}}", self.dt)
                 .replace("{{OT}}", self.ot)
+                .replace(
+                    "{{T64}}",
+                    if self.op.contains("64") {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                )
                 .replace(
                     "{{BT}}",
                     if self.op.ends_with("_nt") {

@@ -107,7 +107,12 @@ fn kernels_without_f16_need_no_f16_capability() {
 fn the_cooperative_matrix_matmul_translates_to_spirv() {
     use plumb_wgpu::kernels::{Family, KernelSpec};
     // only built for Vulkan adapters that offer cooperative matrices, so checked for SPIR-V
-    for op in ["matmul_coop", "matmul_coop_nt"] {
+    for op in [
+        "matmul_coop32",
+        "matmul_coop32_nt",
+        "matmul_coop64",
+        "matmul_coop64_nt",
+    ] {
         let spec = KernelSpec::new(Family::MatmulCoop, op, "f16", "f16", "f32", true);
         let src = spec.source();
         let (m, info) = validate(&src, &spec.name, Capabilities::all()).unwrap();

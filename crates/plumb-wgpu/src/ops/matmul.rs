@@ -98,11 +98,17 @@ fn vec4_kernel(a: &View, b: &View, k: usize) -> Option<&'static str> {
     None
 }
 
-/// The cooperative-matrix kernel (`matmul_coop`, or `_nt` for a transposed row-major `b`) for an
-/// f16 matmul on a device that has it, when the shapes and layouts are the ones it was written
-/// for: M and N multiples of 32, K of 16, unit inner strides, and offsets, row and batch strides
-/// multiples of 8 elements (16-byte aligned tile loads).
-fn coop_kernel(ctx: &Ctx, a: &View, b: &View, [m, n, k]: [usize; 3]) -> Option<&'static str> {
+/// The cooperative-matrix kernel for an f16 matmul on a device that has it, when the shapes and
+/// layouts are the ones it was written for: M and N multiples of 32, K of 16, unit inner strides,
+/// and offsets, row and batch strides multiples of 8 elements (16-byte aligned tile loads).
+/// 64x64 blocks (`matmul_coop64`) where they still make at least 256 workgroups, else 32x32;
+/// `_nt` when `b` is the transpose of a row-major matrix. Returns (kernel, block size).
+fn coop_kernel(
+    ctx: &Ctx,
+    a: &View,
+    b: &View,
+    [batch, m, n, k]: [usize; 4],
+) -> Option<(&'static str, usize)> {
     if !ctx.coop_f16 || a.dtype != DType::F16 || m == 0 || n == 0 || k == 0 {
         return None;
     }
@@ -122,13 +128,20 @@ fn coop_kernel(ctx: &Ctx, a: &View, b: &View, [m, n, k]: [usize; 3]) -> Option<&
         return None;
     }
     let sb = &b.layout.strides;
-    if sb[r - 1] == 1 && eight(b, r - 1) {
-        Some("matmul_coop")
+    let nt = if sb[r - 1] == 1 && eight(b, r - 1) {
+        false
     } else if sb[r - 2] == 1 && eight(b, r - 2) {
-        Some("matmul_coop_nt")
+        true
     } else {
-        None
-    }
+        return None;
+    };
+    let wide = m.is_multiple_of(64) && n.is_multiple_of(64) && batch * (m / 64) * (n / 64) >= 256;
+    Some(match (wide, nt) {
+        (true, false) => ("matmul_coop64", 64),
+        (true, true) => ("matmul_coop64_nt", 64),
+        (false, false) => ("matmul_coop32", 32),
+        (false, true) => ("matmul_coop32_nt", 32),
+    })
 }
 
 pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
@@ -151,7 +164,7 @@ pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
             format!("{batch} batches (at most 65535)"),
         ));
     }
-    if let Some(kernel) = coop_kernel(ctx, &a, &b, [m, n, k]) {
+    if let Some((kernel, block)) = coop_kernel(ctx, &a, &b, [batch, m, n, k]) {
         // tensor-core tiles accumulate in f32 into an f32 buffer, rounded to f16 after
         let acc = ctx.alloc(DType::F32.storage_bytes(batch * m * n), "matmul")?;
         let spec = KernelSpec::new(Family::MatmulCoop, kernel, "f16", "f16", "f32", true);
@@ -161,8 +174,8 @@ pub fn matmul(ctx: &Ctx, a: View, b: View) -> Result<StorageRef> {
             out_buf(ctx, &acc, "matmul")?,
         ];
         let groups = (
-            u32_of(n / 32, "matmul", "column tiles")?,
-            u32_of(m / 32, "matmul", "row tiles")?,
+            u32_of(n / block, "matmul", "column tiles")?,
+            u32_of(m / block, "matmul", "row tiles")?,
             batch as u32,
         );
         ctx.run(&spec, &p, &bufs, groups)?;

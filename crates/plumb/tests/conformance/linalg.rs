@@ -51,22 +51,40 @@ fn matmul(s: &mut Suite, dt: DType) {
             2.0,
         )?);
         // tile-sized shapes (GPU tensor-core paths take M, N multiples of 32 and K of 16), with
-        // b row-major and as the transpose of a row-major [n, k] (the linear-layer case)
-        let (tm, tk, tn) = (64, 48, 32);
+        // b row-major and as the transpose of a row-major [n, k] (the linear-layer case); a
+        // batch of 128 runs the 64-wide blocks, the 2-batch products the 32-wide ones
+        let (tm, tk, tn) = (128, 48, 64);
         let ga = rand(2 * tm * tk, -1.0, 1.0, dt, 75);
         let gb = rand(tk * tn, -1.0, 1.0, dt, 76);
         let tga = tensor(dev, dt, &[2, tm, tk], &ga)?;
         let gbt = transpose(&gb, tk, tn);
         let want = mm(&ga, &[&gb[..], &gb[..]].concat(), 2, tm, tk, tn);
         out.push(cmp(
-            "[2,64,48]×[48,32]",
+            "[2,128,48]×[48,64]",
             &tga.matmul(&tensor(dev, dt, &[tk, tn], &gb)?)?,
             want.clone(),
             2.0,
         )?);
         out.push(cmp(
-            "[2,64,48]×([32,48])ᵀ",
+            "[2,128,48]×([64,48])ᵀ",
             &tga.matmul(&tensor(dev, dt, &[tn, tk], &gbt)?.t()?)?,
+            want,
+            2.0,
+        )?);
+        let (bm, bk, bn, nb) = (128, 16, 128, 64);
+        let xa = rand(nb * bm * bk, -1.0, 1.0, dt, 77);
+        let xb = rand(bk * bn, -1.0, 1.0, dt, 78);
+        let txa = tensor(dev, dt, &[nb, bm, bk], &xa)?;
+        let want = mm(&xa, &xb.repeat(nb), nb, bm, bk, bn);
+        out.push(cmp(
+            "[64,128,16]×([128,16])ᵀ",
+            &txa.matmul(&tensor(dev, dt, &[bn, bk], &transpose(&xb, bk, bn))?.t()?)?,
+            want.clone(),
+            2.0,
+        )?);
+        out.push(cmp(
+            "[64,128,16]×[16,128]",
+            &txa.matmul(&tensor(dev, dt, &[bk, bn], &xb)?)?,
             want,
             2.0,
         )?);
