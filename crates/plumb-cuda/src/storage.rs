@@ -9,6 +9,7 @@ use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
 use plumb_core::BackendStorage;
 use std::any::Any;
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -93,8 +94,8 @@ impl Pool {
 }
 
 pub struct CudaStorage {
-    /// always Some until drop hands it back to the pool
-    buf: Option<CudaSlice<u8>>,
+    /// taken out only in drop, which hands it back to the pool
+    buf: ManuallyDrop<CudaSlice<u8>>,
     /// the device address of the buffer's first byte
     ptr: u64,
     bytes: usize,
@@ -120,7 +121,7 @@ impl CudaStorage {
         let ptr = buf.device_ptr(stream).0;
         counters.add(bytes as u64);
         CudaStorage {
-            buf: Some(buf),
+            buf: ManuallyDrop::new(buf),
             ptr,
             bytes,
             counters,
@@ -136,19 +137,19 @@ impl CudaStorage {
     }
     /// The buffer (possibly longer than the tensor: its size class).
     pub fn slice(&self) -> &CudaSlice<u8> {
-        self.buf.as_ref().expect("a live storage holds its buffer")
+        &self.buf
     }
     pub fn slice_mut(&mut self) -> &mut CudaSlice<u8> {
-        self.buf.as_mut().expect("a live storage holds its buffer")
+        &mut self.buf
     }
 }
 
 impl Drop for CudaStorage {
     fn drop(&mut self) {
         self.counters.sub(self.bytes as u64);
-        if let Some(buf) = self.buf.take() {
-            self.pool.give(buf);
-        }
+        // SAFETY: drop runs once and nothing touches `buf` after this
+        let buf = unsafe { ManuallyDrop::take(&mut self.buf) };
+        self.pool.give(buf);
     }
 }
 
