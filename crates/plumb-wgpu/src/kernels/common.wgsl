@@ -32,3 +32,16 @@ fn at(e: u32, i: u32) -> u32 {
 fn pf(i: u32) -> f32 {
     return bitcast<f32>(p[i]);
 }
+
+// matmul kernels: offset (elements) of batch `z` of the operand whose layout block starts at
+// p[blk] (offset, row stride, column stride, batch strides), over the batch dims p[4..]
+fn boff(z: u32, blk: u32) -> u32 {
+    var rem = z;
+    var o = p[blk];
+    for (var d = p[3]; d > 0u; d = d - 1u) {
+        let size = p[3u + d];
+        o = o + (rem % size) * p[blk + 2u + d];
+        rem = rem / size;
+    }
+    return o;
+}

@@ -11,17 +11,6 @@
 var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
 var<workgroup> Bs: array<f32, 1024>; // [16 k][64 columns]
 
-fn boff(z: u32, blk: u32) -> u32 {
-    var rem = z;
-    var o = p[blk];
-    for (var d = p[3]; d > 0u; d = d - 1u) {
-        let size = p[3u + d];
-        o = o + (rem % size) * p[blk + 2u + d];
-        rem = rem / size;
-    }
-    return o;
-}
-
 @compute @workgroup_size(16, 16)
 fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let m = p[0];

@@ -18,17 +18,6 @@ const B_T: bool = {{BT}};
 const T64: bool = {{T64}};
 const BLOCK: u32 = select(32u, 64u, T64);
 
-fn boff(z: u32, blk: u32) -> u32 {
-    var rem = z;
-    var o = p[blk];
-    for (var d = p[3]; d > 0u; d = d - 1u) {
-        let size = p[3u + d];
-        o = o + (rem % size) * p[blk + 2u + d];
-        rem = rem / size;
-    }
-    return o;
-}
-
 @compute @workgroup_size(32)
 fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>) {
     let m = p[0];

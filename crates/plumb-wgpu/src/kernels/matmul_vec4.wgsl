@@ -16,17 +16,6 @@ var<workgroup> Bs: array<vec4<f32>, 512>; // [16 k][32 column quads], or [128 co
 // b is the transpose of a row-major [N, K] tensor (the op name ends in _nt)
 const B_T: bool = {{BT}};
 
-fn boff(z: u32, blk: u32) -> u32 {
-    var rem = z;
-    var o = p[blk];
-    for (var d = p[3]; d > 0u; d = d - 1u) {
-        let size = p[3u + d];
-        o = o + (rem % size) * p[blk + 2u + d];
-        rem = rem / size;
-    }
-    return o;
-}
-
 fn store(z: u32, r: u32, c: u32, v: vec4<f32>) {
     let m = p[0];
     let n = p[1];

@@ -7,17 +7,6 @@
 
 var<workgroup> red: array<f32, 256>;
 
-fn boff(z: u32, blk: u32) -> u32 {
-    var rem = z;
-    var o = p[blk];
-    for (var d = p[3]; d > 0u; d = d - 1u) {
-        let size = p[3u + d];
-        o = o + (rem % size) * p[blk + 2u + d];
-        rem = rem / size;
-    }
-    return o;
-}
-
 @compute @workgroup_size(256)
 fn {{NAME}}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
