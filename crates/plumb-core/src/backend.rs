@@ -18,6 +18,7 @@ use crate::op::{BinaryOp, CmpOp, ReduceOp, UnaryOp};
 use crate::shape::Layout;
 use std::any::Any;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Device memory owned by one backend. Backends downcast through `as_any`.
@@ -28,6 +29,44 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
 }
 
 pub type StorageRef = Arc<dyn BackendStorage>;
+
+/// Bytes held by a backend's live storages and their high-water mark, for
+/// [`Backend::allocated_bytes`] and [`Backend::peak_allocated_bytes`]. `const`-constructible so a
+/// backend can keep one in a static.
+#[derive(Debug, Default)]
+pub struct ByteCounter {
+    live: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl ByteCounter {
+    pub const fn new() -> Self {
+        ByteCounter {
+            live: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+        }
+    }
+    /// A storage of `bytes` was created.
+    pub fn add(&self, bytes: u64) {
+        let now = self.live.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+    /// A storage of `bytes` was dropped.
+    pub fn sub(&self, bytes: u64) {
+        self.live.fetch_sub(bytes, Ordering::Relaxed);
+    }
+    pub fn live(&self) -> u64 {
+        self.live.load(Ordering::Relaxed)
+    }
+    /// The most bytes live at once since the last [`ByteCounter::reset_peak`].
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+    /// Restart the high-water mark at the current live bytes.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.live(), Ordering::Relaxed);
+    }
+}
 
 /// A borrowed tensor view handed to a backend.
 #[derive(Clone, Copy, Debug)]

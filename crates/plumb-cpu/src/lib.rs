@@ -102,15 +102,15 @@ impl Backend for CpuBackend {
     }
 
     fn allocated_bytes(&self) -> Option<u64> {
-        Some(storage::live_bytes())
+        Some(storage::BYTES.live())
     }
 
     fn peak_allocated_bytes(&self) -> Option<u64> {
-        Some(storage::peak_bytes())
+        Some(storage::BYTES.peak())
     }
 
     fn reset_peak_bytes(&self) {
-        storage::reset_peak()
+        storage::BYTES.reset_peak()
     }
 
     fn scope(&self, f: &mut (dyn FnMut() + Send)) {

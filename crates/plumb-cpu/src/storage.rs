@@ -2,10 +2,10 @@
 //! helpers that turn a [`View`] into a slice (borrowed when contiguous, gathered otherwise).
 
 use half::{bf16, f16};
+use plumb_core::ByteCounter;
 use plumb_core::{BackendStorage, DType, Element, Error, Layout, Result, View};
 use std::any::Any;
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The typed vector behind a storage. Bool, u8 and the block-quantized dtypes are bytes.
 #[derive(Debug)]
@@ -26,30 +26,13 @@ pub struct CpuStorage {
     data: Data,
 }
 
-/// Live bytes of every CPU storage in the process, and their high-water mark.
-static LIVE: AtomicU64 = AtomicU64::new(0);
-static PEAK: AtomicU64 = AtomicU64::new(0);
-
-/// Bytes held by live CPU storages (process-wide: all CPU backends share the host's memory).
-pub fn live_bytes() -> u64 {
-    LIVE.load(Ordering::Relaxed)
-}
-
-/// The most bytes live at once since the last [`reset_peak`].
-pub fn peak_bytes() -> u64 {
-    PEAK.load(Ordering::Relaxed)
-}
-
-/// Restart the high-water mark at the current live bytes.
-pub fn reset_peak() {
-    PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
-}
+/// Live bytes of every CPU storage in the process (all CPU backends share the host's memory),
+/// and their high-water mark.
+pub static BYTES: ByteCounter = ByteCounter::new();
 
 impl CpuStorage {
     pub fn new<T: Elem>(dtype: DType, v: Vec<T>) -> CpuStorage {
-        let bytes = (v.len() * std::mem::size_of::<T>()) as u64;
-        let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        PEAK.fetch_max(live, Ordering::Relaxed);
+        BYTES.add((v.len() * std::mem::size_of::<T>()) as u64);
         CpuStorage {
             dtype,
             data: T::wrap(v),
@@ -80,7 +63,7 @@ impl CpuStorage {
 
 impl Drop for CpuStorage {
     fn drop(&mut self) {
-        LIVE.fetch_sub(self.bytes().len() as u64, Ordering::Relaxed);
+        BYTES.sub(self.bytes().len() as u64);
         crate::pool::give(std::mem::replace(&mut self.data, Data::U8(Vec::new())));
     }
 }

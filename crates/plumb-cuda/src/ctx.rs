@@ -2,7 +2,7 @@
 //! live/peak byte counters, and the launch helpers every op uses.
 
 use crate::profile::Profile;
-use crate::storage::{Counters, CudaStorage, Pool};
+use crate::storage::{CudaStorage, Pool};
 use crate::strided::Strided;
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::sys::CUresult;
@@ -10,6 +10,7 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaStream, DriverError, LaunchConfig,
 };
 use cudarc::nvrtc::{CompileOptions, Ptx};
+use plumb_core::ByteCounter;
 use plumb_core::{DType, Error, Result};
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -61,7 +62,7 @@ pub struct Ctx {
     arch: &'static str,
     modules: Mutex<HashMap<Module, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
-    pub counters: Arc<Counters>,
+    pub counters: Arc<ByteCounter>,
     pool: Arc<Pool>,
     profile: Profile,
 }
@@ -98,7 +99,7 @@ impl Ctx {
             arch,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
-            counters: Arc::new(Counters::default()),
+            counters: Arc::new(ByteCounter::new()),
             pool: Arc::new(Pool::from_env()),
             profile: Profile::from_env(),
         })

@@ -25,7 +25,6 @@ use plumb_core::{
     AttentionArgs, Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result,
     StorageRef, UnaryOp, View,
 };
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// One CUDA device as a Plumb device.
@@ -129,13 +128,12 @@ impl Backend for CudaBackend {
         self.ctx.synchronize()
     }
     fn allocated_bytes(&self) -> Option<u64> {
-        Some(self.ctx.counters.live.load(Ordering::Relaxed))
+        Some(self.ctx.counters.live())
     }
     fn peak_allocated_bytes(&self) -> Option<u64> {
-        Some(self.ctx.counters.peak.load(Ordering::Relaxed))
+        Some(self.ctx.counters.peak())
     }
     fn reset_peak_bytes(&self) {
-        let live = self.ctx.counters.live.load(Ordering::Relaxed);
-        self.ctx.counters.peak.store(live, Ordering::Relaxed);
+        self.ctx.counters.reset_peak()
     }
 }

@@ -6,29 +6,12 @@
 //! whatever writes the new one.
 
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
-use plumb_core::BackendStorage;
+use plumb_core::{BackendStorage, ByteCounter};
 use std::any::Any;
 use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Bytes allocated now and the high-water mark since the last reset.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub live: AtomicU64,
-    pub peak: AtomicU64,
-}
-
-impl Counters {
-    fn add(&self, n: u64) {
-        let now = self.live.fetch_add(n, Ordering::Relaxed) + n;
-        self.peak.fetch_max(now, Ordering::Relaxed);
-    }
-    fn sub(&self, n: u64) {
-        self.live.fetch_sub(n, Ordering::Relaxed);
-    }
-}
 
 /// Freed device buffers by size class.
 pub struct Pool {
@@ -99,7 +82,7 @@ pub struct CudaStorage {
     /// the device address of the buffer's first byte
     ptr: u64,
     bytes: usize,
-    counters: Arc<Counters>,
+    counters: Arc<ByteCounter>,
     pool: Arc<Pool>,
 }
 
@@ -115,7 +98,7 @@ impl CudaStorage {
         buf: CudaSlice<u8>,
         bytes: usize,
         stream: &CudaStream,
-        counters: Arc<Counters>,
+        counters: Arc<ByteCounter>,
         pool: Arc<Pool>,
     ) -> Self {
         let ptr = buf.device_ptr(stream).0;

@@ -71,6 +71,17 @@ fn mm_params(a: &View, b: &View) -> Result<(Vec<u32>, [usize; 4])> {
     Ok((p, [batch, m, n, k]))
 }
 
+/// Whether the view's offset and every stride but dim `skip` (its unit-stride dim) are multiples
+/// of `elems` elements.
+fn aligned_to(v: &View, skip: usize, elems: usize) -> bool {
+    v.layout.offset.is_multiple_of(elems)
+        && v.layout
+            .strides
+            .iter()
+            .enumerate()
+            .all(|(i, s)| i == skip || s.is_multiple_of(elems))
+}
+
 /// The vec4 tiled kernel for a row-major `a` and a row-major (`matmul_vec4`) or transposed
 /// row-major (`matmul_vec4_nt`) `b`, when rows start on 4-element boundaries.
 fn vec4_kernel(a: &View, b: &View, k: usize) -> Option<&'static str> {
@@ -78,14 +89,7 @@ fn vec4_kernel(a: &View, b: &View, k: usize) -> Option<&'static str> {
     let n = b.shape()[r - 1];
     let sa = &a.layout.strides;
     let sb = &b.layout.strides;
-    let aligned = |v: &View, skip: usize| {
-        v.layout.offset.is_multiple_of(4)
-            && v.layout
-                .strides
-                .iter()
-                .enumerate()
-                .all(|(i, s)| i == skip || s.is_multiple_of(4))
-    };
+    let aligned = |v: &View, skip: usize| aligned_to(v, skip, 4);
     if sa[r - 1] != 1 || !k.is_multiple_of(4) || !aligned(a, r - 1) {
         return None;
     }
@@ -116,14 +120,7 @@ fn coop_kernel(
         return None;
     }
     let r = a.layout.rank();
-    let eight = |v: &View, skip: usize| {
-        v.layout.offset.is_multiple_of(8)
-            && v.layout
-                .strides
-                .iter()
-                .enumerate()
-                .all(|(i, s)| i == skip || s.is_multiple_of(8))
-    };
+    let eight = |v: &View, skip: usize| aligned_to(v, skip, 8);
     if a.layout.strides[r - 1] != 1 || !eight(a, r - 1) {
         return None;
     }
