@@ -5,7 +5,8 @@
 //!
 //! SENTENCES_FILE: one sentence per line (default: 256 generated sentences of 8–64 words);
 //! PROMPT_FILE: text whose first 256 tokens are the prefill prompt and first 16 the decode prompt.
-//! `PLUMB_BENCH_ONLY=embed1|embed32|llm-q4_1|llm-f32` runs one part (for profiling).
+//! `PLUMB_BENCH_ONLY=embed1|embed32|llm-q4_1|llm-f32` runs one part (for profiling);
+//! `llm-q4_1-prefill` / `llm-q4_1-decode` one half of it.
 //! `PLUMB_BENCH_DEVICE` (default `cpu`; `cuda:0`, `gpu:0`, ...) and `PLUMB_BENCH_DTYPE` (default
 //! f32) pick where and in what dtype; `PLUMB_BENCH_MINILM` / `PLUMB_BENCH_LLM` point at other model
 //! folders or files (a safetensors Llama folder runs once, labelled with the dtype).
@@ -65,7 +66,7 @@ fn models() -> PathBuf {
 
 /// Whether the part `name` runs under `PLUMB_BENCH_ONLY`.
 fn only(name: &str) -> bool {
-    std::env::var("PLUMB_BENCH_ONLY").map_or(true, |v| v.is_empty() || name.starts_with(&v))
+    std::env::var("PLUMB_BENCH_ONLY").map_or(true, |v| name.starts_with(&v) || v.starts_with(name))
 }
 
 fn main() -> Result<()> {
@@ -128,18 +129,23 @@ fn main() -> Result<()> {
         let Model::Generator(g) = &m else { continue };
         let ids = g.tokenizer.encode(&prompt_text, false)?;
         let prefill: Vec<u32> = ids.iter().copied().cycle().take(256).collect();
-        let secs = time_runs(3, &mut || {
-            let mut cache = KvCache::new(g.model.config.num_hidden_layers);
-            g.model
-                .forward(&prefill, &mut cache, &dev, false)?
-                .to_vec::<f32>()?;
-            Ok(())
-        })?;
-        println!(
+        if only(&format!("llm-{label}-prefill")) {
+            let secs = time_runs(3, &mut || {
+                let mut cache = KvCache::new(g.model.config.num_hidden_layers);
+                g.model
+                    .forward(&prefill, &mut cache, &dev, false)?
+                    .to_vec::<f32>()?;
+                Ok(())
+            })?;
+            println!(
             "RESULT framework=plumb op=llm_prefill dtype={label} shape=256 median_ms={:.4} value={:.2} unit=tok/s threads={threads} device={dev_id}",
             secs * 1e3,
             256.0 / secs
         );
+        }
+        if !only(&format!("llm-{label}-decode")) {
+            continue;
+        }
         let mut rates = Vec::new();
         for _ in 0..3 {
             let st = g.generate(

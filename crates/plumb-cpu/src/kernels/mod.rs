@@ -14,6 +14,7 @@ pub mod matmul;
 pub mod matmul_bf16;
 pub mod norm;
 pub mod qdot;
+pub mod qdot_i16;
 pub mod qmatmul;
 pub mod reduce;
 pub mod rope;

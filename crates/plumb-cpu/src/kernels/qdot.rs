@@ -1,14 +1,19 @@
 //! Block dot products for quantized matmul with few activation rows (decoding). Each task takes a
 //! range of weight rows and dots them block by block with every activation row.
 //!
-//! By default activations stay f32: weights are dequantized one block at a time into registers
-//! and dotted lane-wise (vectorised per SIMD level). With `PLUMB_CPU_Q8_ACTIVATIONS=1`, finite
-//! activation rows are first quantized to q8 blocks (32 × i8 + an f32 scale, round to nearest),
-//! as llama.cpp does, so a block dot is an exact integer sum: AVX2 `vpmaddubsw` / `vpmaddwd`
-//! where the CPU has them, a portable integer loop otherwise. That is faster but adds about 0.5%
-//! relative error per matmul, which flipped SmolLM2-135M's near-tied first greedy token on
-//! "What is the capital of France?" (see BENCHMARKS.md). Rows holding NaN/inf always use the f32
-//! path, so non-finite values propagate.
+//! How the activations enter the block dots (`PLUMB_CPU_QACT`):
+//! - `i16` (the default where the CPU has AVX-512 BW): finite activation rows are quantized to
+//!   16-bit blocks and the block dots are exact integer sums (`qdot_i16.rs`); 4× the f32 path's
+//!   speed on this machine, relative error ≤ 2⁻¹⁶ of each block's largest activation (SmolLM2-135M
+//!   q4_1 logits: 7.6e-3 max abs error against the dequantized f32 model, vs 2.0e-5 with `f32`);
+//! - `f32` (the default elsewhere): weights are dequantized one block at a time into registers
+//!   and dotted lane-wise with the f32 activations (vectorised per SIMD level);
+//! - `q8`: 8-bit activation blocks (32 × i8 + an f32 scale), as llama.cpp does, with AVX2
+//!   `vpmaddubsw` / `vpmaddwd` or a portable integer loop. About 0.5% relative error per matmul,
+//!   which flipped SmolLM2-135M's near-tied first greedy token on "What is the capital of France?"
+//!   (see BENCHMARKS.md), so only on request.
+//!
+//! Rows holding NaN/inf always use the f32 path, so non-finite values propagate.
 
 use plumb_core::DType;
 use rayon::prelude::*;
@@ -526,18 +531,32 @@ enum XRow<'a> {
     F32(&'a [f32], Vec<f32>),
 }
 
-/// Whether activations are quantized to q8 blocks (llama.cpp's speed trade: about 0.5% relative
-/// error per matmul, enough to flip near-tied greedy tokens of small models). Off by default:
-/// activations stay f32 and only the weights are quantized; `PLUMB_CPU_Q8_ACTIVATIONS=1` opts in.
-fn q8_activations() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("PLUMB_CPU_Q8_ACTIVATIONS").is_ok_and(|v| v == "1"))
+/// How activations enter the block dots (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Act {
+    I16,
+    F32,
+    Q8,
+}
+
+/// `PLUMB_CPU_QACT` (`i16`, `f32` or `q8`); unset or unknown: `i16`, which falls back to `f32`
+/// where the CPU lacks its kernels.
+fn act() -> Act {
+    static A: std::sync::OnceLock<Act> = std::sync::OnceLock::new();
+    *A.get_or_init(|| match std::env::var("PLUMB_CPU_QACT").as_deref() {
+        Ok("f32") => Act::F32,
+        Ok("q8") => Act::Q8,
+        _ => Act::I16,
+    })
 }
 
 /// out [rows, n] = x [rows, k] × wᵀ for quantized w [n, k].
 pub fn qmatmul_rows(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
     let row_bytes = dt.storage_bytes(k);
-    let q8 = q8_activations();
+    let q8 = act() == Act::Q8;
+    if act() == Act::I16 && super::qdot_i16::available(dt) && xs.iter().all(|v| v.is_finite()) {
+        return rows_i16(xs, wb, dt, rows, n, k);
+    }
     let xrows: Vec<XRow> = xs
         .chunks_exact(k)
         .map(|x| {
@@ -595,4 +614,45 @@ pub fn qmatmul_rows(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: 
         }
     }
     out
+}
+
+/// [`qmatmul_rows`] with the activations in 16-bit blocks (see `qdot_i16.rs`), in parallel over
+/// bands of weight rows; each band is read once for all activation rows.
+fn rows_i16(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
+    let row_bytes = dt.storage_bytes(k);
+    let xq: Vec<_> = xs
+        .chunks_exact(k)
+        .map(super::qdot_i16::quantize_i16)
+        .collect();
+    let mut out = vec![0f32; rows * n];
+    let per = 64;
+    // out is [rows, n]: band j of every activation row is out[r·n + j·per ..], so the bands are
+    // written through a raw pointer (disjoint per task).
+    let optr = SyncPtr(out.as_mut_ptr());
+    wb.par_chunks(row_bytes * per)
+        .enumerate()
+        .for_each(|(band, w)| {
+            let len = w.len() / row_bytes;
+            for (r, x) in xq.iter().enumerate() {
+                // SAFETY: columns band·per .. band·per + len of row r are inside out and written
+                // by this task only.
+                let o = unsafe {
+                    std::slice::from_raw_parts_mut(optr.get().add(r * n + band * per), len)
+                };
+                super::qdot_i16::dot_rows(dt, w, row_bytes, x, o, 1);
+            }
+        });
+    out
+}
+
+/// A raw output pointer shared by tasks that write disjoint parts.
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+// SAFETY: only used for disjoint writes, see rows_i16.
+unsafe impl Send for SyncPtr {}
+unsafe impl Sync for SyncPtr {}
+impl SyncPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
 }

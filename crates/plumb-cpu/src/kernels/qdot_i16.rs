@@ -1,0 +1,270 @@
+//! Quantized matrix × few activation rows with the activations quantized to 16-bit blocks
+//! (AVX-512 BW): `x ≈ d_b · q` per block of 32 with `d_b = max|x| / 32767`, so each element keeps
+//! about 15 bits (relative error ≤ 2⁻¹⁶ of its block's largest value; the weights' own 4- or
+//! 8-bit quantization is orders of magnitude coarser). A block dot is then an exact integer sum:
+//! one `vpmaddwd` for 32 weights, where the f32 path needs the nibbles widened to 32 floats.
+//!
+//! q4 blocks: the 16 bytes are broadcast to the four 128-bit lanes and `vpshufb` puts byte `j` in
+//! the low half of word `j` (lanes 0–1) and again of word `16 + j` (lanes 2–3); a mask keeps the low
+//! nibble in words 0–15 and the high nibble *in place* (×16) in words 16–31. So i32 lanes 8–15
+//! carry 16× the high-nibble sums, scaled by 1/16 once after the loop (exact: a power of two).
+//! Largest lane: 2 · 240 · 32767 < 2²⁴, so the conversion to f32 is exact as well.
+//! q8_0 blocks: `vpmovsxbw` widens the 32 signed bytes to words.
+//!
+//! Scales are f16 in the blocks; they go through a 65536-entry f32 table (a load, not the
+//! conversion ports the vector work needs).
+
+use plumb_core::DType;
+
+/// One activation row in 16-bit blocks.
+pub struct I16Row {
+    /// 32 values per block, element order
+    pub q: Vec<i16>,
+    /// per-block scale
+    pub d: Vec<f32>,
+    /// per-block Σx of the f32 values (the q4 offset terms use it)
+    pub sum: Vec<f32>,
+}
+
+/// Quantize a finite f32 row (a multiple of 32 long) to 16-bit blocks.
+pub fn quantize_i16(x: &[f32]) -> I16Row {
+    let nb = x.len() / 32;
+    let (mut q, mut d, mut sum) = (vec![0i16; nb * 32], vec![0f32; nb], vec![0f32; nb]);
+    for (b, c) in x.chunks_exact(32).enumerate() {
+        let amax = c.iter().fold(0f32, |a, &v| a.max(v.abs()));
+        let scale = amax / 32767.0;
+        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        for (o, &v) in q[b * 32..b * 32 + 32].iter_mut().zip(c) {
+            *o = (v * inv).round().clamp(-32767.0, 32767.0) as i16;
+        }
+        d[b] = scale;
+        sum[b] = c.iter().sum();
+    }
+    I16Row { q, d, sum }
+}
+
+/// Whether this CPU has the kernels below for `dt`.
+pub fn available(dt: DType) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::level() == super::simd::Level::V4 {
+        return matches!(dt, DType::Q4_0 | DType::Q4_1 | DType::Q8_0);
+    }
+    let _ = dt;
+    false
+}
+
+/// f16 bits → f32, for every bit pattern.
+fn f16_table() -> &'static [f32] {
+    static T: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    T.get_or_init(|| (0..=u16::MAX).map(super::f16_bits_to_f32).collect())
+}
+
+/// `out[i·stride]` = dot of weight row `i` (of `w`, `rb` bytes each) with `x`, for every row of
+/// `w`. Only where [`available`] says so.
+pub fn dot_rows(dt: DType, w: &[u8], rb: usize, x: &I16Row, out: &mut [f32], stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if available(dt) {
+        let nb = (rb / dt.block_bytes()).min(x.d.len());
+        let rows = (w.len() / rb).min(out.len().div_ceil(stride));
+        let t = f16_table();
+        // SAFETY: available() checked AVX-512 F/BW/VL; every row read below lies inside w (rows
+        // whole rows of rb bytes, nb blocks each), x holds nb blocks, out (i·stride) < out.len().
+        unsafe {
+            match dt {
+                DType::Q4_0 => avx512::rows::<{ avx512::Q4_0 }>(w, rb, x, nb, rows, t, out, stride),
+                DType::Q4_1 => avx512::rows::<{ avx512::Q4_1 }>(w, rb, x, nb, rows, t, out, stride),
+                _ => avx512::rows::<{ avx512::Q8_0 }>(w, rb, x, nb, rows, t, out, stride),
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (dt, w, rb, x, out, stride);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::I16Row;
+    use std::arch::x86_64::*;
+
+    pub const Q4_0: u8 = 0;
+    pub const Q4_1: u8 = 1;
+    pub const Q8_0: u8 = 2;
+
+    /// `vpshufb` control: word j of lanes 0–1 and word 16 + j of lanes 2–3 get byte j.
+    static SPREAD: [i8; 64] = {
+        let mut c = [-128i8; 64];
+        let mut lane = 0;
+        while lane < 4 {
+            let mut j = 0;
+            while j < 8 {
+                c[lane * 16 + 2 * j] = ((lane % 2) * 8 + j) as i8;
+                j += 1;
+            }
+            lane += 1;
+        }
+        c
+    };
+    /// Low nibble in words 0–15, high nibble (in place) in words 16–31.
+    static NIBBLES: [u16; 32] = {
+        let mut m = [0x0fu16; 32];
+        let mut j = 16;
+        while j < 32 {
+            m[j] = 0xf0;
+            j += 1;
+        }
+        m
+    };
+
+    #[inline(always)]
+    unsafe fn f16_at(t: &[f32], p: *const u8) -> f32 {
+        *t.get_unchecked(u16::from_le_bytes([*p, *p.add(1)]) as usize)
+    }
+
+    /// Σ q_w·q_x of one block as 16 i32 lanes converted to f32 (q4: lanes 8–15 at 16×).
+    #[inline(always)]
+    unsafe fn block<const KIND: u8>(
+        blk: *const u8,
+        xv: __m512i,
+        spread: __m512i,
+        nib: __m512i,
+    ) -> __m512 {
+        let w = if KIND == Q8_0 {
+            _mm512_cvtepi8_epi16(_mm256_loadu_si256(blk.add(2) as *const __m256i))
+        } else {
+            let off = if KIND == Q4_0 { 2 } else { 4 };
+            let b = _mm512_broadcast_i32x4(_mm_loadu_si128(blk.add(off) as *const __m128i));
+            _mm512_and_si512(_mm512_shuffle_epi8(b, spread), nib)
+        };
+        _mm512_cvtepi32_ps(_mm512_madd_epi16(w, xv))
+    }
+
+    /// R consecutive weight rows against x.
+    #[inline(always)]
+    unsafe fn group<const KIND: u8, const R: usize>(
+        w: *const u8,
+        rb: usize,
+        x: &I16Row,
+        nb: usize,
+        t: &[f32],
+    ) -> [f32; R] {
+        let bb = match KIND {
+            Q4_0 => 18,
+            Q4_1 => 20,
+            _ => 34,
+        };
+        let spread = _mm512_loadu_si512(SPREAD.as_ptr() as *const _);
+        let nib = _mm512_loadu_si512(NIBBLES.as_ptr() as *const _);
+        let mut acc = [_mm512_setzero_ps(); R];
+        let mut off = [0f32; R];
+        for b in 0..nb {
+            let xv = _mm512_loadu_si512(x.q.as_ptr().add(b * 32) as *const _);
+            let dx = _mm512_set1_ps(*x.d.get_unchecked(b));
+            let xs = *x.sum.get_unchecked(b);
+            for r in 0..R {
+                let blk = w.add(r * rb + b * bb);
+                let dw = f16_at(t, blk);
+                let f = block::<KIND>(blk, xv, spread, nib);
+                acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(f, _mm512_set1_ps(dw)), dx, acc[r]);
+                if KIND == Q4_1 {
+                    off[r] += f16_at(t, blk.add(2)) * xs;
+                } else if KIND == Q4_0 {
+                    off[r] -= 8.0 * dw * xs;
+                }
+            }
+        }
+        let lanes = if KIND == Q8_0 {
+            _mm512_set1_ps(1.0)
+        } else {
+            let (one, sixteenth) = (_mm256_set1_ps(1.0), _mm256_set1_ps(1.0 / 16.0));
+            _mm512_insertf32x8(_mm512_castps256_ps512(one), sixteenth, 1)
+        };
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = _mm512_reduce_add_ps(_mm512_mul_ps(acc[r], lanes)) + off[r];
+        }
+        out
+    }
+
+    /// Every row of `w` (four at a time) into `out[i·stride]`.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/DQ present; `w` holds `rows` rows of `rb` bytes with `nb` whole blocks of
+    /// KIND each; `x` holds `nb` blocks; `(rows − 1)·stride < out.len()`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma")]
+    pub unsafe fn rows<const KIND: u8>(
+        w: &[u8],
+        rb: usize,
+        x: &I16Row,
+        nb: usize,
+        rows: usize,
+        t: &[f32],
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let wp = w.as_ptr();
+        let mut i = 0;
+        while i + 4 <= rows {
+            let v = group::<KIND, 4>(wp.add(i * rb), rb, x, nb, t);
+            for (r, v) in v.into_iter().enumerate() {
+                out[(i + r) * stride] = v;
+            }
+            i += 4;
+        }
+        while i < rows {
+            out[i * stride] = group::<KIND, 1>(wp.add(i * rb), rb, x, nb, t)[0];
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plumb_core::quant;
+
+    /// Every kind against the dequantized weights dotted in f64, for 1–9 rows (the x4 groups and
+    /// the single-row tail).
+    #[test]
+    fn matches_dequantized_dot() {
+        if !available(DType::Q4_1) {
+            eprintln!("skipped: this CPU has no AVX-512 BW (the 16-bit activation kernels)");
+            return;
+        }
+        let k = 96;
+        let mut rng = plumb_core::rng::SplitMix64::new(7);
+        let mut r = || (rng.next_u64() % 20001) as f32 / 10000.0 - 1.0;
+        for dt in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
+            for n in 1..10 {
+                let wf: Vec<f32> = (0..n * k).map(|_| r() * 3.0).collect();
+                let x: Vec<f32> = (0..k).map(|_| r() * 5.0).collect();
+                let wb = quant::quantize(dt, &wf).unwrap();
+                let deq = quant::dequantize(dt, &wb, n * k).unwrap();
+                let rb = dt.storage_bytes(k);
+                let mut out = vec![0f32; n * 2];
+                dot_rows(dt, &wb, rb, &quantize_i16(&x), &mut out, 2);
+                // each activation is off by at most half a step (its block's max / 65534)
+                let step: Vec<f64> = x
+                    .chunks(32)
+                    .map(|c| c.iter().fold(0f32, |a, v| a.max(v.abs())) as f64 / 65534.0)
+                    .collect();
+                for i in 0..n {
+                    let w = &deq[i * k..(i + 1) * k];
+                    let want: f64 = w.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+                    let mag: f64 = w.iter().zip(&x).map(|(&a, &b)| (a * b).abs() as f64).sum();
+                    let bound: f64 = w
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &a)| a.abs() as f64 * step[j / 32])
+                        .sum();
+                    let err = (out[i * 2] as f64 - want).abs();
+                    assert!(
+                        err <= bound + 1e-6 * mag,
+                        "{dt} n={n} row {i}: {} vs {want} (bound {bound})",
+                        out[i * 2]
+                    );
+                }
+            }
+        }
+    }
+}
