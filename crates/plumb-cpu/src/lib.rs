@@ -11,6 +11,7 @@ mod info;
 pub mod kernels;
 mod pool;
 pub mod storage;
+mod team;
 
 use kernels::cast::{cast_plain, cast_to_bool, fill_value};
 use kernels::{

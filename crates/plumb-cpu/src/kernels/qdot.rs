@@ -625,23 +625,24 @@ fn rows_i16(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -
         .map(super::qdot_i16::quantize_i16)
         .collect();
     let mut out = vec![0f32; rows * n];
-    let per = 64;
+    let threads = rayon::current_num_threads();
+    // about eight bands per thread, whole groups of four rows
+    let per = (n / (8 * threads)).clamp(16, 256) / 4 * 4;
+    let bands = n.div_ceil(per);
     // out is [rows, n]: band j of every activation row is out[r·n + j·per ..], so the bands are
     // written through a raw pointer (disjoint per task).
     let optr = SyncPtr(out.as_mut_ptr());
-    wb.par_chunks(row_bytes * per)
-        .enumerate()
-        .for_each(|(band, w)| {
-            let len = w.len() / row_bytes;
-            for (r, x) in xq.iter().enumerate() {
-                // SAFETY: columns band·per .. band·per + len of row r are inside out and written
-                // by this task only.
-                let o = unsafe {
-                    std::slice::from_raw_parts_mut(optr.get().add(r * n + band * per), len)
-                };
-                super::qdot_i16::dot_rows(dt, w, row_bytes, x, o, 1);
-            }
-        });
+    crate::team::for_each(bands, threads, &|band| {
+        let j0 = band * per;
+        let len = per.min(n - j0);
+        let w = &wb[j0 * row_bytes..(j0 + len) * row_bytes];
+        for (r, x) in xq.iter().enumerate() {
+            // SAFETY: columns j0 .. j0 + len of row r are inside out and written by this task
+            // only.
+            let o = unsafe { std::slice::from_raw_parts_mut(optr.get().add(r * n + j0), len) };
+            super::qdot_i16::dot_rows(dt, w, row_bytes, x, o, 1);
+        }
+    });
     out
 }
 

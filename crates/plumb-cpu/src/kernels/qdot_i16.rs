@@ -35,7 +35,7 @@ pub fn quantize_i16(x: &[f32]) -> I16Row {
         let scale = amax / 32767.0;
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
         for (o, &v) in q[b * 32..b * 32 + 32].iter_mut().zip(c) {
-            *o = (v * inv).round().clamp(-32767.0, 32767.0) as i16;
+            *o = (v * inv).round_ties_even().clamp(-32767.0, 32767.0) as i16;
         }
         d[b] = scale;
         sum[b] = c.iter().sum();
@@ -89,6 +89,10 @@ mod avx512 {
     pub const Q4_0: u8 = 0;
     pub const Q4_1: u8 = 1;
     pub const Q8_0: u8 = 2;
+    /// Groups of rows ahead whose blocks are prefetched: decoding streams every weight from
+    /// memory once per token, and without it the kernel waited on loads (SmolLM2-135M q4_1
+    /// decode 80 → 110–115 tok/s on the 2-core build machine; 2, 4 and 8 groups measured alike).
+    const PREFETCH: usize = 4;
 
     /// `vpshufb` control: word j of lanes 0–1 and word 16 + j of lanes 2–3 get byte j.
     static SPREAD: [i8; 64] = {
@@ -162,6 +166,9 @@ mod avx512 {
             let xs = *x.sum.get_unchecked(b);
             for r in 0..R {
                 let blk = w.add(r * rb + b * bb);
+                if PREFETCH > 0 {
+                    _mm_prefetch::<_MM_HINT_T0>(blk.wrapping_add(PREFETCH * R * rb) as *const i8);
+                }
                 let dw = f16_at(t, blk);
                 let f = block::<KIND>(blk, xv, spread, nib);
                 acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(f, _mm512_set1_ps(dw)), dx, acc[r]);

@@ -1,0 +1,217 @@
+//! A team of helper threads that stay awake between jobs, for the many short parallel ops of
+//! decoding (a SmolLM2-135M token is ~150 matrix-vector products of 20–120 µs each). Handing such
+//! an op to rayon wakes a sleeping worker through the kernel each time; perf showed ~15% of
+//! decode time in scheduler and futex code. Team helpers instead poll for the next job for
+//! [`SPIN`] after their last one (yielding the core between polls, so other runnable threads are
+//! not starved) and only then park on a condition variable.
+//!
+//! One job runs at a time: a caller that finds the team busy (or is itself a helper) runs its
+//! tasks inline. The caller always takes tasks too, so a job finishes even if no helper wakes.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long an idle helper keeps polling before it parks.
+const SPIN: Duration = Duration::from_millis(2);
+
+/// The tasks of one job. `f` is only called for a claimed task index below `tasks`, and the
+/// caller waits for `done == tasks` before returning, so the borrowed closure outlives every
+/// call even though helpers may hold the `Arc<Job>` a little longer.
+struct Job {
+    f: *const (dyn Fn(usize) + Sync),
+    tasks: usize,
+    /// helpers that may still join (the caller's thread budget minus itself)
+    seats: AtomicUsize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    panicked: AtomicBool,
+}
+
+// SAFETY: `f` points to a `Sync` closure that outlives every call made through it (see Job).
+unsafe impl Send for Job {}
+unsafe impl Sync for Job {}
+
+impl Job {
+    /// Claim and run tasks until none are left.
+    fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.tasks {
+                return;
+            }
+            // SAFETY: see Job: the closure is alive until done reaches tasks.
+            let f = unsafe { &*self.f };
+            if catch_unwind(AssertUnwindSafe(|| f(i))).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+struct Team {
+    /// bumped for every job; helpers compare it with the last one they saw
+    epoch: AtomicU64,
+    job: Mutex<Option<Arc<Job>>>,
+    wake: Condvar,
+    /// helpers parked on `wake` (read and written under the `job` lock)
+    sleeping: AtomicUsize,
+    busy: AtomicBool,
+}
+
+thread_local! {
+    static IS_HELPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn team() -> Option<&'static Team> {
+    static TEAM: OnceLock<Option<&'static Team>> = OnceLock::new();
+    *TEAM.get_or_init(|| {
+        let helpers = crate::default_threads().saturating_sub(1);
+        if helpers == 0 {
+            return None;
+        }
+        let t: &'static Team = Box::leak(Box::new(Team {
+            epoch: AtomicU64::new(0),
+            job: Mutex::new(None),
+            wake: Condvar::new(),
+            sleeping: AtomicUsize::new(0),
+            busy: AtomicBool::new(false),
+        }));
+        for i in 0..helpers {
+            let spawned = std::thread::Builder::new()
+                .name(format!("plumb-team-{i}"))
+                .spawn(move || helper(t));
+            if spawned.is_err() {
+                return None;
+            }
+        }
+        Some(t)
+    })
+}
+
+fn helper(t: &'static Team) {
+    IS_HELPER.with(|h| h.set(true));
+    let mut seen = 0u64;
+    loop {
+        let idle = Instant::now();
+        let mut polls = 0u32;
+        while t.epoch.load(Ordering::Acquire) == seen {
+            polls += 1;
+            if polls.is_multiple_of(64) {
+                if idle.elapsed() > SPIN {
+                    let Ok(mut g) = t.job.lock() else { return };
+                    t.sleeping.fetch_add(1, Ordering::Relaxed);
+                    while t.epoch.load(Ordering::Acquire) == seen {
+                        g = match t.wake.wait(g) {
+                            Ok(g) => g,
+                            Err(_) => return,
+                        };
+                    }
+                    t.sleeping.fetch_sub(1, Ordering::Relaxed);
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            std::hint::spin_loop();
+        }
+        seen = t.epoch.load(Ordering::Acquire);
+        let job = match t.job.lock() {
+            Ok(g) => g.clone(),
+            Err(_) => return,
+        };
+        if let Some(job) = job {
+            let seat = job
+                .seats
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            if seat.is_ok() {
+                job.work();
+            }
+        }
+    }
+}
+
+/// Run `f(0) … f(tasks − 1)` on the calling thread and, where the team is free, on up to
+/// `threads − 1` helpers. Panics in `f` are re-raised here after every task has finished.
+pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
+    let inline = || (0..tasks).for_each(f);
+    if tasks <= 1 || threads <= 1 || IS_HELPER.with(|h| h.get()) {
+        return inline();
+    }
+    let Some(t) = team() else { return inline() };
+    if t.busy.swap(true, Ordering::Acquire) {
+        return inline();
+    }
+    // SAFETY (lifetime erasure): the job's closure pointer is only dereferenced for claimed
+    // tasks, all of which finish before this function returns (the wait on `done` below).
+    let f: *const (dyn Fn(usize) + Sync + '_) = f;
+    let f: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
+    let job = Arc::new(Job {
+        f,
+        tasks,
+        seats: AtomicUsize::new(threads - 1),
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        panicked: AtomicBool::new(false),
+    });
+    match t.job.lock() {
+        Ok(mut g) => {
+            *g = Some(job.clone());
+            t.epoch.fetch_add(1, Ordering::Release);
+            if t.sleeping.load(Ordering::Relaxed) > 0 {
+                t.wake.notify_all();
+            }
+        }
+        Err(_) => {
+            t.busy.store(false, Ordering::Release);
+            return inline();
+        }
+    }
+    job.work();
+    while job.done.load(Ordering::Acquire) < tasks {
+        std::hint::spin_loop();
+    }
+    if let Ok(mut g) = t.job.lock() {
+        *g = None;
+    }
+    t.busy.store(false, Ordering::Release);
+    if job.panicked.load(Ordering::Relaxed) {
+        panic!("a plumb-cpu team task panicked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_task_runs_once_across_many_jobs() {
+        for tasks in [0, 1, 2, 7, 100] {
+            for _ in 0..50 {
+                let hits: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+                for_each(tasks, 4, &|i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_callers_each_get_all_their_tasks_done() {
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        let sum = AtomicUsize::new(0);
+                        for_each(10, 2, &|i| {
+                            sum.fetch_add(i, Ordering::Relaxed);
+                        });
+                        assert_eq!(sum.load(Ordering::Relaxed), 45);
+                    }
+                });
+            }
+        });
+    }
+}
