@@ -181,6 +181,33 @@ pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// A raw pointer to an output that tasks write in disjoint parts.
+pub struct SyncPtr<T>(*mut T);
+
+impl<T> Clone for SyncPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SyncPtr<T> {}
+
+// SAFETY: only used for disjoint writes from tasks that finish before the owner is used again.
+unsafe impl<T: Send> Send for SyncPtr<T> {}
+unsafe impl<T: Send> Sync for SyncPtr<T> {}
+
+impl<T> SyncPtr<T> {
+    pub fn new(out: &mut [T]) -> Self {
+        SyncPtr(out.as_mut_ptr())
+    }
+
+    /// # Safety
+    /// `start + len` lies inside the slice given to [`SyncPtr::new`], which is still borrowed
+    /// by the caller of [`for_each`], and no other task touches that range.
+    pub unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [T] {
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@
 use super::{Acc, Float};
 use crate::storage::raw_slice;
 use plumb_core::{AttentionArgs, Layout, Result, View};
-use rayon::prelude::*;
 
 /// Element offset of [b, h, i, 0] in a rank-4 layout.
 fn at(l: &Layout, b: usize, h: usize, i: usize) -> usize {
@@ -61,12 +60,17 @@ pub fn attention_float<T: Float>(
         causal: args.causal,
         offset: t.saturating_sub(s), // causal: row i sees keys 0..=i + offset
     };
-    let tasks = out.par_chunks_mut(s * d).enumerate().flat_map(|(bh, o)| {
-        o.par_chunks_mut(ROWS * d)
-            .enumerate()
-            .map(move |(blk, o)| (bh, blk, o))
+    // tasks of up to ROWS query rows of one (batch, head), on the decode team (see team.rs)
+    let blocks = s.div_ceil(ROWS);
+    let optr = crate::team::SyncPtr::new(&mut out);
+    crate::team::for_each(b * h * blocks, rayon::current_num_threads(), &|task| {
+        let (bh, i0) = (task / blocks, task % blocks * ROWS);
+        let rows = ROWS.min(s - i0);
+        // SAFETY: rows i0 .. i0 + rows of (batch, head) bh lie inside out and belong to this
+        // task only.
+        let o = unsafe { optr.slice((bh * s + i0) * d, rows * d) };
+        rows_task(o, &ctx, bh, i0);
     });
-    tasks.for_each(|(bh, blk, o)| rows_task(o, &ctx, bh, blk * ROWS));
     Ok(Some(out))
 }
 

@@ -631,7 +631,7 @@ fn rows_i16(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -
     let bands = n.div_ceil(per);
     // out is [rows, n]: band j of every activation row is out[r·n + j·per ..], so the bands are
     // written through a raw pointer (disjoint per task).
-    let optr = SyncPtr(out.as_mut_ptr());
+    let optr = crate::team::SyncPtr::new(&mut out);
     crate::team::for_each(bands, threads, &|band| {
         let j0 = band * per;
         let len = per.min(n - j0);
@@ -639,21 +639,9 @@ fn rows_i16(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -
         for (r, x) in xq.iter().enumerate() {
             // SAFETY: columns j0 .. j0 + len of row r are inside out and written by this task
             // only.
-            let o = unsafe { std::slice::from_raw_parts_mut(optr.get().add(r * n + j0), len) };
+            let o = unsafe { optr.slice(r * n + j0, len) };
             super::qdot_i16::dot_rows(dt, w, row_bytes, x, o, 1);
         }
     });
     out
-}
-
-/// A raw output pointer shared by tasks that write disjoint parts.
-#[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
-// SAFETY: only used for disjoint writes, see rows_i16.
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
-impl SyncPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
