@@ -29,19 +29,38 @@ pub struct I16Row {
 /// Quantize a finite f32 row (a multiple of 32 long) to 16-bit blocks.
 pub fn quantize_i16(x: &[f32]) -> I16Row {
     let nb = x.len() / 32;
-    let (mut q, mut d, mut sum) = (vec![0i16; nb * 32], vec![0f32; nb], vec![0f32; nb]);
-    for (b, c) in x.chunks_exact(32).enumerate() {
+    let mut row = I16Row {
+        q: vec![0i16; nb * 32],
+        d: vec![0f32; nb],
+        sum: vec![0f32; nb],
+    };
+    quantize_into(x, &mut row.q, &mut row.d, &mut row.sum);
+    row
+}
+
+/// One block per step: scale from the largest magnitude, round to nearest even.
+#[inline(always)]
+fn quantize_body(x: &[f32], q: &mut [i16], d: &mut [f32], sum: &mut [f32]) {
+    for (((c, q), d), sum) in x
+        .chunks_exact(32)
+        .zip(q.chunks_exact_mut(32))
+        .zip(d.iter_mut())
+        .zip(sum.iter_mut())
+    {
         let amax = c.iter().fold(0f32, |a, &v| a.max(v.abs()));
         let scale = amax / 32767.0;
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-        for (o, &v) in q[b * 32..b * 32 + 32].iter_mut().zip(c) {
+        for (o, &v) in q.iter_mut().zip(c) {
             *o = (v * inv).round_ties_even().clamp(-32767.0, 32767.0) as i16;
         }
-        d[b] = scale;
-        sum[b] = c.iter().sum();
+        *d = scale;
+        *sum = c.iter().sum();
     }
-    I16Row { q, d, sum }
 }
+
+multiversion!(
+    fn quantize_into[](x: &[f32], q: &mut [i16], d: &mut [f32], sum: &mut [f32]) = quantize_body[]
+);
 
 /// Whether this CPU has the kernels below for `dt`.
 pub fn available(dt: DType) -> bool {
