@@ -21,8 +21,11 @@ pub fn rope_float<T: Float>(x: &View, cos: &View, sin: &View, interleaved: bool)
     if d == 0 || seq == 0 {
         return Ok(out);
     }
+    // one (batch, head) per item, at least PAR_CHUNK elements per task (a decode step's few
+    // heads run inline instead of waking the pool)
     out.par_chunks_mut(seq * d)
         .zip(src.par_chunks(seq * d))
+        .with_min_len((super::PAR_CHUNK / (seq * d)).max(1))
         .for_each(|(o, xi)| {
             for t in 0..seq {
                 let (xr, or) = (&xi[t * d..(t + 1) * d], &mut o[t * d..(t + 1) * d]);
