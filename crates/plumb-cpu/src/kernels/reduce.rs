@@ -43,38 +43,35 @@ pub fn sum_acc<T: Float>(x: &[T]) -> T::A {
     lanes[0] + s
 }
 
-/// Max of a slice (NaN propagates); `NEG_INF` for an empty slice.
+/// Max of a slice (NaN propagates); `NEG_INF` for an empty slice. The lanes take a plain
+/// compare-and-select (one `vmaxps`) and NaNs are flagged on the side, so the loop vectorises; the
+/// NaN test inside the select compiled to scalar code and made softmax's max pass its slowest.
 #[inline(always)]
+#[allow(clippy::eq_op)]
 pub fn max_acc<T: Float>(x: &[T]) -> T::A {
-    // a NaN lane stays NaN: `v > l` and `v != v` are both false against a NaN `l`
-    #[allow(clippy::eq_op)]
-    #[inline(always)]
-    fn step<A: Acc>(l: A, v: A) -> A {
-        if v > l || v != v {
-            v
-        } else {
-            l
-        }
-    }
     let mut lanes = [T::A::NEG_INF; 16];
+    let mut nan = [0u32; 16];
     let chunks = x.chunks_exact(16);
     let rest = chunks.remainder();
     for c in chunks {
         for j in 0..16 {
-            lanes[j] = step(lanes[j], c[j].to_acc());
+            let v = c[j].to_acc();
+            lanes[j] = if v > lanes[j] { v } else { lanes[j] };
+            nan[j] |= (v != v) as u32;
         }
     }
     let mut m = T::A::NEG_INF;
     for &v in rest {
-        m = step(m, v.to_acc());
+        let v = v.to_acc();
+        if v != v {
+            return T::A::NAN;
+        }
+        m = if v > m { v } else { m };
     }
-    for &l in &lanes {
-        m = step(m, l);
-    }
-    if m.is_nan() || lanes.iter().any(|l| l.is_nan()) {
+    if nan.iter().any(|&n| n != 0) {
         return T::A::NAN;
     }
-    m
+    lanes.iter().fold(m, |a, &l| if l > a { l } else { a })
 }
 
 fn reduce_generic<T: Send + Sync + Copy, O: Send + Copy + Default>(
