@@ -32,18 +32,8 @@ fn params<'a, T: Float>(op: &str, p: Option<View<'a>>) -> Result<Option<Cow<'a, 
     p.map(|v| contiguous::<T>(op, &v)).transpose()
 }
 
-#[inline(always)]
-fn rows_body<T: Float, F: Fn(&[T], &mut [T])>(o: &mut [T], i: &[T], len: usize, f: &F) {
-    for (o, i) in o.chunks_mut(len).zip(i.chunks(len)) {
-        f(i, o);
-    }
-}
-
-multiversion!(
-    fn rows[T: Float, F: Fn(&[T], &mut [T])](o: &mut [T], i: &[T], len: usize, f: &F) = rows_body[T, F]
-);
-
-fn for_rows<T: Float>(src: &[T], len: usize, f: impl Fn(&[T], &mut [T]) + Sync) -> Vec<T> {
+/// Run `rows(out_rows, in_rows)` over bands of whole rows in parallel.
+fn for_rows<T: Float>(src: &[T], len: usize, rows: impl Fn(&mut [T], &[T]) + Sync) -> Vec<T> {
     let mut out = crate::storage::alloc_overwrite::<T>(src.len());
     if len == 0 {
         return out;
@@ -51,9 +41,80 @@ fn for_rows<T: Float>(src: &[T], len: usize, f: impl Fn(&[T], &mut [T]) + Sync) 
     let per = super::rows_per_task(len);
     out.par_chunks_mut(len * per)
         .zip(src.par_chunks(len * per))
-        .for_each(|(o, i)| rows(o, i, len, &f));
+        .for_each(|(o, i)| rows(o, i));
     out
 }
+
+/// Layer norm of consecutive rows of `len` (named functions, not closures, so the row loops
+/// are compiled inside the per-SIMD-level copies: a closure stayed a baseline-SSE2 call).
+#[inline(always)]
+fn layer_norm_body<T: Float>(
+    o: &mut [T],
+    i: &[T],
+    len: usize,
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+    eps: T::A,
+) {
+    let n = T::A::from_f64(len as f64);
+    for (out, row) in o.chunks_mut(len).zip(i.chunks(len)) {
+        let mean = sum_acc(row) / n;
+        let var = sum_sq(row, mean) / n;
+        let rstd = T::A::ONE / (var + eps).sqrt();
+        match (w, b) {
+            (Some(w), Some(b)) => {
+                for (((o, &v), &w), &b) in out.iter_mut().zip(row).zip(w).zip(b) {
+                    *o = T::from_acc((v.to_acc() - mean) * rstd * w.to_acc() + b.to_acc());
+                }
+            }
+            (Some(w), None) => {
+                for ((o, &v), &w) in out.iter_mut().zip(row).zip(w) {
+                    *o = T::from_acc((v.to_acc() - mean) * rstd * w.to_acc());
+                }
+            }
+            (None, Some(b)) => {
+                for ((o, &v), &b) in out.iter_mut().zip(row).zip(b) {
+                    *o = T::from_acc((v.to_acc() - mean) * rstd + b.to_acc());
+                }
+            }
+            (None, None) => {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = T::from_acc((v.to_acc() - mean) * rstd);
+                }
+            }
+        }
+    }
+}
+
+multiversion!(
+    fn layer_norm_rows[T: Float](o: &mut [T], i: &[T], len: usize, w: Option<&[T]>, b: Option<&[T]>, eps: T::A) = layer_norm_body[T]
+);
+
+/// RMS norm of consecutive rows of `len`.
+#[inline(always)]
+fn rms_norm_body<T: Float>(o: &mut [T], i: &[T], len: usize, w: Option<&[T]>, eps: T::A) {
+    let n = T::A::from_f64(len as f64);
+    for (out, row) in o.chunks_mut(len).zip(i.chunks(len)) {
+        let ms = sum_sq(row, T::A::ZERO) / n;
+        let r = T::A::ONE / (ms + eps).sqrt();
+        match w {
+            Some(w) => {
+                for ((o, &v), &w) in out.iter_mut().zip(row).zip(w) {
+                    *o = T::from_acc(v.to_acc() * r * w.to_acc());
+                }
+            }
+            None => {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = T::from_acc(v.to_acc() * r);
+                }
+            }
+        }
+    }
+}
+
+multiversion!(
+    fn rms_norm_rows[T: Float](o: &mut [T], i: &[T], len: usize, w: Option<&[T]>, eps: T::A) = rms_norm_body[T]
+);
 
 /// `layer_norm_{f16,bf16,f32,f64}`: (x − mean) / sqrt(var + eps) · w + b.
 pub fn layer_norm_float<T: Float>(
@@ -66,34 +127,10 @@ pub fn layer_norm_float<T: Float>(
     let w = params::<T>("layer_norm", w)?;
     let b = params::<T>("layer_norm", b)?;
     let len = x.shape().last().copied().unwrap_or(1);
-    let n = T::A::from_f64(len as f64);
     let eps = T::A::from_f64(eps);
-    Ok(for_rows(&src, len, |row, out| {
-        let mean = sum_acc(row) / n;
-        let var = sum_sq(row, mean) / n;
-        let rstd = T::A::ONE / (var + eps).sqrt();
-        match (&w, &b) {
-            (Some(w), Some(b)) => {
-                for (((o, &v), &w), &b) in out.iter_mut().zip(row).zip(w.iter()).zip(b.iter()) {
-                    *o = T::from_acc((v.to_acc() - mean) * rstd * w.to_acc() + b.to_acc());
-                }
-            }
-            (Some(w), None) => {
-                for ((o, &v), &w) in out.iter_mut().zip(row).zip(w.iter()) {
-                    *o = T::from_acc((v.to_acc() - mean) * rstd * w.to_acc());
-                }
-            }
-            (None, Some(b)) => {
-                for ((o, &v), &b) in out.iter_mut().zip(row).zip(b.iter()) {
-                    *o = T::from_acc((v.to_acc() - mean) * rstd + b.to_acc());
-                }
-            }
-            (None, None) => {
-                for (o, &v) in out.iter_mut().zip(row) {
-                    *o = T::from_acc((v.to_acc() - mean) * rstd);
-                }
-            }
-        }
+    let (w, b) = (w.as_deref(), b.as_deref());
+    Ok(for_rows(&src, len, |o, i| {
+        layer_norm_rows(o, i, len, w, b, eps)
     }))
 }
 
@@ -102,22 +139,7 @@ pub fn rms_norm_float<T: Float>(x: &View, w: Option<View>, eps: f64) -> Result<V
     let src = contiguous::<T>("rms_norm", x)?;
     let w = params::<T>("rms_norm", w)?;
     let len = x.shape().last().copied().unwrap_or(1);
-    let n = T::A::from_f64(len as f64);
     let eps = T::A::from_f64(eps);
-    Ok(for_rows(&src, len, |row, out| {
-        let ms = sum_sq(row, T::A::ZERO) / n;
-        let r = T::A::ONE / (ms + eps).sqrt();
-        match &w {
-            Some(w) => {
-                for ((o, &v), &w) in out.iter_mut().zip(row).zip(w.iter()) {
-                    *o = T::from_acc(v.to_acc() * r * w.to_acc());
-                }
-            }
-            None => {
-                for (o, &v) in out.iter_mut().zip(row) {
-                    *o = T::from_acc(v.to_acc() * r);
-                }
-            }
-        }
-    }))
+    let w = w.as_deref();
+    Ok(for_rows(&src, len, |o, i| rms_norm_rows(o, i, len, w, eps)))
 }
