@@ -216,10 +216,24 @@ pub trait Float: Elem {
     fn slice_from_f32(x: &[f32]) -> Vec<Self> {
         par_map(x, |v: f32| Self::from_acc(Self::A::from_f64(v as f64)))
     }
+    /// `x` as f32 values: borrowed when this type is f32, widened otherwise.
+    fn cow_to_f32(x: &[Self]) -> std::borrow::Cow<'_, [f32]> {
+        std::borrow::Cow::Owned(Self::slice_to_f32(x))
+    }
+    /// f32 values as this type: the same vector when this type is f32, narrowed otherwise.
+    fn vec_from_f32(x: Vec<f32>) -> Vec<Self> {
+        Self::slice_from_f32(&x)
+    }
 }
 
 impl Float for f32 {
     type A = f32;
+    fn cow_to_f32(x: &[f32]) -> std::borrow::Cow<'_, [f32]> {
+        std::borrow::Cow::Borrowed(x)
+    }
+    fn vec_from_f32(x: Vec<f32>) -> Vec<f32> {
+        x
+    }
     #[inline(always)]
     fn to_acc(self) -> f32 {
         self

@@ -624,7 +624,8 @@ fn rows_i16(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -
         .chunks_exact(k)
         .map(super::qdot_i16::quantize_i16)
         .collect();
-    let mut out = vec![0f32; rows * n];
+    // every element is written below
+    let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
     let threads = rayon::current_num_threads();
     // about eight bands per thread, whole groups of four rows
     let per = (n / (8 * threads)).clamp(16, 256) / 4 * 4;

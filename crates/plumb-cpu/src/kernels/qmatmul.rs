@@ -76,7 +76,8 @@ pub fn qmatmul_float<T: Float>(x: &View, w: &View) -> Result<Vec<T>> {
         ));
     }
     let (n, k) = (w.shape()[0], w.shape()[1]);
-    let xs = T::slice_to_f32(&contiguous::<T>("qmatmul", x)?);
+    let xc = contiguous::<T>("qmatmul", x)?;
+    let xs = T::cow_to_f32(&xc);
     let rows = xs.len().checked_div(k).unwrap_or(0);
     let wb = quant_bytes("qmatmul", w)?;
     let out = if k == 0 {
@@ -86,12 +87,13 @@ pub fn qmatmul_float<T: Float>(x: &View, w: &View) -> Result<Vec<T>> {
     } else {
         super::qdot::qmatmul_rows(&xs, wb, dt, rows, n, k)
     };
-    Ok(T::slice_from_f32(&out))
+    Ok(T::vec_from_f32(out))
 }
 
 /// Many rows: dequantize PANEL weight rows at a time and run the f32 gemm into out's columns.
 fn qmatmul_panels(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
-    let mut out = vec![0f32; rows * n];
+    // every element is written by gemm (it does not read dst)
+    let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
     let row_bytes = dt.storage_bytes(k);
     let threads = rayon::current_num_threads();
     let par = if threads > 1 {
