@@ -139,6 +139,12 @@ pub trait Backend: Send + Sync + Debug {
     /// Batched matmul: `a` [batch…, m, k] × `b` [batch…, k, n] → [batch…, m, n] (same batch dims;
     /// either may be transposed or broadcast through its strides). Halves accumulate in f32.
     fn matmul(&self, a: View, b: View) -> Result<StorageRef>;
+    /// [`Backend::matmul`] plus `bias` (1-D, n values, a's dtype) added to every output row: a
+    /// linear layer. The default composes `matmul` and a broadcast `binary(Add)`; a backend may
+    /// fuse the bias into its matmul.
+    fn matmul_bias(&self, a: View, b: View, bias: View) -> Result<StorageRef> {
+        compose_matmul_bias(self, a, b, bias)
+    }
     /// `x` [rows…, k] (f32/f16/bf16) × `w`ᵀ where `w` is quantized [n, k] → [rows…, n] in x's
     /// dtype, without dequantizing all of `w` first.
     fn qmatmul(&self, x: View, w: View) -> Result<StorageRef>;
@@ -197,4 +203,38 @@ pub trait Backend: Send + Sync + Debug {
 
     /// Start a new high-water mark for [`Backend::peak_allocated_bytes`] at the current level.
     fn reset_peak_bytes(&self) {}
+}
+
+/// [`Backend::matmul_bias`] as `matmul` followed by `binary(Add)` with the bias broadcast over
+/// every row (what backends without a fused kernel run).
+pub fn compose_matmul_bias<B: Backend + ?Sized>(
+    be: &B,
+    a: View,
+    b: View,
+    bias: View,
+) -> Result<StorageRef> {
+    let (ra, rb) = (a.layout.rank(), b.layout.rank());
+    let mut shape = a.shape()[..ra - 1].to_vec();
+    shape.push(b.shape()[rb - 1]);
+    let y = be.matmul(a, b)?;
+    let yl = Layout::contiguous(&shape);
+    let mut strides = vec![0; shape.len()];
+    strides[shape.len() - 1] = bias.layout.strides.first().copied().unwrap_or(1);
+    let bl = Layout {
+        shape,
+        strides,
+        offset: bias.layout.offset,
+    };
+    be.binary(
+        BinaryOp::Add,
+        View {
+            storage: y.as_ref(),
+            layout: &yl,
+            dtype: a.dtype,
+        },
+        View {
+            layout: &bl,
+            ..bias
+        },
+    )
 }

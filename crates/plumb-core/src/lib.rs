@@ -19,7 +19,9 @@ pub mod rng;
 pub mod shape;
 pub mod tensor;
 
-pub use backend::{AttentionArgs, Backend, BackendStorage, ByteCounter, StorageRef, View};
+pub use backend::{
+    compose_matmul_bias, AttentionArgs, Backend, BackendStorage, ByteCounter, StorageRef, View,
+};
 pub use caps::{Capabilities, DeviceInfo, DeviceKind, Limits, Support};
 pub use device::{Device, OpRecord};
 pub use dtype::{DType, Element};

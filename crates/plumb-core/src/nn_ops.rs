@@ -237,6 +237,66 @@ impl Tensor {
         )
     }
 
+    /// A linear layer, `x × wᵀ + bias` (PyTorch's `F.linear`): `x` [.., k], `w` [n, k] (float
+    /// or quantized), `bias` [n]. With float weights it is one backend op (`matmul_bias`, which
+    /// the CPU fuses into its gemm); quantized weights run `qmatmul` and then the add.
+    pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let Some(bias) = bias else {
+            return self.qmatmul(w);
+        };
+        if w.dtype().is_quantized() || bias.dtype() != self.dtype() {
+            return self.qmatmul(w)?.add(bias);
+        }
+        float_only("linear", self)?;
+        let k = self.shape().last().copied().unwrap_or(0);
+        if w.rank() != 2 || self.rank() == 0 || w.shape()[1] != k {
+            return Err(Error::shape(
+                "linear",
+                self.shape(),
+                w.shape(),
+                "x [.., k] × w [n, k]",
+            ));
+        }
+        let n = w.shape()[0];
+        if bias.shape() != [n] {
+            return Err(Error::shape(
+                "linear",
+                w.shape(),
+                bias.shape(),
+                "bias [n] for w [n, k]",
+            ));
+        }
+        let mut out = self.shape().to_vec();
+        let last = out.len() - 1;
+        out[last] = n;
+        // x as [batch.., m, k] and wᵀ broadcast to [batch.., k, n], as matmul takes them
+        let x = if self.rank() == 1 {
+            self.reshape([1, k])?
+        } else {
+            self.clone()
+        };
+        let mut sb = x.shape()[..x.rank() - 2].to_vec();
+        sb.extend([k, n]);
+        let wt = w.to_dtype(self.dtype())?.t()?.broadcast_as(&sb)?;
+        let mut xs = x.shape().to_vec();
+        let xl = xs.len() - 1;
+        xs[xl] = n;
+        let y = Tensor::dispatch(
+            "linear",
+            OpFamily::Matmul,
+            self.dtype(),
+            &[&x, &wt, bias],
+            &xs,
+            self.dtype(),
+            &|be, v| be.matmul_bias(v[0], v[1], v[2]),
+        )?;
+        if self.rank() == 1 {
+            y.reshape(out)
+        } else {
+            Ok(y)
+        }
+    }
+
     /// Dequantize (or cast) to a float dtype.
     pub fn dequantize(&self, to: DType) -> Result<Tensor> {
         self.to_dtype(to)

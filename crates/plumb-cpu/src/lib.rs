@@ -254,6 +254,14 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn matmul_bias(&self, a: View, b: View, bias: View) -> Result<StorageRef> {
+        self.run(|| match a.dtype {
+            DType::F32 => store(a.dtype, matmul::matmul_bias_gemm::<f32>(&a, &b, &bias)?),
+            DType::F64 => store(a.dtype, matmul::matmul_bias_gemm::<f64>(&a, &b, &bias)?),
+            _ => plumb_core::compose_matmul_bias(self, a, b, bias),
+        })
+    }
+
     fn qmatmul(&self, x: View, w: View) -> Result<StorageRef> {
         self.run(|| {
             with_float_type!(x.dtype, T => store(x.dtype, qmatmul::qmatmul_float::<T>(&x, &w)?),

@@ -7,7 +7,7 @@
 //! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there).
 
 use super::{Acc, Float};
-use crate::storage::{contiguous, raw_slice, Elem};
+use crate::storage::{contiguous, device_err, raw_slice, Elem};
 use gemm::Parallelism;
 use plumb_core::{Layout, Result, View};
 use rayon::prelude::*;
@@ -70,7 +70,16 @@ fn operand<'a, T>(data: &'a [T], layout: &'a Layout) -> Operand<'a, T> {
 }
 
 /// Run gemm over every batch of `a` × `b` into a contiguous output.
-fn gemm_batched<T: Elem>(a: Operand<T>, b: Operand<T>, d: Dims, one: T, zero: T) -> Vec<T> {
+///
+/// With `bias` (n values), every output row starts as the bias and gemm accumulates onto it.
+fn gemm_batched<T: Elem>(
+    a: Operand<T>,
+    b: Operand<T>,
+    d: Dims,
+    one: T,
+    zero: T,
+    bias: Option<&[T]>,
+) -> Vec<T> {
     if d.batch * d.m * d.n == 0 || d.k == 0 {
         // an empty sum is zero
         return crate::storage::alloc_out::<T>(d.batch * d.m * d.n);
@@ -88,9 +97,23 @@ fn gemm_batched<T: Elem>(a: Operand<T>, b: Operand<T>, d: Dims, one: T, zero: T)
                 m: d.batch * d.m,
                 ..d
             };
-            return gemm_batched(rows, b, folded, one, zero);
+            return gemm_batched(rows, b, folded, one, zero, bias);
         }
     }
+    if let Some(bias) = bias {
+        let per = super::rows_per_task(d.n);
+        out.par_chunks_mut(d.n * per).for_each(|c| {
+            for row in c.chunks_mut(d.n) {
+                row.copy_from_slice(bias);
+            }
+        });
+    }
+    // gemm computes dst = alpha·dst + beta·a·b, reading dst only for a bias
+    let (read, alpha) = if bias.is_some() {
+        (true, one)
+    } else {
+        (false, zero)
+    };
     let small = d.m * d.n * d.k < SMALL && d.batch > 1;
     let run = |bi: usize, dst: &mut [T], par: Parallelism| {
         let ao = batch_offset(a.layout, bi);
@@ -105,14 +128,14 @@ fn gemm_batched<T: Elem>(a: Operand<T>, b: Operand<T>, d: Dims, one: T, zero: T)
                 dst.as_mut_ptr(),
                 1,
                 d.n as isize,
-                false,
+                read,
                 a.data.as_ptr().add(ao),
                 a.cs,
                 a.rs,
                 b.data.as_ptr().add(bo),
                 b.cs,
                 b.rs,
-                zero,
+                alpha,
                 one,
                 false,
                 false,
@@ -219,6 +242,38 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(a: &View, b: &View) -> Result<Vec<T>>
         d,
         T::ONE,
         T::ZERO,
+        None,
+    ))
+}
+
+/// `matmul_bias_{f32,f64}`: a × b + bias, the bias (n values) added to every output row: the
+/// output starts as the bias rows and gemm accumulates onto it, one pass instead of a separate
+/// add that reads the product again.
+pub fn matmul_bias_gemm<T: Float + gemm_t::One>(a: &View, b: &View, bias: &View) -> Result<Vec<T>> {
+    let d = dims(a, b);
+    let bias = contiguous::<T>("matmul_bias", bias)?;
+    if bias.len() != d.n {
+        return Err(device_err(
+            "matmul_bias",
+            format!("bias of {} values for {} output columns", bias.len(), d.n),
+        ));
+    }
+    if let Some(mut out) = matvec::<T>(a, b, d)? {
+        for row in out.chunks_mut(d.n.max(1)) {
+            for (o, &b) in row.iter_mut().zip(bias.iter()) {
+                *o = T::from_acc(o.to_acc() + b.to_acc());
+            }
+        }
+        return Ok(out);
+    }
+    let (da, db) = (raw_slice::<T>("matmul", a)?, raw_slice::<T>("matmul", b)?);
+    Ok(gemm_batched(
+        operand(da, a.layout),
+        operand(db, b.layout),
+        d,
+        T::ONE,
+        T::ZERO,
+        Some(&bias),
     ))
 }
 
@@ -248,7 +303,7 @@ pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
         let bf = T::slice_to_f32(&contiguous::<T>("matmul", b)?);
         (bf, Layout::contiguous(b.shape()))
     };
-    let out = gemm_batched(operand(&af, &la), operand(&bf, &lb), d, 1f32, 0f32);
+    let out = gemm_batched(operand(&af, &la), operand(&bf, &lb), d, 1f32, 0f32, None);
     Ok(T::slice_from_f32(&out))
 }
 

@@ -73,11 +73,7 @@ impl Linear {
         })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.qmatmul(&self.w)?;
-        match &self.b {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
+        x.linear(&self.w, self.b.as_ref())
     }
 }
 

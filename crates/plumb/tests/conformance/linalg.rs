@@ -96,6 +96,26 @@ fn matmul(s: &mut Suite, dt: DType) {
             mm(&a, &[w, w].concat(), 2, m, k, n),
             2.0,
         )?);
+        // a linear layer: x [2, m, k] · w [n, k]ᵀ + bias [n] (fused on the CPU), and a 1-D x
+        let wl = transpose(w, k, n); // [n, k]
+        let bias = rand(n, -1.0, 1.0, dt, 79);
+        let tw = tensor(dev, dt, &[n, k], &wl)?;
+        let tbias = tensor(dev, dt, &[n], &bias)?;
+        let with_bias = |y: Vec<f64>| -> Vec<f64> {
+            y.iter().enumerate().map(|(i, v)| v + bias[i % n]).collect()
+        };
+        out.push(cmp(
+            "linear [2,5,19]·[7,19]ᵀ + [7]",
+            &ta.linear(&tw, Some(&tbias))?,
+            with_bias(mm(&a, &[w, w].concat(), 2, m, k, n)),
+            2.0,
+        )?);
+        out.push(cmp(
+            "linear [19]·[7,19]ᵀ + [7]",
+            &tensor(dev, dt, &[k], &a[..k])?.linear(&tw, Some(&tbias))?,
+            with_bias(mm(&a[..k], w, 1, 1, k, n)),
+            2.0,
+        )?);
         // one row × a wide matrix read through a column window (row stride 310, offset 5)
         let wide = rand(k * 310, -1.0, 1.0, dt, 74);
         let win: Vec<f64> = (0..k)
