@@ -2,11 +2,11 @@
 //! range of weight rows and dots them block by block with every activation row.
 //!
 //! How the activations enter the block dots (`PLUMB_CPU_QACT`):
-//! - `i16` (the default where the CPU has AVX-512 BW): finite activation rows are quantized to
+//! - `i16` (the default where the CPU has AVX2 or AVX-512): finite activation rows are quantized to
 //!   16-bit blocks and the block dots are exact integer sums (`qdot_i16.rs`); 4× the f32 path's
 //!   speed on this machine, relative error ≤ 2⁻¹⁶ of each block's largest activation (SmolLM2-135M
 //!   q4_1 logits: 7.6e-3 max abs error against the dequantized f32 model, vs 2.0e-5 with `f32`);
-//! - `f32` (the default elsewhere): weights are dequantized one block at a time into registers
+//! - `f32` (the default on other CPUs): weights are dequantized one block at a time into registers
 //!   and dotted lane-wise with the f32 activations (vectorised per SIMD level);
 //! - `q8`: 8-bit activation blocks (32 × i8 + an f32 scale), as llama.cpp does, with AVX2
 //!   `vpmaddubsw` / `vpmaddwd` or a portable integer loop. About 0.5% relative error per matmul,
