@@ -1,7 +1,8 @@
 //! Quantized matrix × few activation rows with the activations quantized to 16-bit blocks
 //! (AVX-512 BW, or AVX2 with 256-bit vectors): `x ≈ d_b · q` per block of 32 with
-//! `d_b = max|x| / 32767`, so each element keeps about 15 bits (relative error ≤ 2⁻¹⁶ of its block's largest value; the weights' own 4- or
-//! 8-bit quantization is orders of magnitude coarser). A block dot is then an exact integer sum:
+//! `d_b = max|x| / 32767`, so each element keeps about 15 bits (relative error ≤ 2⁻¹⁶ of its
+//! block's largest value; the weights' own 4- or 8-bit quantization is orders of magnitude
+//! coarser). A block dot is then an exact integer sum:
 //! one `vpmaddwd` for 32 weights, where the f32 path needs the nibbles widened to 32 floats.
 //!
 //! q4 blocks: the 16 bytes are broadcast to the four 128-bit lanes and `vpshufb` puts byte `j` in
