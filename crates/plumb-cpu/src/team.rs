@@ -26,7 +26,8 @@ struct Job {
     seats: AtomicUsize,
     next: AtomicUsize,
     done: AtomicUsize,
-    panicked: AtomicBool,
+    /// the first panic of a task, re-raised on the caller's thread
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 // SAFETY: `f` points to a `Sync` closure that outlives every call made through it (see Job).
@@ -43,8 +44,10 @@ impl Job {
             }
             // SAFETY: see Job: the closure is alive until done reaches tasks.
             let f = unsafe { &*self.f };
-            if catch_unwind(AssertUnwindSafe(|| f(i))).is_err() {
-                self.panicked.store(true, Ordering::Relaxed);
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(i))) {
+                if let Ok(mut slot) = self.panic.lock() {
+                    slot.get_or_insert(p);
+                }
             }
             self.done.fetch_add(1, Ordering::Release);
         }
@@ -133,7 +136,8 @@ fn helper(t: &'static Team) {
 }
 
 /// Run `f(0) … f(tasks − 1)` on the calling thread and, where the team is free, on up to
-/// `threads − 1` helpers. Panics in `f` are re-raised here after every task has finished.
+/// `threads − 1` helpers. A panic in `f` is re-raised here (the first one) after every task has
+/// finished.
 pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
     let inline = || (0..tasks).for_each(f);
     if tasks <= 1 || threads <= 1 || IS_HELPER.with(|h| h.get()) {
@@ -153,7 +157,7 @@ pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
         seats: AtomicUsize::new(threads - 1),
         next: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
-        panicked: AtomicBool::new(false),
+        panic: Mutex::new(None),
     });
     match t.job.lock() {
         Ok(mut g) => {
@@ -176,8 +180,9 @@ pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
         *g = None;
     }
     t.busy.store(false, Ordering::Release);
-    if job.panicked.load(Ordering::Relaxed) {
-        panic!("a plumb-cpu team task panicked");
+    let first = job.panic.lock().ok().and_then(|mut p| p.take());
+    if let Some(p) = first {
+        std::panic::resume_unwind(p);
     }
 }
 
@@ -223,6 +228,24 @@ mod tests {
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
             }
         }
+    }
+
+    #[test]
+    fn a_task_panic_reaches_the_caller_and_the_team_stays_usable() {
+        let r = std::panic::catch_unwind(|| {
+            for_each(8, 2, &|i| {
+                if i == 5 {
+                    std::panic::panic_any("task 5");
+                }
+            })
+        });
+        let msg = r.expect_err("the panic must propagate");
+        assert_eq!(msg.downcast_ref::<&str>(), Some(&"task 5"));
+        let sum = AtomicUsize::new(0);
+        for_each(10, 2, &|i| {
+            sum.fetch_add(i, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), 45);
     }
 
     #[test]
