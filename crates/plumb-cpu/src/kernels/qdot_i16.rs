@@ -141,6 +141,45 @@ unsafe fn f16_at(t: &[f32], p: *const u8) -> f32 {
     *t.get_unchecked(u16::from_le_bytes([*p, *p.add(1)]) as usize)
 }
 
+/// `pub unsafe fn rows::<KIND>` for a kernel module, driving its `group` (four rows at a time,
+/// then one), compiled with the module's target features.
+#[cfg(target_arch = "x86_64")]
+macro_rules! rows_fn {
+    ($features:literal) => {
+        /// Every row of `w` (four at a time) into `out[i·stride]`.
+        ///
+        /// # Safety
+        /// The CPU has this module's features; `w` holds `rows` rows of `rb` bytes with `nb`
+        /// whole blocks of KIND each; `x` holds `nb` blocks; `(rows − 1)·stride < out.len()`.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = $features)]
+        pub unsafe fn rows<const KIND: u8>(
+            w: &[u8],
+            rb: usize,
+            x: &I16Row,
+            nb: usize,
+            rows: usize,
+            t: &[f32],
+            out: &mut [f32],
+            stride: usize,
+        ) {
+            let wp = w.as_ptr();
+            let mut i = 0;
+            while i + 4 <= rows {
+                let v = group::<KIND, 4>(wp.add(i * rb), rb, x, nb, t);
+                for (r, v) in v.into_iter().enumerate() {
+                    out[(i + r) * stride] = v;
+                }
+                i += 4;
+            }
+            while i < rows {
+                out[i * stride] = group::<KIND, 1>(wp.add(i * rb), rb, x, nb, t)[0];
+                i += 1;
+            }
+        }
+    };
+}
+
 /// AVX2: each q4 block's nibbles widened to two vectors of 16 words (low nibbles = elements
 /// 0–15, high = 16–31), two `vpmaddwd` per block; q8_0 widened with `vpmovsxbw`.
 #[cfg(target_arch = "x86_64")]
@@ -210,36 +249,7 @@ mod avx2 {
         out
     }
 
-    /// Every row of `w` (four at a time) into `out[i·stride]`.
-    ///
-    /// # Safety
-    /// AVX2 and FMA present; otherwise as [`super::avx512::rows`].
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn rows<const KIND: u8>(
-        w: &[u8],
-        rb: usize,
-        x: &I16Row,
-        nb: usize,
-        rows: usize,
-        t: &[f32],
-        out: &mut [f32],
-        stride: usize,
-    ) {
-        let wp = w.as_ptr();
-        let mut i = 0;
-        while i + 4 <= rows {
-            let v = group::<KIND, 4>(wp.add(i * rb), rb, x, nb, t);
-            for (r, v) in v.into_iter().enumerate() {
-                out[(i + r) * stride] = v;
-            }
-            i += 4;
-        }
-        while i < rows {
-            out[i * stride] = group::<KIND, 1>(wp.add(i * rb), rb, x, nb, t)[0];
-            i += 1;
-        }
-    }
+    rows_fn!("avx2,fma");
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -365,37 +375,7 @@ mod avx512 {
         }
     }
 
-    /// Every row of `w` (four at a time) into `out[i·stride]`.
-    ///
-    /// # Safety
-    /// AVX-512 F/BW/VL/DQ present; `w` holds `rows` rows of `rb` bytes with `nb` whole blocks of
-    /// KIND each; `x` holds `nb` blocks; `(rows − 1)·stride < out.len()`.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,fma")]
-    pub unsafe fn rows<const KIND: u8>(
-        w: &[u8],
-        rb: usize,
-        x: &I16Row,
-        nb: usize,
-        rows: usize,
-        t: &[f32],
-        out: &mut [f32],
-        stride: usize,
-    ) {
-        let wp = w.as_ptr();
-        let mut i = 0;
-        while i + 4 <= rows {
-            let v = group::<KIND, 4>(wp.add(i * rb), rb, x, nb, t);
-            for (r, v) in v.into_iter().enumerate() {
-                out[(i + r) * stride] = v;
-            }
-            i += 4;
-        }
-        while i < rows {
-            out[i * stride] = group::<KIND, 1>(wp.add(i * rb), rb, x, nb, t)[0];
-            i += 1;
-        }
-    }
+    rows_fn!("avx512f,avx512bw,avx512vl,avx512dq,fma");
 }
 
 #[cfg(test)]
