@@ -173,7 +173,13 @@ pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
         }
     }
     job.work();
+    // the last tasks are running on helpers; yield now and then in case one was preempted
+    let mut polls = 0u32;
     while job.done.load(Ordering::Acquire) < tasks {
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(1024) {
+            std::thread::yield_now();
+        }
         std::hint::spin_loop();
     }
     if let Ok(mut g) = t.job.lock() {

@@ -63,6 +63,23 @@ fn unsupported_dtype_names_op_dtype_and_device() {
 }
 
 #[test]
+fn quantized_rows_that_straddle_blocks_are_refused_with_the_shape() {
+    // 96 values = 3 whole q8_0 blocks, but rows of 48 would cut the second block in two
+    let e = Tensor::from_f64(&[0.25; 96], DType::Q8_0, [2, 48], &cpu()).unwrap_err();
+    let m = msg(&e);
+    assert!(m.contains("q8_0") && m.contains("[2, 48]"), "{m}");
+    // the same rows reached through a reshape of whole blocks: refused by reshape or qmatmul
+    let w = Tensor::from_f64(&[0.25; 96], DType::Q8_0, [3, 32], &cpu()).unwrap();
+    let x = Tensor::from_f64(&[1.0; 48], DType::F32, [1, 48], &cpu()).unwrap();
+    let e = w.reshape([2, 48]).and_then(|w| x.qmatmul(&w)).unwrap_err();
+    let m = msg(&e);
+    assert!(
+        (m.contains("q8_0") || m.contains("quantized")) && m.contains("[2, 48]"),
+        "{m}"
+    );
+}
+
+#[test]
 fn out_of_range_names_the_index_and_bound() {
     let a = Tensor::zeros([2, 3], DType::F32, &cpu()).unwrap();
     let e = a.sum(4, false).unwrap_err();

@@ -76,6 +76,17 @@ pub fn qmatmul_float<T: Float>(x: &View, w: &View) -> Result<Vec<T>> {
         ));
     }
     let (n, k) = (w.shape()[0], w.shape()[1]);
+    // core never builds such a tensor (quantized last dims are whole blocks); a view handed to
+    // the backend directly gets an error here instead of a slicing panic in the block loops
+    if !k.is_multiple_of(32) {
+        return Err(device_err(
+            "qmatmul",
+            format!(
+                "{dt} weight {:?}: rows of {k} values are not whole blocks of 32",
+                w.shape()
+            ),
+        ));
+    }
     let xc = contiguous::<T>("qmatmul", x)?;
     let xs = T::cow_to_f32(&xc);
     let rows = xs.len().checked_div(k).unwrap_or(0);
