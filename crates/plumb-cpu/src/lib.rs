@@ -246,8 +246,8 @@ impl Backend for CpuBackend {
 
     fn matmul(&self, a: View, b: View) -> Result<StorageRef> {
         self.run(|| match a.dtype {
-            DType::F32 => store(a.dtype, matmul::matmul_gemm::<f32>(&a, &b)?),
-            DType::F64 => store(a.dtype, matmul::matmul_gemm::<f64>(&a, &b)?),
+            DType::F32 => store(a.dtype, matmul::matmul_gemm::<f32>(&a, &b, None)?),
+            DType::F64 => store(a.dtype, matmul::matmul_gemm::<f64>(&a, &b, None)?),
             DType::F16 => store(a.dtype, matmul::matmul_half::<half::f16>(&a, &b)?),
             DType::BF16 => store(a.dtype, matmul::matmul_half::<half::bf16>(&a, &b)?),
             dt => Err(not_float("matmul", dt)),
@@ -256,8 +256,8 @@ impl Backend for CpuBackend {
 
     fn matmul_bias(&self, a: View, b: View, bias: View) -> Result<StorageRef> {
         self.run(|| match a.dtype {
-            DType::F32 => store(a.dtype, matmul::matmul_bias_gemm::<f32>(&a, &b, &bias)?),
-            DType::F64 => store(a.dtype, matmul::matmul_bias_gemm::<f64>(&a, &b, &bias)?),
+            DType::F32 => store(a.dtype, matmul::matmul_gemm::<f32>(&a, &b, Some(&bias))?),
+            DType::F64 => store(a.dtype, matmul::matmul_gemm::<f64>(&a, &b, Some(&bias))?),
             _ => plumb_core::compose_matmul_bias(self, a, b, bias),
         })
     }

@@ -1,7 +1,8 @@
 //! A team of helper threads that stay awake between jobs, for the many short parallel ops of
-//! decoding (a SmolLM2-135M token is ~150 matrix-vector products of 20–120 µs each). Handing such
-//! an op to rayon wakes a sleeping worker through the kernel each time; perf showed ~15% of
-//! decode time in scheduler and futex code. Team helpers instead poll for the next job for
+//! decoding (a SmolLM2-135M token is 121 quantized matrix-vector products: four per layer and the
+//! head). Handing such an op to rayon wakes a sleeping worker through the kernel each time;
+//! `perf record` of `model_bench` with `PLUMB_BENCH_ONLY=llm-q4_1-decode` put ~12–15% of decode
+//! samples in scheduler and futex code. Team helpers instead poll for the next job for
 //! [`SPIN`] after their last one (yielding the core between polls, so other runnable threads are
 //! not starved) and only then park on a condition variable.
 //!

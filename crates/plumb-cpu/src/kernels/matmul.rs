@@ -228,40 +228,33 @@ fn matvec<T: Float>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
     Ok(Some(out))
 }
 
-/// `matmul_f32` / `matmul_f64`: one row times a row-major matrix streams it ([`matvec`]);
-/// otherwise the views' strides go to gemm as they are.
-pub fn matmul_gemm<T: Float + gemm_t::One>(a: &View, b: &View) -> Result<Vec<T>> {
+/// `matmul_f32` / `matmul_f64`, and with `bias` (n values added to every output row) the fused
+/// linear layer: one row times a row-major matrix streams it ([`matvec`]); otherwise the views'
+/// strides go to gemm as they are, and a bias becomes gemm's starting output (one pass instead of
+/// a separate add that reads the product again).
+pub fn matmul_gemm<T: Float + gemm_t::One>(
+    a: &View,
+    b: &View,
+    bias: Option<&View>,
+) -> Result<Vec<T>> {
     let d = dims(a, b);
-    if let Some(out) = matvec::<T>(a, b, d)? {
-        return Ok(out);
-    }
-    let (da, db) = (raw_slice::<T>("matmul", a)?, raw_slice::<T>("matmul", b)?);
-    Ok(gemm_batched(
-        operand(da, a.layout),
-        operand(db, b.layout),
-        d,
-        T::ONE,
-        T::ZERO,
-        None,
-    ))
-}
-
-/// `matmul_bias_{f32,f64}`: a × b + bias, the bias (n values) added to every output row: the
-/// output starts as the bias rows and gemm accumulates onto it, one pass instead of a separate
-/// add that reads the product again.
-pub fn matmul_bias_gemm<T: Float + gemm_t::One>(a: &View, b: &View, bias: &View) -> Result<Vec<T>> {
-    let d = dims(a, b);
-    let bias = contiguous::<T>("matmul_bias", bias)?;
-    if bias.len() != d.n {
-        return Err(device_err(
-            "matmul_bias",
-            format!("bias of {} values for {} output columns", bias.len(), d.n),
-        ));
+    let bias = bias
+        .map(|v| contiguous::<T>("matmul_bias", v))
+        .transpose()?;
+    if let Some(bias) = &bias {
+        if bias.len() != d.n {
+            return Err(device_err(
+                "matmul_bias",
+                format!("bias of {} values for {} output columns", bias.len(), d.n),
+            ));
+        }
     }
     if let Some(mut out) = matvec::<T>(a, b, d)? {
-        for row in out.chunks_mut(d.n.max(1)) {
-            for (o, &b) in row.iter_mut().zip(bias.iter()) {
-                *o = T::from_acc(o.to_acc() + b.to_acc());
+        if let Some(bias) = &bias {
+            for row in out.chunks_mut(d.n.max(1)) {
+                for (o, &b) in row.iter_mut().zip(bias.iter()) {
+                    *o = T::from_acc(o.to_acc() + b.to_acc());
+                }
             }
         }
         return Ok(out);
@@ -273,7 +266,7 @@ pub fn matmul_bias_gemm<T: Float + gemm_t::One>(a: &View, b: &View, bias: &View)
         d,
         T::ONE,
         T::ZERO,
-        Some(&bias),
+        bias.as_deref(),
     ))
 }
 

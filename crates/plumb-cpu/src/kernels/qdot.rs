@@ -641,7 +641,7 @@ fn rows_i16(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -
             // SAFETY: columns j0 .. j0 + len of row r are inside out and written by this task
             // only.
             let o = unsafe { optr.slice(r * n + j0, len) };
-            super::qdot_i16::dot_rows(dt, w, row_bytes, x, o, 1);
+            super::qdot_i16::dot_rows(dt, w, row_bytes, x, o);
         }
     });
     out

@@ -85,52 +85,53 @@ fn f16_table() -> &'static [f32] {
     T.get_or_init(|| (0..=u16::MAX).map(super::f16_bits_to_f32).collect())
 }
 
-/// `out[i·stride]` = dot of weight row `i` (of `w`, `rb` bytes each) with `x`, for every row of
+/// `out[i]` = dot of weight row `i` (of `w`, `rb` bytes each) with `x`, for every row of
 /// `w`. Only where [`available`] says so.
-pub fn dot_rows(dt: DType, w: &[u8], rb: usize, x: &I16Row, out: &mut [f32], stride: usize) {
+pub fn dot_rows(dt: DType, w: &[u8], rb: usize, x: &I16Row, out: &mut [f32]) {
     if available(dt) {
         let wide = super::simd::level() == super::simd::Level::V4;
-        dot_rows_with(wide, dt, w, rb, x, out, stride);
+        dot_rows_with(wide, dt, w, rb, x, out);
     }
 }
 
 /// [`dot_rows`] on the AVX-512 (`wide`) or the AVX2 kernels; only where [`available`].
 #[allow(clippy::too_many_arguments)]
-fn dot_rows_with(
-    wide: bool,
-    dt: DType,
-    w: &[u8],
-    rb: usize,
-    x: &I16Row,
-    out: &mut [f32],
-    stride: usize,
-) {
+fn dot_rows_with(wide: bool, dt: DType, w: &[u8], rb: usize, x: &I16Row, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         let nb = (rb / dt.block_bytes()).min(x.d.len());
-        let rows = (w.len() / rb).min(out.len().div_ceil(stride));
+        let rows = (w.len() / rb).min(out.len());
         let t = f16_table();
         // SAFETY: the caller checked the CPU's level (AVX-512 F/BW/VL/DQ for `wide`, else AVX2
         // and FMA); every row read lies inside w (rows whole rows of rb bytes, nb blocks each),
-        // x holds nb blocks, out[(rows − 1)·stride] is inside out.
+        // x holds nb blocks, out holds at least rows values.
         unsafe {
             match (wide, dt) {
-                (true, DType::Q4_0) => avx512::rows::<{ Q4_0 }>(w, rb, x, nb, rows, t, out, stride),
-                (true, DType::Q4_1) => avx512::rows::<{ Q4_1 }>(w, rb, x, nb, rows, t, out, stride),
-                (true, _) => avx512::rows::<{ Q8_0 }>(w, rb, x, nb, rows, t, out, stride),
-                (false, DType::Q4_0) => avx2::rows::<{ Q4_0 }>(w, rb, x, nb, rows, t, out, stride),
-                (false, DType::Q4_1) => avx2::rows::<{ Q4_1 }>(w, rb, x, nb, rows, t, out, stride),
-                (false, _) => avx2::rows::<{ Q8_0 }>(w, rb, x, nb, rows, t, out, stride),
+                (true, DType::Q4_0) => avx512::rows::<{ Q4_0 }>(w, rb, x, nb, rows, t, out),
+                (true, DType::Q4_1) => avx512::rows::<{ Q4_1 }>(w, rb, x, nb, rows, t, out),
+                (true, _) => avx512::rows::<{ Q8_0 }>(w, rb, x, nb, rows, t, out),
+                (false, DType::Q4_0) => avx2::rows::<{ Q4_0 }>(w, rb, x, nb, rows, t, out),
+                (false, DType::Q4_1) => avx2::rows::<{ Q4_1 }>(w, rb, x, nb, rows, t, out),
+                (false, _) => avx2::rows::<{ Q8_0 }>(w, rb, x, nb, rows, t, out),
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (wide, dt, w, rb, x, out, stride);
+    let _ = (wide, dt, w, rb, x, out);
 }
 
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q8_0: u8 = 2;
+
+/// Bytes of one block of KIND.
+const fn block_bytes(kind: u8) -> usize {
+    match kind {
+        Q4_0 => 18,
+        Q4_1 => 20,
+        _ => 34,
+    }
+}
 /// Groups of rows ahead whose blocks are prefetched: decoding streams every weight from memory
 /// once per token, and without it the kernel waited on loads (SmolLM2-135M q4_1 decode 80 →
 /// 110–115 tok/s on the 2-core build machine; 2, 4 and 8 groups measured alike).
@@ -146,11 +147,11 @@ unsafe fn f16_at(t: &[f32], p: *const u8) -> f32 {
 #[cfg(target_arch = "x86_64")]
 macro_rules! rows_fn {
     ($features:literal) => {
-        /// Every row of `w` (four at a time) into `out[i·stride]`.
+        /// Every row of `w` (four at a time) into `out[i]`.
         ///
         /// # Safety
         /// The CPU has this module's features; `w` holds `rows` rows of `rb` bytes with `nb`
-        /// whole blocks of KIND each; `x` holds `nb` blocks; `(rows − 1)·stride < out.len()`.
+        /// whole blocks of KIND each; `x` holds `nb` blocks; `out` at least `rows` values.
         #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = $features)]
         pub unsafe fn rows<const KIND: u8>(
@@ -161,19 +162,18 @@ macro_rules! rows_fn {
             rows: usize,
             t: &[f32],
             out: &mut [f32],
-            stride: usize,
         ) {
             let wp = w.as_ptr();
             let mut i = 0;
             while i + 4 <= rows {
                 let v = group::<KIND, 4>(wp.add(i * rb), rb, x, nb, t);
                 for (r, v) in v.into_iter().enumerate() {
-                    out[(i + r) * stride] = v;
+                    out[i + r] = v;
                 }
                 i += 4;
             }
             while i < rows {
-                out[i * stride] = group::<KIND, 1>(wp.add(i * rb), rb, x, nb, t)[0];
+                out[i] = group::<KIND, 1>(wp.add(i * rb), rb, x, nb, t)[0];
                 i += 1;
             }
         }
@@ -184,7 +184,7 @@ macro_rules! rows_fn {
 /// 0–15, high = 16–31), two `vpmaddwd` per block; q8_0 widened with `vpmovsxbw`.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{f16_at, I16Row, PREFETCH, Q4_0, Q4_1, Q8_0};
+    use super::{block_bytes, f16_at, I16Row, PREFETCH, Q4_0, Q4_1, Q8_0};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -195,11 +195,7 @@ mod avx2 {
         nb: usize,
         t: &[f32],
     ) -> [f32; R] {
-        let bb = match KIND {
-            Q4_0 => 18,
-            Q4_1 => 20,
-            _ => 34,
-        };
+        let bb = block_bytes(KIND);
         let m4 = _mm_set1_epi8(0x0f);
         let mut acc = [_mm256_setzero_ps(); R];
         let mut off = [0f32; R];
@@ -254,7 +250,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{f16_at, I16Row, PREFETCH, Q4_0, Q4_1, Q8_0};
+    use super::{block_bytes, f16_at, I16Row, PREFETCH, Q4_0, Q4_1, Q8_0};
     use std::arch::x86_64::*;
 
     /// `vpshufb` control: word j of lanes 0–1 and word 16 + j of lanes 2–3 get byte j.
@@ -309,11 +305,7 @@ mod avx512 {
         nb: usize,
         t: &[f32],
     ) -> [f32; R] {
-        let bb = match KIND {
-            Q4_0 => 18,
-            Q4_1 => 20,
-            _ => 34,
-        };
+        let bb = block_bytes(KIND);
         let spread = _mm512_loadu_si512(SPREAD.as_ptr() as *const _);
         let nib = _mm512_loadu_si512(NIBBLES.as_ptr() as *const _);
         let mut acc = [_mm512_setzero_ps(); R];
@@ -434,8 +426,8 @@ mod tests {
                 let deq = quant::dequantize(dt, &wb, n * k).unwrap();
                 let rb = dt.storage_bytes(k);
                 for &wide in &kernels {
-                    let mut out = vec![0f32; n * 2];
-                    dot_rows_with(wide, dt, &wb, rb, &quantize_i16(&x), &mut out, 2);
+                    let mut out = vec![0f32; n];
+                    dot_rows_with(wide, dt, &wb, rb, &quantize_i16(&x), &mut out);
                     // each activation is off by at most half a step (its block's max / 65534)
                     let step: Vec<f64> = x
                         .chunks(32)
@@ -450,11 +442,11 @@ mod tests {
                             .enumerate()
                             .map(|(j, &a)| a.abs() as f64 * step[j / 32])
                             .sum();
-                        let err = (out[i * 2] as f64 - want).abs();
+                        let err = (out[i] as f64 - want).abs();
                         assert!(
                             err <= bound + 1e-6 * mag,
                             "{dt} n={n} row {i} (avx512: {wide}): {} vs {want} (bound {bound})",
-                            out[i * 2]
+                            out[i]
                         );
                     }
                 }
