@@ -15,6 +15,7 @@ pub mod matmul_bf16;
 pub mod norm;
 pub mod qdot;
 pub mod qdot_i16;
+pub mod qgemm_i16;
 pub mod qmatmul;
 pub mod reduce;
 pub mod rope;

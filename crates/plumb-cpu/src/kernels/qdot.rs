@@ -550,11 +550,17 @@ fn act() -> Act {
     })
 }
 
+/// Whether activation rows `xs` go in as 16-bit blocks (`PLUMB_CPU_QACT` is `i16` or unset and
+/// every value is finite) on a CPU with those kernels.
+pub fn i16_activations(xs: &[f32]) -> bool {
+    act() == Act::I16 && xs.iter().all(|v| v.is_finite())
+}
+
 /// out [rows, n] = x [rows, k] × wᵀ for quantized w [n, k].
 pub fn qmatmul_rows(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
     let row_bytes = dt.storage_bytes(k);
     let q8 = act() == Act::Q8;
-    if act() == Act::I16 && super::qdot_i16::available(dt) && xs.iter().all(|v| v.is_finite()) {
+    if super::qdot_i16::available(dt) && i16_activations(xs) {
         return rows_i16(xs, wb, dt, rows, n, k);
     }
     let xrows: Vec<XRow> = xs

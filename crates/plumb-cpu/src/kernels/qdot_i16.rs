@@ -80,7 +80,7 @@ pub fn available(dt: DType) -> bool {
 }
 
 /// f16 bits → f32, for every bit pattern.
-fn f16_table() -> &'static [f32] {
+pub(super) fn f16_table() -> &'static [f32] {
     static T: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
     T.get_or_init(|| (0..=u16::MAX).map(super::f16_bits_to_f32).collect())
 }

@@ -3,8 +3,10 @@
 //!
 //! - few rows (decoding): each weight block is dequantized into registers and dotted with the
 //!   f32 activations (`qdot.rs` has the SIMD block dots);
-//! - many rows (prefill): w is dequantized one panel of rows at a time into a scratch buffer
-//!   and multiplied by the f32 gemm kernels.
+//! - many rows (prefill): with AVX-512 VNNI, activations in 16-bit blocks and integer block dots
+//!   (`qgemm_i16.rs`); elsewhere (or `PLUMB_CPU_QACT=f32`, or non-finite activations) w is
+//!   dequantized one panel of rows at a time into a scratch buffer and multiplied by the f32
+//!   gemm kernels.
 
 use super::Float;
 use crate::storage::{contiguous, device_err};
@@ -93,6 +95,11 @@ pub fn qmatmul_float<T: Float>(x: &View, w: &View) -> Result<Vec<T>> {
     let wb = quant_bytes("qmatmul", w)?;
     let out = if k == 0 {
         vec![0f32; x.numel() / k.max(1) * n]
+    } else if rows >= GEMM_ROWS
+        && super::qgemm_i16::available(dt)
+        && super::qdot::i16_activations(&xs)
+    {
+        super::qgemm_i16::qgemm(&xs, wb, dt, rows, n, k)
     } else if rows >= GEMM_ROWS {
         qmatmul_panels(&xs, wb, dt, rows, n, k)
     } else {
