@@ -23,8 +23,10 @@ const LANES: usize = 16;
 const RV: usize = 2;
 /// Weight columns per tile (RV·NC i32 and RV·NC f32 accumulators: 24 of the 32 registers).
 const NC: usize = 6;
-/// Weight columns per task: their unpacked values (NCOLS · k · 2 bytes) stay in L2.
-const NCOLS: usize = 8 * NC;
+/// Weight columns per task (their unpacked values, NCOLS · k · 2 bytes, stay in L2). Small tasks
+/// balance the two threads better; 12, 24 and 48 measured alike within this machine's noise
+/// (SmolLM2 q4_1 prefill 705–770 tok/s, `PLUMB_BENCH_ONLY=llm-q4_1-prefill model_bench`).
+const NCOLS: usize = 4 * NC;
 
 /// Whether this CPU has the kernel for `dt` (AVX-512 F/BW and VNNI).
 pub fn available(dt: DType) -> bool {
