@@ -24,6 +24,10 @@ use std::sync::Arc;
 /// Device memory owned by one backend. Backends downcast through `as_any`.
 pub trait BackendStorage: Send + Sync + Debug + 'static {
     fn as_any(&self) -> &dyn Any;
+    /// Mutable access for [`Backend::write`], where the backend writes into its storage in place.
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        None
+    }
     /// Size in bytes of the allocation.
     fn byte_len(&self) -> usize;
 }
@@ -158,6 +162,13 @@ pub trait Backend: Send + Sync + Debug {
     fn gather(&self, x: View, ids: View, dim: usize) -> Result<StorageRef>;
     /// Concatenate along `dim` (shapes equal elsewhere, same dtype).
     fn cat(&self, xs: &[View], dim: usize) -> Result<StorageRef>;
+    /// Copy `src` into the elements of `dst` that `at` addresses (src's shape, a strided region
+    /// inside `dst`, same non-quantized dtype), in place; `dst` belongs to one tensor only.
+    /// `Ok(false)` where the backend cannot write into an existing storage: core then builds a
+    /// new tensor with `cat` instead (see `Tensor::write_slice`).
+    fn write(&self, _dst: &mut dyn BackendStorage, _at: &Layout, _src: View) -> Result<bool> {
+        Ok(false)
+    }
     /// Rotary embedding on `x` [batch, heads, seq, head_dim] with `cos`/`sin` [seq, head_dim/2]
     /// (same float dtype as x). Rotate-half pairs (i, i + d/2); interleaved pairs (2i, 2i + 1).
     fn rope(&self, x: View, cos: View, sin: View, interleaved: bool) -> Result<StorageRef>;

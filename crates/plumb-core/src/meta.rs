@@ -138,6 +138,10 @@ impl Backend for MetaBackend {
     fn cat(&self, _: &[View], _: usize) -> Result<StorageRef> {
         empty()
     }
+    /// Shapes only: nothing to write, and nothing allocated (as on a device that writes in place).
+    fn write(&self, _: &mut dyn BackendStorage, _: &crate::shape::Layout, _: View) -> Result<bool> {
+        Ok(true)
+    }
     fn rope(&self, _: View, _: View, _: View, _: bool) -> Result<StorageRef> {
         empty()
     }

@@ -449,6 +449,90 @@ impl Tensor {
         Ok(self.with_layout(self.layout.narrow(d, start, len)?))
     }
 
+    /// Write `src` into this tensor along `dim` from `start` (PyTorch's
+    /// `t.narrow(dim, start, n).copy_(src)`): in place where this tensor's storage is not shared
+    /// with another tensor, the dtype is not quantized and the device writes in place (a KV cache
+    /// grows this way without copying what it holds); otherwise this tensor becomes a new one
+    /// built by `cat` (same values, one copy). Other tensors never see the change.
+    pub fn write_slice(&mut self, dim: isize, start: usize, src: &Tensor) -> Result<()> {
+        let d = resolve_dim("write_slice", dim, self.shape())?;
+        if !src.device.same_device(&self.device) {
+            return Err(Error::DeviceMismatch {
+                op: "write_slice",
+                lhs: self.device.id().to_string(),
+                rhs: src.device.id().to_string(),
+            });
+        }
+        if src.dtype != self.dtype {
+            return Err(Error::DTypeMismatch {
+                op: "write_slice",
+                lhs: self.dtype,
+                rhs: src.dtype,
+            });
+        }
+        let n = src.shape().get(d).copied().unwrap_or(0);
+        let same_elsewhere = src.rank() == self.rank()
+            && (0..self.rank()).all(|i| i == d || src.shape()[i] == self.shape()[i]);
+        if !same_elsewhere {
+            return Err(Error::shape(
+                "write_slice",
+                self.shape(),
+                src.shape(),
+                format!("the source must match the destination outside dim {d}"),
+            ));
+        }
+        let size = self.shape()[d];
+        if start.checked_add(n).is_none_or(|end| end > size) {
+            return Err(Error::OutOfRange {
+                op: "write_slice",
+                what: "end of the written range",
+                index: start.saturating_add(n) as i64,
+                bound: size,
+                shape: self.shape().to_vec(),
+            });
+        }
+        let at = self.layout.narrow(d, start, n)?;
+        if n == 0 || at.shape.contains(&0) {
+            return Ok(());
+        }
+        let aliased = at
+            .shape
+            .iter()
+            .zip(&at.strides)
+            .any(|(&s, &st)| s > 1 && st == 0);
+        let native = matches!(
+            self.device
+                .decide("write_slice", OpFamily::Copy, self.dtype)?,
+            Decision::Native | Decision::Emulated { .. }
+        );
+        if native && !aliased && !self.dtype.is_quantized() {
+            let backend = self.device.backend().clone();
+            if let Some(dst) = std::sync::Arc::get_mut(&mut self.storage) {
+                if backend.write(dst, &at, src.view())? {
+                    self.device.record(OpRecord {
+                        op: "write_slice".to_string(),
+                        family: OpFamily::Copy,
+                        dtype: self.dtype,
+                        inputs: vec![
+                            (self.dtype, self.shape().to_vec()),
+                            (src.dtype, src.shape().to_vec()),
+                        ],
+                        output: (self.dtype, self.shape().to_vec()),
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        let before = self.narrow(d as isize, 0, start)?;
+        let after = self.narrow(d as isize, start + n, size - start - n)?;
+        let parts: Vec<&Tensor> = [&before, src, &after]
+            .into_iter()
+            .filter(|t| t.shape()[d] > 0)
+            .collect();
+        *self = Tensor::cat(&parts, d as isize)?;
+        Ok(())
+    }
+
     pub fn broadcast_as(&self, shape: impl AsRef<[usize]>) -> Result<Tensor> {
         self.check_view_ok("broadcast_as")?;
         Ok(self.with_layout(self.layout.broadcast_to(shape.as_ref())?))

@@ -18,8 +18,8 @@ use kernels::{
     attention, binary, cmp, copy, index, matmul, norm, qmatmul, reduce, rope, softmax, unary,
 };
 use plumb_core::{
-    AttentionArgs, Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result,
-    StorageRef, UnaryOp, View,
+    AttentionArgs, Backend, BackendStorage, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo,
+    Layout, ReduceOp, Result, StorageRef, UnaryOp, View,
 };
 use std::sync::Arc;
 pub use storage::CpuStorage;
@@ -299,6 +299,28 @@ impl Backend for CpuBackend {
             with_plain_type!(dt, T => store(dt, copy::cat_plain::<T>(xs, dim)?),
                 quantized => store(dt, copy::cat_quant(xs, dim)?))
         })
+    }
+
+    fn write(&self, dst: &mut dyn BackendStorage, at: &Layout, src: View) -> Result<bool> {
+        let Some(dst) = dst
+            .as_any_mut()
+            .and_then(|a| a.downcast_mut::<storage::CpuStorage>())
+        else {
+            return Ok(false);
+        };
+        let dt = src.dtype;
+        if dst.dtype() != dt {
+            return Err(device_err(
+                "write_slice",
+                format!("destination holds {} but the source is {dt}", dst.dtype()),
+            ));
+        }
+        with_plain_type!(dt, T => {
+            let s = storage::contiguous::<T>("write_slice", &src)?;
+            let d = dst.slice_mut::<T>().ok_or_else(|| device_err("write_slice", format!("storage is not {dt}")))?;
+            copy::write_strided(&s, at, d)?;
+            Ok(true)
+        }, quantized => Ok(false))
     }
 
     fn attention(

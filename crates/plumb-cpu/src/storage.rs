@@ -47,6 +47,9 @@ impl CpuStorage {
     pub fn slice<T: Elem>(&self) -> Option<&[T]> {
         T::unwrap(&self.data)
     }
+    pub fn slice_mut<T: Elem>(&mut self) -> Option<&mut [T]> {
+        T::unwrap_mut(&mut self.data)
+    }
     /// The raw little-endian bytes of the whole buffer.
     pub fn bytes(&self) -> &[u8] {
         match &self.data {
@@ -72,6 +75,9 @@ impl BackendStorage for CpuStorage {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        Some(self)
+    }
     fn byte_len(&self) -> usize {
         self.bytes().len()
     }
@@ -81,6 +87,7 @@ impl BackendStorage for CpuStorage {
 pub trait Elem: Element + Default + PartialOrd + std::fmt::Debug {
     fn wrap(v: Vec<Self>) -> Data;
     fn unwrap(d: &Data) -> Option<&[Self]>;
+    fn unwrap_mut(d: &mut Data) -> Option<&mut [Self]>;
     fn into_vec(d: Data) -> Option<Vec<Self>>;
 }
 
@@ -91,6 +98,12 @@ macro_rules! elem {
                 Data::$v(v)
             }
             fn unwrap(d: &Data) -> Option<&[Self]> {
+                match d {
+                    Data::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn unwrap_mut(d: &mut Data) -> Option<&mut [Self]> {
                 match d {
                     Data::$v(v) => Some(v),
                     _ => None,

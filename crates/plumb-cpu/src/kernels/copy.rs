@@ -86,6 +86,41 @@ fn copy_row<T: Copy>(src: &[T], off: usize, stride: usize, row: &mut [T]) {
 }
 
 /// `copy_{dtype}`: a contiguous copy of any view.
+/// `src` (contiguous, `at`'s shape) into the elements of `dst` that `at` addresses; an error,
+/// not a panic, where `at` reaches past `dst`.
+pub fn write_strided<T: Copy>(src: &[T], at: &Layout, dst: &mut [T]) -> Result<()> {
+    let rank = at.rank();
+    let (last, stride) = match rank {
+        0 => (1, 1),
+        _ => (at.shape[rank - 1], at.strides[rank - 1]),
+    };
+    if last == 0 {
+        return Ok(());
+    }
+    let dst_len = dst.len();
+    for (r, row) in src.chunks_exact(last).enumerate() {
+        let off = crate::storage::row_offset(at, r);
+        let end = off + (last - 1) * stride + 1;
+        let d = dst.get_mut(off..end).ok_or_else(|| {
+            crate::storage::device_err(
+                "write_slice",
+                format!(
+                    "region {:?} (strides {:?}, offset {}) reaches past the destination's {dst_len} elements",
+                    at.shape, at.strides, at.offset
+                ),
+            )
+        })?;
+        if stride == 1 {
+            d.copy_from_slice(row);
+        } else {
+            for (j, &v) in row.iter().enumerate() {
+                d[j * stride] = v;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn copy_plain<T: Elem>(x: &View) -> Result<Vec<T>> {
     Ok(contiguous::<T>("copy", x)?.into_owned())
 }

@@ -239,13 +239,18 @@ pub struct Llama {
     dtype: DType,
 }
 
-/// Keys and values of every layer so far: [1, kv_heads, len, head_dim] each.
+/// Keys and values of every layer so far: [1, kv_heads, capacity, head_dim] each, of which the
+/// first `len` positions are filled. New positions are written in place (`Tensor::write_slice`)
+/// instead of concatenating the whole cache every step; the capacity doubles when full.
 #[derive(Default)]
 pub struct KvCache {
     k: Vec<Option<Tensor>>,
     v: Vec<Option<Tensor>>,
     pub len: usize,
 }
+
+/// Positions a layer's cache holds at first (then doubled as needed).
+const KV_FIRST_CAPACITY: usize = 256;
 
 impl KvCache {
     pub fn new(layers: usize) -> KvCache {
@@ -254,6 +259,30 @@ impl KvCache {
             v: vec![None; layers],
             len: 0,
         }
+    }
+
+    /// Write `new` [1, kv_heads, s, head_dim] after the `len` positions `slot` holds, growing it
+    /// when full; returns a view of all `len + s` positions.
+    fn append(slot: &mut Option<Tensor>, new: &Tensor, len: usize) -> Result<Tensor> {
+        let total = len + new.shape()[2];
+        let cap = slot.as_ref().map_or(0, |t| t.shape()[2]);
+        if total > cap {
+            let mut shape = new.shape().to_vec();
+            shape[2] = total.max(2 * cap).max(KV_FIRST_CAPACITY);
+            let mut grown = Tensor::zeros(&shape, new.dtype(), new.device())?;
+            if let Some(old) = slot.take().filter(|_| len > 0) {
+                grown.write_slice(2, 0, &old.narrow(2, 0, len)?)?;
+            }
+            *slot = Some(grown);
+        }
+        let Some(t) = slot.as_mut() else {
+            return Err(Error::invalid(
+                "llama",
+                "kv cache slot missing after growth",
+            ));
+        };
+        t.write_slice(2, len, new)?;
+        t.narrow(2, 0, total)
     }
 }
 
@@ -380,12 +409,8 @@ impl Llama {
             let q = q.contiguous()?.rope(&cos, &sin, self.interleaved)?;
             let k = k.contiguous()?.rope(&cos, &sin, self.interleaved)?;
             let v = v.contiguous()?;
-            let (k, v) = match (&cache.k[li], &cache.v[li]) {
-                (Some(pk), Some(pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-                _ => (k, v),
-            };
-            cache.k[li] = Some(k.clone());
-            cache.v[li] = Some(v.clone());
+            let k = KvCache::append(&mut cache.k[li], &k, cache.len)?;
+            let v = KvCache::append(&mut cache.v[li], &v, cache.len)?;
             let att = Tensor::attention(&q, &k, &v, None, s > 1, None)?
                 .transpose(1, 2)?
                 .reshape([1, s, nh * hd])?;

@@ -1,4 +1,5 @@
-//! index_select, gather, embedding and cat, for every plain dtype; casts between every pair.
+//! index_select, gather, embedding, cat and write_slice, for every plain dtype; casts between every
+//! pair.
 
 use crate::elementwise::per_dtype;
 use crate::harness::{cmp, cmp_shape, rand, round, tensor, Suite};
@@ -109,6 +110,52 @@ fn indexing(s: &mut Suite, dt: DType) {
     });
 }
 
+/// `write_slice` on every device: into a fresh tensor (in place where the device can), into one
+/// shared with a clone (which must keep its values), along a middle dim, and from a transposed
+/// source.
+fn write_slice(s: &mut Suite, dt: DType) {
+    s.case("write_slice", OpFamily::Copy, dt, |dev| {
+        let (d0, d1, d2) = (2, 5, 3);
+        let base = values(d0 * d1 * d2, dt, 121);
+        let src = values(d0 * 2 * d2, dt, 122);
+        // expected: positions 1..3 of dim 1 replaced by src
+        let mut want = base.clone();
+        for i in 0..d0 {
+            for j in 0..2 {
+                for k in 0..d2 {
+                    want[(i * d1 + 1 + j) * d2 + k] = src[(i * 2 + j) * d2 + k];
+                }
+            }
+        }
+        let ts = tensor(dev, dt, &[d0, 2, d2], &src)?;
+        let mut fresh = tensor(dev, dt, &[d0, d1, d2], &base)?;
+        fresh.write_slice(1, 1, &ts)?;
+        let mut shared = tensor(dev, dt, &[d0, d1, d2], &base)?;
+        let keep = shared.clone();
+        shared.write_slice(1, 1, &ts)?;
+        // the source given transposed: [d0, d2, 2] data viewed as [d0, 2, d2]
+        let src_t: Vec<f64> = (0..d0)
+            .flat_map(|i| crate::harness::transpose(&src[i * 2 * d2..(i + 1) * 2 * d2], 2, d2))
+            .collect();
+        let tt = tensor(dev, dt, &[d0, d2, 2], &src_t)?.transpose(1, 2)?;
+        let mut from_t = tensor(dev, dt, &[d0, d1, d2], &base)?;
+        from_t.write_slice(-2, 1, &tt)?;
+        let shape = [d0, d1, d2];
+        Ok(vec![
+            cmp_shape("fresh destination", &fresh, &shape, want.clone(), 1.0)?,
+            cmp_shape("shared destination", &shared, &shape, want.clone(), 1.0)?,
+            cmp_shape(
+                "the clone keeps its values",
+                &keep,
+                &shape,
+                base.clone(),
+                1.0,
+            )?,
+            cmp_shape("transposed source", &from_t, &shape, want, 1.0)?,
+        ])
+    });
+}
+
 /// Source values for casts from `from`: fractions, negatives, values that saturate narrower
 /// integers, and (for floats) ±∞ and NaN.
 fn cast_sources(from: DType) -> Vec<f64> {
@@ -207,6 +254,8 @@ fn casts(s: &mut Suite, from: DType) {
 per_dtype!(indexing: index_f32 = DType::F32, index_f16 = DType::F16, index_bf16 = DType::BF16,
     index_f64 = DType::F64, index_i32 = DType::I32, index_i64 = DType::I64, index_u8 = DType::U8,
     index_bool = DType::Bool);
+per_dtype!(write_slice: write_slice_f32 = DType::F32, write_slice_f16 = DType::F16,
+    write_slice_bf16 = DType::BF16, write_slice_i64 = DType::I64, write_slice_u8 = DType::U8);
 per_dtype!(casts: cast_from_f32 = DType::F32, cast_from_f16 = DType::F16,
     cast_from_bf16 = DType::BF16, cast_from_f64 = DType::F64, cast_from_i32 = DType::I32,
     cast_from_i64 = DType::I64, cast_from_u8 = DType::U8, cast_from_bool = DType::Bool);
