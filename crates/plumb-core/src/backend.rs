@@ -162,11 +162,19 @@ pub trait Backend: Send + Sync + Debug {
     fn gather(&self, x: View, ids: View, dim: usize) -> Result<StorageRef>;
     /// Concatenate along `dim` (shapes equal elsewhere, same dtype).
     fn cat(&self, xs: &[View], dim: usize) -> Result<StorageRef>;
-    /// Copy `src` into the elements of `dst` that `at` addresses (src's shape, a strided region
-    /// inside `dst`, same non-quantized dtype), in place; `dst` belongs to one tensor only.
-    /// `Ok(false)` where the backend cannot write into an existing storage: core then builds a
-    /// new tensor with `cat` instead (see `Tensor::write_slice`).
-    fn write(&self, _dst: &mut dyn BackendStorage, _at: &Layout, _src: View) -> Result<bool> {
+    /// Copy `src` into positions `start .. start + src.shape[dim]` along `dim` of the tensor
+    /// `dst_layout` describes over `dst` (same non-quantized dtype, equal shapes elsewhere, the
+    /// range inside; core checked all of it), in place; `dst` belongs to that tensor only.
+    /// `Ok(false)` where the backend cannot write into an existing storage, or not into this
+    /// layout: core then builds a new tensor with `cat` instead (see `Tensor::write_slice`).
+    fn write(
+        &self,
+        _dst: &mut dyn BackendStorage,
+        _dst_layout: &Layout,
+        _dim: usize,
+        _start: usize,
+        _src: View,
+    ) -> Result<bool> {
         Ok(false)
     }
     /// Rotary embedding on `x` [batch, heads, seq, head_dim] with `cos`/`sin` [seq, head_dim/2]

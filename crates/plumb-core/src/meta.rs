@@ -139,7 +139,14 @@ impl Backend for MetaBackend {
         empty()
     }
     /// Shapes only: nothing to write, and nothing allocated (as on a device that writes in place).
-    fn write(&self, _: &mut dyn BackendStorage, _: &crate::shape::Layout, _: View) -> Result<bool> {
+    fn write(
+        &self,
+        _: &mut dyn BackendStorage,
+        _: &crate::shape::Layout,
+        _: usize,
+        _: usize,
+        _: View,
+    ) -> Result<bool> {
         Ok(true)
     }
     fn rope(&self, _: View, _: View, _: View, _: bool) -> Result<StorageRef> {

@@ -508,7 +508,7 @@ impl Tensor {
         if native && !aliased && !self.dtype.is_quantized() {
             let backend = self.device.backend().clone();
             if let Some(dst) = std::sync::Arc::get_mut(&mut self.storage) {
-                if backend.write(dst, &at, src.view())? {
+                if backend.write(dst, &self.layout, d, start, src.view())? {
                     self.device.record(OpRecord {
                         op: "write_slice".to_string(),
                         family: OpFamily::Copy,

@@ -301,7 +301,16 @@ impl Backend for CpuBackend {
         })
     }
 
-    fn write(&self, dst: &mut dyn BackendStorage, at: &Layout, src: View) -> Result<bool> {
+    fn write(
+        &self,
+        dst: &mut dyn BackendStorage,
+        dst_layout: &Layout,
+        dim: usize,
+        start: usize,
+        src: View,
+    ) -> Result<bool> {
+        let n = src.shape().get(dim).copied().unwrap_or(0);
+        let at = dst_layout.narrow(dim, start, n)?;
         let Some(dst) = dst
             .as_any_mut()
             .and_then(|a| a.downcast_mut::<storage::CpuStorage>())
@@ -318,7 +327,7 @@ impl Backend for CpuBackend {
         with_plain_type!(dt, T => {
             let s = storage::contiguous::<T>("write_slice", &src)?;
             let d = dst.slice_mut::<T>().ok_or_else(|| device_err("write_slice", format!("storage is not {dt}")))?;
-            copy::write_strided(&s, at, d)?;
+            copy::write_strided(&s, &at, d)?;
             Ok(true)
         }, quantized => Ok(false))
     }

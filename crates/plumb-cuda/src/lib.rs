@@ -22,8 +22,8 @@ pub use storage::CudaStorage;
 
 use ctx::Ctx;
 use plumb_core::{
-    AttentionArgs, Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result,
-    StorageRef, UnaryOp, View,
+    AttentionArgs, Backend, BackendStorage, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo,
+    Layout, ReduceOp, Result, StorageRef, UnaryOp, View,
 };
 use std::sync::Arc;
 
@@ -110,6 +110,16 @@ impl Backend for CudaBackend {
     }
     fn cat(&self, xs: &[View], dim: usize) -> Result<StorageRef> {
         ops::movement::cat(&self.ctx, xs, dim)
+    }
+    fn write(
+        &self,
+        dst: &mut dyn BackendStorage,
+        dst_layout: &Layout,
+        dim: usize,
+        start: usize,
+        src: View,
+    ) -> Result<bool> {
+        ops::movement::write(&self.ctx, dst, dst_layout, dim, start, src)
     }
     fn rope(&self, x: View, cos: View, sin: View, interleaved: bool) -> Result<StorageRef> {
         ops::nn::rope(&self.ctx, x, cos, sin, interleaved)

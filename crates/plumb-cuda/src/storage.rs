@@ -140,6 +140,9 @@ impl BackendStorage for CudaStorage {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        Some(self)
+    }
     fn byte_len(&self) -> usize {
         self.bytes
     }

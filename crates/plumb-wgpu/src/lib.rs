@@ -21,8 +21,8 @@ pub use pool::WgpuStorage;
 
 use launch::Ctx;
 use plumb_core::{
-    Backend, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, ReduceOp, Result, StorageRef,
-    UnaryOp, View,
+    Backend, BackendStorage, BinaryOp, Capabilities, CmpOp, DType, DeviceInfo, Layout, ReduceOp,
+    Result, StorageRef, UnaryOp, View,
 };
 use std::sync::Arc;
 
@@ -84,6 +84,16 @@ impl Backend for WgpuBackend {
     }
     fn copy(&self, x: View) -> Result<StorageRef> {
         ops::movement::copy(&self.ctx, x)
+    }
+    fn write(
+        &self,
+        dst: &mut dyn BackendStorage,
+        dst_layout: &Layout,
+        dim: usize,
+        start: usize,
+        src: View,
+    ) -> Result<bool> {
+        ops::movement::write(&self.ctx, dst, dst_layout, dim, start, src)
     }
     fn cast(&self, x: View, to: DType) -> Result<StorageRef> {
         if x.dtype == to {

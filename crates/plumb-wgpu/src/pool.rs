@@ -96,6 +96,9 @@ impl BackendStorage for WgpuStorage {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        Some(self)
+    }
     fn byte_len(&self) -> usize {
         self.bytes
     }

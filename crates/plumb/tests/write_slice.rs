@@ -1,5 +1,7 @@
-//! `Tensor::write_slice`: in place on the CPU when the tensor owns its storage, a copy when the
+//! `Tensor::write_slice`: in place on every device when the tensor owns its storage, a copy when the
 //! storage is shared, traced on the meta device, and errors that name the op and shapes.
+
+mod common;
 
 use plumb::{DType, Error, Tensor};
 use std::sync::Arc;
@@ -10,28 +12,43 @@ fn cpu() -> plumb::Device {
 
 #[test]
 fn writes_in_place_when_the_storage_is_not_shared() {
-    let dev = cpu();
-    let mut t = Tensor::zeros([2, 4, 3], DType::F32, &dev).unwrap();
-    let before = Arc::as_ptr(t.storage()) as *const u8;
-    let src = Tensor::from_slice(&[1f32, 2., 3., 4., 5., 6.], [2, 1, 3], &dev).unwrap();
-    t.write_slice(1, 2, &src).unwrap();
-    assert_eq!(
-        Arc::as_ptr(t.storage()) as *const u8,
-        before,
-        "a new storage was made"
-    );
-    let v = t.to_vec::<f32>().unwrap();
-    assert_eq!(&v[6..9], &[1., 2., 3.]);
-    assert_eq!(&v[18..21], &[4., 5., 6.]);
-    assert_eq!(v.iter().filter(|&&x| x != 0.0).count(), 6);
+    let _gpu = common::gpu_lock();
+    for dev in plumb::devices().unwrap() {
+        if !dev.holds_data() {
+            println!(
+                "skipped: {}: holds no data (its trace is checked below)",
+                dev.id()
+            );
+            continue;
+        }
+        let id = dev.id().to_string();
+        let mut t = Tensor::zeros([2, 4, 3], DType::F32, &dev).unwrap();
+        let before = Arc::as_ptr(t.storage()) as *const u8;
+        let src = Tensor::from_slice(&[1f32, 2., 3., 4., 5., 6.], [2, 1, 3], &dev).unwrap();
+        t.write_slice(1, 2, &src).unwrap();
+        assert_eq!(
+            Arc::as_ptr(t.storage()) as *const u8,
+            before,
+            "{id}: a new storage was made"
+        );
+        let v = t.to_vec::<f32>().unwrap();
+        assert_eq!(&v[6..9], &[1., 2., 3.], "{id}");
+        assert_eq!(&v[18..21], &[4., 5., 6.], "{id}");
+        assert_eq!(v.iter().filter(|&&x| x != 0.0).count(), 6, "{id}");
 
-    // a view shares the storage: the write copies, and the view keeps the old values
-    let view = t.narrow(1, 2, 1).unwrap();
-    let zeros = Tensor::zeros([2, 1, 3], DType::F32, &dev).unwrap();
-    t.write_slice(1, 2, &zeros).unwrap();
-    assert_ne!(Arc::as_ptr(t.storage()) as *const u8, before);
-    assert_eq!(view.to_vec::<f32>().unwrap(), vec![1., 2., 3., 4., 5., 6.]);
-    assert!(t.to_vec::<f32>().unwrap().iter().all(|&x| x == 0.0));
+        // a view shares the storage: the write copies, and the view keeps the old values
+        let view = t.narrow(1, 2, 1).unwrap();
+        let zeros = Tensor::zeros([2, 1, 3], DType::F32, &dev).unwrap();
+        t.write_slice(1, 2, &zeros).unwrap();
+        assert_ne!(Arc::as_ptr(t.storage()) as *const u8, before, "{id}");
+        assert_eq!(
+            view.to_vec::<f32>().unwrap(),
+            vec![1., 2., 3., 4., 5., 6.],
+            "{id}"
+        );
+        assert!(t.to_vec::<f32>().unwrap().iter().all(|&x| x == 0.0), "{id}");
+        println!("{id}: in place, and copied when shared");
+    }
 }
 
 #[test]

@@ -109,11 +109,11 @@ pub fn dot_row_f32(dt: DType, wrow: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 /// Dequantize one row of whole blocks into `out` (AVX-512 where present, else the reference
 /// block decoder).
 pub fn dequant_row(dt: DType, w: &[u8], out: &mut [f32]) {
-    let nb = (w.len() / dt.block_bytes()).min(out.len() / 32);
     #[cfg(target_arch = "x86_64")]
     if super::simd::level() == super::simd::Level::V4
         && matches!(dt, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
     {
+        let nb = (w.len() / dt.block_bytes()).min(out.len() / 32);
         // SAFETY: level V4 means AVX-512 F/BW and F16C; nb whole blocks fit w and out.
         unsafe { avx512::dequant(dt, w, out, nb) };
         return;

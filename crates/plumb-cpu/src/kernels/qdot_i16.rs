@@ -17,6 +17,9 @@
 //! Scales are f16 in the blocks; they go through a 65536-entry f32 table (a load, not the
 //! conversion ports the vector work needs).
 
+// the block helpers below serve the x86-64 kernels only
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
+
 use plumb_core::DType;
 
 /// One activation row in 16-bit blocks.

@@ -14,6 +14,9 @@
 //!
 //! Only where [`available`]; elsewhere `qmatmul.rs` dequantizes panels into the f32 gemm.
 
+// the block helpers below serve the x86-64 kernels only
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
+
 use super::qdot_i16::{quantize_i16, I16Row};
 use plumb_core::DType;
 

@@ -1,8 +1,10 @@
-//! Uploads, readback, fills, copies and cat: bit-exact data movement for every dtype.
+//! Uploads, readback, fills, copies, cat and in-place writes: bit-exact data movement for every
+//! dtype.
 
 use super::{contig, copy_strided, esize, stor};
 use crate::ctx::{grid, n64, Arg, Ctx, Module};
-use plumb_core::{convert, BackendStorage, DType, Error, Result, StorageRef, View};
+use crate::storage::CudaStorage;
+use plumb_core::{convert, BackendStorage, DType, Error, Layout, Result, StorageRef, View};
 use std::sync::Arc;
 
 pub fn upload(ctx: &Ctx, dtype: DType, numel: usize, bytes: &[u8]) -> Result<StorageRef> {
@@ -103,36 +105,79 @@ pub fn cat(ctx: &Ctx, xs: &[View], dim: usize) -> Result<StorageRef> {
         .first()
         .ok_or_else(|| Error::invalid("cat", "no tensors to concatenate"))?;
     let dtype = first.dtype;
-    let size = esize(dtype);
     let mut shape = first.shape().to_vec();
     shape[dim] = xs.iter().map(|v| v.shape()[dim]).sum();
-    let outer: usize = shape[..dim].iter().product();
-    let inner: usize = shape[dim + 1..].iter().product();
-    let total = shape[dim] * inner;
     let n: usize = shape.iter().product();
     let out = ctx.alloc(dtype.storage_bytes(n), "cat", dtype, &shape)?;
-    let mut col = 0usize;
+    let mut start = 0usize;
     for v in xs {
-        let w = v.shape()[dim] * inner;
-        let m = outer * w;
-        if m > 0 {
-            let c = contig(ctx, v, "cat")?;
-            let mut args = [
-                n64(m),
-                n64(w),
-                n64(total),
-                n64(col),
-                Arg::U64(c.ptr),
-                Arg::U64(out.ptr()),
-            ];
-            ctx.launch(
-                Module::Movement,
-                &format!("cat_b{size}"),
-                grid(m),
-                &mut args,
-            )?;
-        }
-        col += w;
+        into_slab(ctx, v, out.ptr(), &shape, dim, start, "cat")?;
+        start += v.shape()[dim];
     }
     Ok(Arc::new(out))
+}
+
+/// `x` into positions `start ..` along `dim` of the contiguous tensor of `shape` at `out`.
+fn into_slab(
+    ctx: &Ctx,
+    x: &View,
+    out: u64,
+    shape: &[usize],
+    dim: usize,
+    start: usize,
+    op: &'static str,
+) -> Result<()> {
+    let inner: usize = shape[dim + 1..].iter().product();
+    let outer: usize = shape[..dim].iter().product();
+    let w = x.shape()[dim] * inner;
+    let m = outer * w;
+    if m == 0 {
+        return Ok(());
+    }
+    let c = contig(ctx, x, op)?;
+    let mut args = [
+        n64(m),
+        n64(w),
+        n64(shape[dim] * inner),
+        n64(start * inner),
+        Arg::U64(c.ptr),
+        Arg::U64(out),
+    ];
+    ctx.launch(
+        Module::Movement,
+        &format!("cat_b{}", esize(x.dtype)),
+        grid(m),
+        &mut args,
+    )
+}
+
+/// `Backend::write`: `src` into positions `start ..` along `dim` of a contiguous tensor (offset
+/// 0) held by `dst`, with cat's kernel. Other layouts: `Ok(false)` (core copies).
+pub fn write(
+    ctx: &Ctx,
+    dst: &mut dyn BackendStorage,
+    dst_layout: &Layout,
+    dim: usize,
+    start: usize,
+    src: View,
+) -> Result<bool> {
+    if src.dtype.is_quantized() || !dst_layout.is_contiguous() || dst_layout.offset != 0 {
+        return Ok(false);
+    }
+    let Some(d) = dst
+        .as_any_mut()
+        .and_then(|a| a.downcast_mut::<CudaStorage>())
+    else {
+        return Ok(false);
+    };
+    into_slab(
+        ctx,
+        &src,
+        d.ptr(),
+        &dst_layout.shape,
+        dim,
+        start,
+        "write_slice",
+    )?;
+    Ok(true)
 }

@@ -1,11 +1,12 @@
-//! Uploads, readback, fills, copies and cat: data movement, bit-exact for every dtype.
+//! Uploads, readback, fills, copies, cat and in-place writes: data movement, bit-exact for every
+//! dtype.
 
 use super::{buf, lay, out_buf, params, per_word, u32_of};
 use crate::kernels::{bit_codec, Family, KernelSpec};
 use crate::launch::{groups_1d, Ctx};
 use crate::pool::WgpuStorage;
 use plumb_core::shape::contiguous_strides;
-use plumb_core::{DType, Error, Layout, Result, StorageRef, View};
+use plumb_core::{BackendStorage, DType, Error, Layout, Result, StorageRef, View};
 use std::sync::Arc;
 
 pub fn upload(ctx: &Ctx, dtype: DType, numel: usize, bytes: &[u8]) -> Result<StorageRef> {
@@ -178,4 +179,28 @@ pub fn cat(ctx: &Ctx, xs: &[View], dim: usize) -> Result<StorageRef> {
         start += x.shape()[dim];
     }
     Ok(Arc::new(out))
+}
+
+/// `Backend::write`: `src` into positions `start ..` along `dim` of a contiguous tensor (offset
+/// 0) held by `dst`, with the copy kernel cat uses. Other layouts: `Ok(false)` (core copies).
+pub fn write(
+    ctx: &Ctx,
+    dst: &mut dyn BackendStorage,
+    dst_layout: &Layout,
+    dim: usize,
+    start: usize,
+    src: View,
+) -> Result<bool> {
+    if src.dtype.is_quantized() || !dst_layout.is_contiguous() || dst_layout.offset != 0 {
+        return Ok(false);
+    }
+    let Some(d) = dst
+        .as_any_mut()
+        .and_then(|a| a.downcast_mut::<WgpuStorage>())
+    else {
+        return Ok(false);
+    };
+    let ob = out_buf(ctx, d, "write_slice")?;
+    copy_into(ctx, &src, ob, &dst_layout.shape, dim, start)?;
+    Ok(true)
 }
