@@ -4,13 +4,16 @@
 //! FMA does 16 (both issue twice per cycle on the build machine: `vpdpwssd` zmm 5.7, `vfmadd` zmm
 //! 5.3 per ns on one core).
 //!
-//! Layout: 16 activation rows sit in the vector lanes and a weight column's pair of values is
-//! broadcast, so the weights only need unpacking to i16 in element order (no transpose); the
-//! activations are transposed once per call into `[row group][block][pair][16 rows]`.
-//! A tile of RV·16 rows × NC columns keeps one i32 accumulator per (row vector, column) for the
-//! current block and one f32 accumulator for the whole row: after each block of 32 values the i32
-//! sums (exact: |q_w| ≤ 128, |q_x| ≤ 32767, 32 terms < 2³¹) are converted and scaled by the
-//! activation and weight scales; q4_1's offset adds `m · Σx` per block.
+//! Layout: 16 weight columns sit in the vector lanes and an activation row's pair of values is
+//! broadcast from its row (activations stay as quantized, row-major). Each task unpacks its
+//! weight columns to i16 and transposes them, per block of 32, into `[pair][columns]` with a 16 × 16
+//! transpose of 32-bit lanes in registers, once for all rows. A tile of R rows × 32 columns keeps
+//! one i32 accumulator per (row, 16 columns) for the current block and one f32 accumulator for
+//! the whole row: after each block the i32 sums (exact: |q_w| ≤ 128, |q_x| ≤ 32767, 32 terms
+//! < 2³¹) are converted and scaled by the weight and activation scales (q4_1's offset adds
+//! `m · Σx`), and the finished outputs are stored straight into the output rows.
+//! (An earlier layout put 16 activation rows in the lanes; its results then needed a scalar
+//! transpose into the output rows: 16% on top of the kernel's own time.)
 //!
 //! Only where [`available`]; elsewhere `qmatmul.rs` dequantizes panels into the f32 gemm.
 
@@ -20,16 +23,13 @@
 use super::qdot_i16::{quantize_i16, I16Row};
 use plumb_core::DType;
 
-/// Rows per vector (i32 lanes of a zmm register).
+/// Weight columns per vector (i32 lanes of a zmm register).
 const LANES: usize = 16;
-/// Row vectors per tile.
-const RV: usize = 2;
-/// Weight columns per tile (RV·NC i32 and RV·NC f32 accumulators: 24 of the 32 registers).
-const NC: usize = 6;
-/// Weight columns per task (their unpacked values, NCOLS · k · 2 bytes, stay in L2). Small tasks
-/// balance the two threads better; 12, 24 and 48 measured alike within this machine's noise
-/// (SmolLM2 q4_1 prefill 705–770 tok/s, `PLUMB_BENCH_ONLY=llm-q4_1-prefill model_bench`).
-const NCOLS: usize = 4 * NC;
+/// Weight columns per task: two vectors (12 i32 and 12 f32 accumulators for six rows: 24 of
+/// the 32 registers).
+const NCOLS: usize = 2 * LANES;
+/// Activation rows per tile.
+const ROWS: usize = 6;
 
 /// Whether this CPU has the kernel for `dt` (AVX-512 F/BW and VNNI).
 pub fn available(dt: DType) -> bool {
@@ -47,16 +47,6 @@ pub fn available(dt: DType) -> bool {
     }
 }
 
-/// The activations of one call: `[group][block][pair][16 rows]` i16 pairs, and per group and
-/// block the 16 rows' scales and sums (rows past the end are zero).
-struct Packed {
-    q: Vec<i32>,
-    d: Vec<f32>,
-    sum: Vec<f32>,
-    groups: usize,
-    nb: usize,
-}
-
 /// Take a buffer of `len` zeros, reusing `v`'s allocation (fresh large allocations cost page
 /// faults and kernel page clearing on every call: 13% of a SmolLM2 prefill before reuse).
 fn zeroed<T: Copy + Default>(mut v: Vec<T>, len: usize) -> Vec<T> {
@@ -65,44 +55,10 @@ fn zeroed<T: Copy + Default>(mut v: Vec<T>, len: usize) -> Vec<T> {
     v
 }
 
-thread_local! {
-    /// The calling thread's packed activations, kept between calls.
-    static PACKED: std::cell::Cell<Option<Packed>> = const { std::cell::Cell::new(None) };
-}
-
-fn pack_rows(rows: &[I16Row], nb: usize) -> Packed {
-    let groups = rows.len().div_ceil(LANES);
-    let old = PACKED.with(|c| c.take());
-    let (q, d, sum) = old.map_or_else(Default::default, |p| (p.q, p.d, p.sum));
-    let mut p = Packed {
-        q: zeroed(q, groups * nb * 16 * LANES),
-        d: zeroed(d, groups * nb * LANES),
-        sum: zeroed(sum, groups * nb * LANES),
-        groups,
-        nb,
-    };
-    for (r, row) in rows.iter().enumerate() {
-        let (g, lane) = (r / LANES, r % LANES);
-        for b in 0..nb {
-            let base = (g * nb + b) * 16 * LANES + lane;
-            let blk = &row.q[b * 32..b * 32 + 32];
-            for (pair, v) in blk.chunks_exact(2).enumerate() {
-                // two i16 in one i32 lane, first value in the low half (vpdpwssd's order)
-                p.q[base + pair * LANES] = (v[0] as u16 as u32 | (v[1] as u16 as u32) << 16) as i32;
-            }
-            p.d[(g * nb + b) * LANES + lane] = row.d[b];
-            p.sum[(g * nb + b) * LANES + lane] = row.sum[b];
-        }
-    }
-    p
-}
-
 /// out [rows, n] = x [rows, k] × wᵀ for quantized w [n, k] (`wb`, whole rows of `k / 32`
 /// blocks). Only where [`available`]; `xs` finite, `k` a multiple of 32.
 pub fn qgemm(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
-    let nb = k / 32;
     let xq: Vec<I16Row> = xs.chunks_exact(k).map(quantize_i16).collect();
-    let xp = pack_rows(&xq, nb);
     let row_bytes = dt.storage_bytes(k);
     // every element is written below
     let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
@@ -112,32 +68,31 @@ pub fn qgemm(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) 
         let j0 = task * NCOLS;
         let cols = NCOLS.min(n - j0);
         let w = &wb[j0 * row_bytes..(j0 + cols) * row_bytes];
-        // SAFETY: available() checked AVX-512 F/BW and VNNI; w holds cols rows of nb blocks,
-        // xp holds groups·nb blocks of 16 rows; columns j0 .. j0 + cols of each of the `rows`
+        // SAFETY: available() checked AVX-512 F/BW and VNNI; w holds cols rows of k / 32
+        // blocks, every row of xq k / 32 blocks; columns j0 .. j0 + cols of each of the `rows`
         // output rows lie inside out and are written by this task only.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            avx512::task(dt, w, row_bytes, cols, &xp, rows, |r| {
+            avx512::task(dt, w, row_bytes, cols, &xq, |r| {
                 optr.slice(r * n + j0, cols)
             });
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (w, &xp, optr);
+        let _ = (w, &xq, optr);
     });
-    PACKED.with(|c| c.set(Some(xp)));
     out
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{zeroed, Packed, LANES, NC, RV};
+    use super::{zeroed, I16Row, LANES, NCOLS, ROWS};
     use plumb_core::DType;
     use std::arch::x86_64::*;
 
-    /// Unpacked weight columns: values in element order as i16 (q4_0 minus 8), scale and offset
-    /// per block.
+    /// A task's weight columns, per block: `[pair][NCOLS]` i16 pairs (q4_0 minus 8; columns past
+    /// the end zero), and the columns' scales and offsets.
     struct Cols {
-        q: Vec<i16>,
+        q: Vec<i32>,
         d: Vec<f32>,
         m: Vec<f32>,
     }
@@ -147,7 +102,57 @@ mod avx512 {
         static COLS: std::cell::Cell<Option<Cols>> = const { std::cell::Cell::new(None) };
     }
 
-    /// Unpack `cols` weight rows of `nb` blocks each.
+    /// One weight block as 32 i16 in element order (16 pairs).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block_i16(dt: DType, blk: *const u8) -> __m512i {
+        if dt == DType::Q8_0 {
+            return _mm512_cvtepi8_epi16(_mm256_loadu_si256(blk.add(2) as _));
+        }
+        let m4 = _mm_set1_epi8(0x0f);
+        let qs = _mm_loadu_si128(blk.add(if dt == DType::Q4_0 { 2 } else { 4 }) as _);
+        let lo = _mm_and_si128(qs, m4);
+        let hi = _mm_and_si128(_mm_srli_epi16(qs, 4), m4);
+        let v = _mm512_cvtepu8_epi16(_mm256_set_m128i(hi, lo));
+        if dt == DType::Q4_0 {
+            _mm512_sub_epi16(v, _mm512_set1_epi16(8))
+        } else {
+            v
+        }
+    }
+
+    /// Transpose 16 vectors of 16 i32 lanes: `r[i]` lane `p` → `r[p]` lane `i`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transpose16(r: &mut [__m512i; 16]) {
+        let mut t = [_mm512_setzero_si512(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+        }
+        // u[4i + j], 128-bit lane L: element 4L + j of rows 4i .. 4i + 3
+        let mut u = [_mm512_setzero_si512(); 16];
+        for i in 0..4 {
+            u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+            u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+            u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+            u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+        }
+        // out[4L + j] lane i = u[4i + j] lane L: a 4 × 4 transpose of 128-bit lanes
+        for j in 0..4 {
+            let (a, b, c, d) = (u[j], u[4 + j], u[8 + j], u[12 + j]);
+            let x0 = _mm512_shuffle_i32x4::<0x44>(a, b);
+            let x1 = _mm512_shuffle_i32x4::<0xEE>(a, b);
+            let y0 = _mm512_shuffle_i32x4::<0x44>(c, d);
+            let y1 = _mm512_shuffle_i32x4::<0xEE>(c, d);
+            r[j] = _mm512_shuffle_i32x4::<0x88>(x0, y0);
+            r[4 + j] = _mm512_shuffle_i32x4::<0xDD>(x0, y0);
+            r[8 + j] = _mm512_shuffle_i32x4::<0x88>(x1, y1);
+            r[12 + j] = _mm512_shuffle_i32x4::<0xDD>(x1, y1);
+        }
+    }
+
+    /// Unpack `cols` (≤ NCOLS) weight rows of `nb` blocks each into the transposed layout.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn unpack(dt: DType, w: &[u8], rb: usize, cols: usize, nb: usize) -> Cols {
         let t = super::super::qdot_i16::f16_table();
@@ -155,93 +160,87 @@ mod avx512 {
         let old = COLS.with(|c| c.take());
         let (q, d, m) = old.map_or_else(Default::default, |c| (c.q, c.d, c.m));
         let mut c = Cols {
-            q: zeroed(q, cols * nb * 32),
-            d: zeroed(d, cols * nb),
-            m: zeroed(m, cols * nb),
+            q: zeroed(q, nb * 16 * NCOLS),
+            d: zeroed(d, nb * NCOLS),
+            m: zeroed(m, nb * NCOLS),
         };
-        let m4 = _mm_set1_epi8(0x0f);
-        let eight = _mm512_set1_epi16(8);
-        for j in 0..cols {
-            for b in 0..nb {
-                let blk = w.as_ptr().add(j * rb + b * bb);
-                let h = |o: usize| t[u16::from_le_bytes([*blk.add(o), *blk.add(o + 1)]) as usize];
-                let v = match dt {
-                    DType::Q8_0 => _mm512_cvtepi8_epi16(_mm256_loadu_si256(blk.add(2) as _)),
-                    _ => {
-                        let off = if dt == DType::Q4_0 { 2 } else { 4 };
-                        let qs = _mm_loadu_si128(blk.add(off) as _);
-                        let lo = _mm_and_si128(qs, m4);
-                        let hi = _mm_and_si128(_mm_srli_epi16(qs, 4), m4);
-                        let v = _mm512_cvtepu8_epi16(_mm256_set_m128i(hi, lo));
-                        if dt == DType::Q4_0 {
-                            _mm512_sub_epi16(v, eight)
-                        } else {
-                            v
+        let h = |p: *const u8| t[u16::from_le_bytes([*p, *p.add(1)]) as usize];
+        for b in 0..nb {
+            for g in 0..cols.div_ceil(LANES) {
+                let mut r = [_mm512_setzero_si512(); 16];
+                for (i, v) in r.iter_mut().enumerate() {
+                    let j = g * LANES + i;
+                    if j < cols {
+                        let blk = w.as_ptr().add(j * rb + b * bb);
+                        *v = block_i16(dt, blk);
+                        c.d[b * NCOLS + j] = h(blk);
+                        if dt == DType::Q4_1 {
+                            c.m[b * NCOLS + j] = h(blk.add(2));
                         }
                     }
-                };
-                _mm512_storeu_si512(c.q.as_mut_ptr().add((j * nb + b) * 32) as _, v);
-                c.d[j * nb + b] = h(0);
-                if dt == DType::Q4_1 {
-                    c.m[j * nb + b] = h(2);
+                }
+                transpose16(&mut r);
+                for (p, v) in r.iter().enumerate() {
+                    let at = (b * 16 + p) * NCOLS + g * LANES;
+                    _mm512_storeu_si512(c.q.as_mut_ptr().add(at) as _, *v);
                 }
             }
         }
         c
     }
 
-    /// Every output of `cols` weight columns (rows of `w`, `rb` bytes each) for all `rows`
-    /// activation rows, written into `out(row)` (that row's `cols` outputs).
+    /// Every output of `cols` weight columns (rows of `w`, `rb` bytes each) for every activation
+    /// row in `x`, written into `out(row)` (that row's `cols` outputs).
     ///
     /// # Safety
-    /// AVX-512 F/BW/VL and VNNI present; `w` holds `cols` rows of `xp.nb` whole blocks of `dt`.
+    /// AVX-512 F/BW/VL and VNNI present; `w` holds `cols` (≤ NCOLS) rows of whole blocks of
+    /// `dt`, as many as each row of `x` has.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn task<'o>(
         dt: DType,
         w: &[u8],
         rb: usize,
         cols: usize,
-        xp: &Packed,
-        rows: usize,
+        x: &[I16Row],
         out: impl Fn(usize) -> &'o mut [f32],
     ) {
-        let nb = xp.nb;
+        let Some(nb) = x.first().map(|r| r.d.len()) else {
+            return;
+        };
         let wc = unpack(dt, w, rb, cols, nb);
         let min = dt == DType::Q4_1;
-        let mut g = 0;
-        while g < xp.groups {
-            let rv = RV.min(xp.groups - g);
-            let mut c = 0;
-            while c < cols {
-                let nc = NC.min(cols - c);
-                let mut tile = [[0f32; RV * LANES]; NC];
-                macro_rules! go {
-                    ($r:literal, $n:literal) => {
-                        kernel::<$r, $n>(xp, g, &wc, c, nb, min, &mut tile)
-                    };
-                }
-                match (rv, nc) {
-                    (2, 6) => go!(2, 6),
-                    (2, 5) => go!(2, 5),
-                    (2, 4) => go!(2, 4),
-                    (2, 3) => go!(2, 3),
-                    (2, 2) => go!(2, 2),
-                    (2, _) => go!(2, 1),
-                    (_, 6) => go!(1, 6),
-                    (_, 5) => go!(1, 5),
-                    (_, 4) => go!(1, 4),
-                    (_, 3) => go!(1, 3),
-                    (_, 2) => go!(1, 2),
-                    _ => go!(1, 1),
-                }
-                for ri in 0..(rv * LANES).min(rows - g * LANES) {
-                    let o = &mut out(g * LANES + ri)[c..c + nc];
-                    for (o, col) in o.iter_mut().zip(&tile) {
-                        *o = col[ri];
+        // lanes of the two column vectors that exist
+        let mask = |v: usize| -> __mmask16 {
+            let have = cols.saturating_sub(v * LANES).min(LANES);
+            ((1u32 << have) - 1) as __mmask16
+        };
+        let masks = [mask(0), mask(1)];
+        let mut r0 = 0;
+        while r0 < x.len() {
+            let rs = ROWS.min(x.len() - r0);
+            let mut f = [[_mm512_setzero_ps(); 2]; ROWS];
+            macro_rules! go {
+                ($r:literal) => {
+                    kernel::<$r>(&x[r0..r0 + $r], &wc, nb, min, &mut f)
+                };
+            }
+            match rs {
+                6 => go!(6),
+                5 => go!(5),
+                4 => go!(4),
+                3 => go!(3),
+                2 => go!(2),
+                _ => go!(1),
+            }
+            for (i, fr) in f.iter().enumerate().take(rs) {
+                let o = out(r0 + i);
+                for (v, &fv) in fr.iter().enumerate() {
+                    if masks[v] != 0 {
+                        _mm512_mask_storeu_ps(o.as_mut_ptr().add(v * LANES), masks[v], fv);
                     }
                 }
-                c += nc;
             }
-            g += rv;
+            r0 += rs;
         }
         COLS.with(|c| c.set(Some(wc)));
     }
@@ -261,59 +260,56 @@ mod avx512 {
         );
     }
 
-    /// R row vectors (from group `g`) × N columns (from `c`) over all `nb` blocks into `tile`.
+    /// R activation rows × the task's 32 columns over all `nb` blocks into `f[..R]`.
     #[inline]
-    #[allow(clippy::needless_range_loop)] // r, n index register arrays and memory together
+    #[allow(clippy::needless_range_loop)] // r, v index register arrays and memory together
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn kernel<const R: usize, const N: usize>(
-        xp: &Packed,
-        g: usize,
+    unsafe fn kernel<const R: usize>(
+        x: &[I16Row],
         wc: &Cols,
-        c: usize,
         nb: usize,
         min: bool,
-        tile: &mut [[f32; RV * LANES]; NC],
+        f: &mut [[__m512; 2]; ROWS],
     ) {
-        let gstride = nb * 16 * LANES;
-        let xq = xp.q.as_ptr().add(g * gstride);
-        let (xd, xs) = (
-            xp.d.as_ptr().add(g * nb * LANES),
-            xp.sum.as_ptr().add(g * nb * LANES),
-        );
-        let wq = wc.q.as_ptr().add(c * nb * 32) as *const i32;
-        let (wd, wm) = (wc.d.as_ptr().add(c * nb), wc.m.as_ptr().add(c * nb));
-        let mut f = [[_mm512_setzero_ps(); N]; R];
-        for b in 0..nb {
-            let mut acc = [[_mm512_setzero_si512(); N]; R];
-            for p in 0..16 {
-                let mut xv = [_mm512_setzero_si512(); R];
-                for (r, v) in xv.iter_mut().enumerate() {
-                    *v = _mm512_loadu_si512(xq.add(r * gstride + (b * 16 + p) * LANES) as _);
-                }
-                for n in 0..N {
-                    let wv = _mm512_set1_epi32(*wq.add(n * nb * 16 + b * 16 + p));
-                    for r in 0..R {
-                        dpwssd(&mut acc[r][n], xv[r], wv);
-                    }
-                }
-            }
-            for r in 0..R {
-                let dx = _mm512_loadu_ps(xd.add(r * nb * LANES + b * LANES));
-                let sx = _mm512_loadu_ps(xs.add(r * nb * LANES + b * LANES));
-                for n in 0..N {
-                    let t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][n]), dx);
-                    f[r][n] = _mm512_fmadd_ps(t, _mm512_set1_ps(*wd.add(n * nb + b)), f[r][n]);
-                    if min {
-                        f[r][n] = _mm512_fmadd_ps(sx, _mm512_set1_ps(*wm.add(n * nb + b)), f[r][n]);
-                    }
-                }
-            }
-        }
+        let mut xq = [std::ptr::null::<i32>(); R];
         for r in 0..R {
-            for n in 0..N {
-                _mm512_storeu_ps(tile[n].as_mut_ptr().add(r * LANES), f[r][n]);
+            xq[r] = x[r].q.as_ptr() as *const i32;
+        }
+        let wq = wc.q.as_ptr();
+        let mut acc_f = [[_mm512_setzero_ps(); 2]; R];
+        for b in 0..nb {
+            let mut acc = [[_mm512_setzero_si512(); 2]; R];
+            for p in 0..16 {
+                let at = (b * 16 + p) * NCOLS;
+                let w0 = _mm512_loadu_si512(wq.add(at) as _);
+                let w1 = _mm512_loadu_si512(wq.add(at + LANES) as _);
+                for r in 0..R {
+                    let xb = _mm512_set1_epi32(*xq[r].add(b * 16 + p));
+                    dpwssd(&mut acc[r][0], w0, xb);
+                    dpwssd(&mut acc[r][1], w1, xb);
+                }
+            }
+            let dw = [
+                _mm512_loadu_ps(wc.d.as_ptr().add(b * NCOLS)),
+                _mm512_loadu_ps(wc.d.as_ptr().add(b * NCOLS + LANES)),
+            ];
+            let mw = [
+                _mm512_loadu_ps(wc.m.as_ptr().add(b * NCOLS)),
+                _mm512_loadu_ps(wc.m.as_ptr().add(b * NCOLS + LANES)),
+            ];
+            for r in 0..R {
+                let dx = _mm512_set1_ps(*x[r].d.get_unchecked(b));
+                let sx = _mm512_set1_ps(*x[r].sum.get_unchecked(b));
+                for v in 0..2 {
+                    let t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][v]), dw[v]);
+                    acc_f[r][v] = _mm512_fmadd_ps(t, dx, acc_f[r][v]);
+                    if min {
+                        acc_f[r][v] = _mm512_fmadd_ps(mw[v], sx, acc_f[r][v]);
+                    }
+                }
             }
         }
+        f[..R].copy_from_slice(&acc_f);
     }
 }
 
@@ -323,8 +319,8 @@ mod tests {
     use plumb_core::quant;
 
     /// Every kind against the dequantized weights multiplied in f64, with row counts around the
-    /// 16-row vectors and the two-vector tiles, and column counts around the 6-column tiles and
-    /// the 48-column tasks; bound: half a quantization step of each activation.
+    /// six-row tiles and column counts around the 16-column vectors and 32-column tasks (masked
+    /// stores); bound: half a quantization step of each activation.
     #[test]
     fn matches_dequantized_matmul() {
         if !available(DType::Q4_1) {
@@ -335,7 +331,15 @@ mod tests {
         let mut rng = plumb_core::rng::SplitMix64::new(11);
         let mut r = || (rng.next_u64() % 20001) as f32 / 10000.0 - 1.0;
         for dt in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
-            for (rows, n) in [(8, 1), (16, 6), (17, 7), (33, 53), (40, 100)] {
+            for (rows, n) in [
+                (8, 1),
+                (16, 6),
+                (17, 7),
+                (7, 16),
+                (13, 32),
+                (33, 53),
+                (40, 100),
+            ] {
                 let wf: Vec<f32> = (0..n * k).map(|_| r() * 3.0).collect();
                 let x: Vec<f32> = (0..rows * k).map(|_| r() * 5.0).collect();
                 let wb = quant::quantize(dt, &wf).unwrap();
