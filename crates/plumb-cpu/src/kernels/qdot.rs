@@ -553,7 +553,12 @@ fn act() -> Act {
 /// Whether activation rows `xs` go in as 16-bit blocks (`PLUMB_CPU_QACT` is `i16` or unset and
 /// every value is finite) on a CPU with those kernels.
 pub fn i16_activations(xs: &[f32]) -> bool {
-    act() == Act::I16 && xs.iter().all(|v| v.is_finite())
+    // a non-short-circuiting fold per chunk vectorises (`all` alone tested one value at a time:
+    // 1.5% of a SmolLM2 prefill)
+    act() == Act::I16
+        && xs
+            .chunks(4096)
+            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()))
 }
 
 /// out [rows, n] = x [rows, k] × wᵀ for quantized w [n, k].
