@@ -118,6 +118,55 @@ fn smollm2_quantized_weights_logits_error() {
     assert!(agree * 10 >= total * 8, "agreement {agree}/{total}");
 }
 
+/// The KV cache across its growth (256 positions, then doubled): 300 tokens run in one pass,
+/// in chunks of 100 (the third chunk grows the cache), and as 290 + ten single steps give the
+/// same last-position logits within float reassociation (the paths differ: many-row vs
+/// few-row quantized matmul and attention kernels).
+#[test]
+fn smollm2_kv_cache_growth_matches_one_pass() {
+    let dev = cpu();
+    let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
+    let w = open_weights(&files, &dev, &dev, Some(DType::F32)).unwrap();
+    let g = TextGenerator::load(&files, &w).unwrap();
+    let layers = g.model.config.num_hidden_layers;
+    let vocab = g.model.config.vocab_size as u32;
+    let toks: Vec<u32> = (0..300u32).map(|i| (i * 7919 + 13) % vocab).collect();
+    let last = |l: plumb_core::Tensor| l.to_vec::<f32>().unwrap();
+    let mut cache = KvCache::new(layers);
+    let one = last(g.model.forward(&toks, &mut cache, &dev, false).unwrap());
+    assert_eq!(cache.len, 300);
+    let mut cache = KvCache::new(layers);
+    let mut chunks = Vec::new();
+    for c in toks.chunks(100) {
+        chunks = last(g.model.forward(c, &mut cache, &dev, false).unwrap());
+    }
+    let mut cache = KvCache::new(layers);
+    let mut steps = last(
+        g.model
+            .forward(&toks[..290], &mut cache, &dev, false)
+            .unwrap(),
+    );
+    for &t in &toks[290..] {
+        steps = last(g.model.forward(&[t], &mut cache, &dev, false).unwrap());
+    }
+    assert_eq!(cache.len, 300);
+    let scale = one.iter().fold(0f32, |a, v| a.max(v.abs()));
+    for (name, other) in [("chunks of 100", &chunks), ("290 + 10 steps", &steps)] {
+        let diff = one
+            .iter()
+            .zip(other)
+            .fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+        println!(
+            "KV cache, {name} vs one pass: logits max abs diff {diff:.2e} (max |logit| {scale:.1})"
+        );
+        assert!(
+            diff <= 1e-3 * scale,
+            "{name}: {diff} vs one pass (max |logit| {scale})"
+        );
+        assert_eq!(argmax(&one), argmax(other), "{name}: argmax");
+    }
+}
+
 #[test]
 fn smollm2_generate_loop_and_sampling() {
     let fx = fixture_json("smollm2.json");
