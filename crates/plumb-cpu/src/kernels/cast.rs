@@ -113,7 +113,8 @@ pub fn cast_to_bool<S: CastElem>(x: &View) -> Result<Vec<u8>> {
 
 /// f16 → f32 in parallel (SIMD conversion where the CPU has it).
 pub fn f16_to_f32(h: &[f16]) -> Vec<f32> {
-    let mut out = vec![0f32; h.len()];
+    // every element is written below
+    let mut out = crate::storage::alloc_overwrite::<f32>(h.len());
     out.par_chunks_mut(super::PAR_CHUNK)
         .zip(h.par_chunks(super::PAR_CHUNK))
         .for_each(|(o, i)| i.convert_to_f32_slice(o));
@@ -122,7 +123,8 @@ pub fn f16_to_f32(h: &[f16]) -> Vec<f32> {
 
 /// bf16 → f32 in parallel.
 pub fn bf16_to_f32(h: &[bf16]) -> Vec<f32> {
-    let mut out = vec![0f32; h.len()];
+    // every element is written below
+    let mut out = crate::storage::alloc_overwrite::<f32>(h.len());
     out.par_chunks_mut(super::PAR_CHUNK)
         .zip(h.par_chunks(super::PAR_CHUNK))
         .for_each(|(o, i)| i.convert_to_f32_slice(o));

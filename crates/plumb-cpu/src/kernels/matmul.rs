@@ -297,7 +297,12 @@ pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
         (bf, Layout::contiguous(b.shape()))
     };
     let out = gemm_batched(operand(&af, &la), operand(&bf, &lb), d, 1f32, 0f32, None);
-    Ok(T::slice_from_f32(&out))
+    let narrowed = T::slice_from_f32(&out);
+    // the widened copies go back to the buffer pool: fresh ones cost page faults on every call
+    for v in [af, bf, out] {
+        crate::pool::give(<f32 as crate::storage::Elem>::wrap(v));
+    }
+    Ok(narrowed)
 }
 
 /// The constants gemm needs, for the two types it is called with directly.

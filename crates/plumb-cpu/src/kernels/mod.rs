@@ -270,7 +270,8 @@ impl Float for f16 {
         cast::f16_to_f32(x)
     }
     fn slice_from_f32(x: &[f32]) -> Vec<Self> {
-        let mut out = vec![f16::ZERO; x.len()];
+        // every element is written below
+        let mut out = crate::storage::alloc_overwrite::<f16>(x.len());
         out.par_chunks_mut(PAR_CHUNK)
             .zip(x.par_chunks(PAR_CHUNK))
             .for_each(|(o, i)| o.convert_from_f32_slice(i));
@@ -291,7 +292,8 @@ impl Float for bf16 {
         cast::bf16_to_f32(x)
     }
     fn slice_from_f32(x: &[f32]) -> Vec<Self> {
-        let mut out = vec![bf16::ZERO; x.len()];
+        // every element is written below
+        let mut out = crate::storage::alloc_overwrite::<bf16>(x.len());
         out.par_chunks_mut(PAR_CHUNK)
             .zip(x.par_chunks(PAR_CHUNK))
             .for_each(|(o, i)| o.convert_from_f32_slice(i));
