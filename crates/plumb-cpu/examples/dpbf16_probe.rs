@@ -1,4 +1,5 @@
-//! Issue rate of `vdpbf16ps` (AVX512-BF16) against `vfmadd` (f32) on this CPU: 16 independent
+//! Issue rates of `vdpbf16ps` (AVX512-BF16) and `vpdpwssd` (AVX512-VNNI, the prefill kernel's
+//! instruction in `qgemm_i16.rs`) against `vfmadd` (f32) on this CPU: 16 independent
 //! accumulators, no memory traffic, one thread.
 //!
 //!     cargo run --release -p plumb-cpu --example dpbf16_probe
@@ -26,10 +27,27 @@ mod probe {
         let a = _mm512_set1_ps(1e-9);
         for _ in 0..iters {
             for x in c.iter_mut() {
-                *x = _mm512_fmadd_ps(*x, a, a);
+                // written out as well, so both probes issue exactly one instruction per step
+                std::arch::asm!("vfmadd231ps {c}, {a}, {a}", c = inout(zmm_reg) *x, a = in(zmm_reg) a,
+                    options(pure, nomem, nostack));
             }
         }
         c.iter().fold(0.0, |s, &x| s + _mm512_reduce_add_ps(x))
+    }
+
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn dpwssd(iters: usize) -> i32 {
+        let mut c = [_mm512_setzero_si512(); 16];
+        let a = _mm512_set1_epi32(0x0001_0002);
+        for _ in 0..iters {
+            for x in c.iter_mut() {
+                // written out: LLVM's generic tuning splits the intrinsic into two instructions
+                std::arch::asm!("vpdpwssd {c}, {a}, {a}", c = inout(zmm_reg) *x, a = in(zmm_reg) a,
+                    options(pure, nomem, nostack));
+            }
+        }
+        c.iter()
+            .fold(0, |s, &x| s.wrapping_add(_mm512_reduce_add_epi32(x)))
     }
 
     pub fn main() {
@@ -57,6 +75,17 @@ mod probe {
             ops / s / 1e9,
             ops * 32.0 / s / 1e9
         );
+        if is_x86_feature_detected!("avx512vnni") {
+            let t = Instant::now();
+            // SAFETY: avx512vnni checked just above, avx512f implied.
+            let r = unsafe { dpwssd(n) };
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "vpdpwssd: {:.2} per ns, {:.0} G int16 ops/s per core ({r})",
+                ops / s / 1e9,
+                ops * 64.0 / s / 1e9
+            );
+        }
     }
 }
 

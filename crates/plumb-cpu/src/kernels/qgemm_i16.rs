@@ -1,8 +1,8 @@
 //! Quantized matrix × many activation rows (prefill) with the activations in 16-bit blocks (the
 //! same quantization as `qdot_i16.rs`) and the block dots on AVX-512 VNNI `vpdpwssd`: 16 i32 lanes,
 //! each adding two i16 × i16 products, so one instruction does 32 multiply-adds where an f32
-//! FMA does 16 (both issue twice per cycle on the build machine: `vpdpwssd` zmm 5.7, `vfmadd` zmm
-//! 5.3 per ns on one core).
+//! FMA does 16, and it issues at least as often (`examples/dpbf16_probe.rs` on the build machine,
+//! one core: `vpdpwssd` zmm 5.8–5.9 per ns, `vfmadd231ps` zmm 3.8–3.9).
 //!
 //! Layout: 16 weight columns sit in the vector lanes and an activation row's pair of values is
 //! broadcast from its row (activations stay as quantized, row-major). Each task unpacks its
