@@ -32,6 +32,14 @@ pub trait BackendStorage: Send + Sync + Debug + 'static {
     fn byte_len(&self) -> usize;
 }
 
+impl dyn BackendStorage {
+    /// This storage as the backend's own type `T`, mutably (for [`Backend::write`]); `None` for
+    /// another backend's storage or one that gives no mutable access.
+    pub fn downcast_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.as_any_mut()?.downcast_mut::<T>()
+    }
+}
+
 pub type StorageRef = Arc<dyn BackendStorage>;
 
 /// Bytes held by a backend's live storages and their high-water mark, for

@@ -97,6 +97,12 @@ impl Layout {
         true
     }
 
+    /// Contiguous and starting at the storage's first element: the layout a kernel that writes
+    /// whole rows of a fresh buffer assumes.
+    pub fn is_contiguous_from_start(&self) -> bool {
+        self.offset == 0 && self.is_contiguous()
+    }
+
     /// Storage index (in elements) one past the last element this view touches.
     pub fn max_storage_index(&self) -> usize {
         if self.numel() == 0 {

@@ -560,7 +560,7 @@ impl Tensor {
 
     /// A contiguous tensor with the same values (no copy when already contiguous at offset 0).
     pub fn contiguous(&self) -> Result<Tensor> {
-        if self.is_contiguous() && self.layout.offset == 0 {
+        if self.layout.is_contiguous_from_start() {
             return Ok(self.clone());
         }
         let out_shape = self.shape().to_vec();

@@ -311,10 +311,7 @@ impl Backend for CpuBackend {
     ) -> Result<bool> {
         let n = src.shape().get(dim).copied().unwrap_or(0);
         let at = dst_layout.narrow(dim, start, n)?;
-        let Some(dst) = dst
-            .as_any_mut()
-            .and_then(|a| a.downcast_mut::<storage::CpuStorage>())
-        else {
+        let Some(dst) = dst.downcast_mut::<storage::CpuStorage>() else {
             return Ok(false);
         };
         let dt = src.dtype;

@@ -13,7 +13,8 @@
 //! < 2³¹) are converted and scaled by the weight and activation scales (q4_1's offset adds
 //! `m · Σx`), and the finished outputs are stored straight into the output rows.
 //! (An earlier layout put 16 activation rows in the lanes; its results then needed a scalar
-//! transpose into the output rows: 16% on top of the kernel's own time.)
+//! transpose into the output rows: 16% on top of the kernel's own time in `perf record` of
+//! `PLUMB_BENCH_ONLY=llm-q4_1-prefill model_bench`.)
 //!
 //! Only where [`available`]; elsewhere `qmatmul.rs` dequantizes panels into the f32 gemm.
 

@@ -191,13 +191,11 @@ pub fn write(
     start: usize,
     src: View,
 ) -> Result<bool> {
-    if src.dtype.is_quantized() || !dst_layout.is_contiguous() || dst_layout.offset != 0 {
+    // core never sends quantized data here (see the trait)
+    if !dst_layout.is_contiguous_from_start() {
         return Ok(false);
     }
-    let Some(d) = dst
-        .as_any_mut()
-        .and_then(|a| a.downcast_mut::<WgpuStorage>())
-    else {
+    let Some(d) = dst.downcast_mut::<WgpuStorage>() else {
         return Ok(false);
     };
     let ob = out_buf(ctx, d, "write_slice")?;
