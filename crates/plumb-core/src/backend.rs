@@ -205,9 +205,9 @@ pub trait Backend: Send + Sync + Debug {
         Ok(None)
     }
 
-    /// Run `f` where this device's ops are cheapest to issue from. The CPU backend runs it on one
-    /// of its worker threads, so a sequence of ops (a model's forward) does not hand every op
-    /// over to the pool and wait for it; other backends just call `f`.
+    /// Run `f`, a sequence of ops (a model's forward), where this device's ops are cheapest to
+    /// issue from. The CPU backend runs it on the calling thread with its thread budget set once
+    /// for all of them; other backends just call `f`.
     fn scope(&self, f: &mut (dyn FnMut() + Send)) {
         f()
     }

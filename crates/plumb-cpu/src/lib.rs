@@ -1,6 +1,8 @@
-//! Plumb's CPU backend: multi-threaded kernels (one rayon pool per backend, sized by
-//! `PLUMB_NUM_THREADS` or the available cores) with SIMD chosen at run time, and the numerical
-//! oracle of every other device.
+//! Plumb's CPU backend: multi-threaded kernels with SIMD chosen at run time, and the numerical
+//! oracle of every other device. An op runs on the calling thread; its parallel parts run on a
+//! team of helper threads (`team.rs`, loops in `par.rs`) within the backend's thread budget
+//! (`PLUMB_NUM_THREADS` or the available cores); big f32 gemm calls enter a rayon pool of that
+//! size for the call.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -9,6 +11,7 @@
 
 mod info;
 pub mod kernels;
+mod par;
 mod pool;
 pub mod storage;
 mod team;
@@ -30,7 +33,8 @@ use storage::{device_err, unsupported, with_float_type, with_plain_type, Elem};
 pub struct CpuBackend {
     info: DeviceInfo,
     caps: Capabilities,
-    pool: Option<rayon::ThreadPool>,
+    /// the thread budget of every op (the caller's thread included)
+    threads: usize,
 }
 
 /// Threads from `PLUMB_NUM_THREADS`, else the cores available to this process.
@@ -53,36 +57,30 @@ impl Default for CpuBackend {
 }
 
 impl CpuBackend {
-    /// A backend with [`default_threads`] threads. Never fails: without a thread pool the
-    /// kernels run on the calling thread.
+    /// A backend with [`default_threads`] threads. Never fails: where the OS refuses helper
+    /// threads, the kernels use fewer (down to the calling thread alone).
     pub fn new() -> CpuBackend {
         Self::with_threads(default_threads())
     }
 
+    /// A backend whose ops use up to `threads` threads: the caller's and `threads − 1` helpers
+    /// of the team, which is started with more helpers where it has too few.
     pub fn with_threads(threads: usize) -> CpuBackend {
-        let threads = threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("plumb-cpu-{i}"))
-            .build()
-            .ok();
-        let threads = if pool.is_some() { threads } else { 1 };
+        let threads = team::reserve(threads.max(1));
         CpuBackend {
             info: info::device_info(threads),
             caps: info::capabilities(),
-            pool,
+            threads,
         }
     }
 
     pub fn num_threads(&self) -> usize {
-        self.pool.as_ref().map_or(1, |p| p.current_num_threads())
+        self.threads
     }
 
-    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(p) => p.install(f),
-            None => f(),
-        }
+    /// Run an op on the calling thread with this backend's thread budget.
+    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        par::with_threads(self.threads, f)
     }
 }
 
@@ -114,6 +112,8 @@ impl Backend for CpuBackend {
         storage::BYTES.reset_peak()
     }
 
+    /// Ops already run on the calling thread, so a scope only sets the thread budget once for
+    /// the sequence of ops inside it.
     fn scope(&self, f: &mut (dyn FnMut() + Send)) {
         self.run(f)
     }

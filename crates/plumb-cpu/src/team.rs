@@ -1,13 +1,16 @@
-//! A team of helper threads that stay awake between jobs, for the many short parallel ops of
-//! decoding (a SmolLM2-135M token is 121 quantized matrix-vector products: four per layer and the
-//! head). Handing such an op to rayon wakes a sleeping worker through the kernel each time;
-//! `perf record` of `model_bench` with `PLUMB_BENCH_ONLY=llm-q4_1-decode` put ~12–15% of decode
-//! samples in scheduler and futex code. Team helpers instead poll for the next job for
+//! A team of helper threads that stay awake between jobs: every parallel loop of the CPU kernels
+//! runs on it (through `par.rs`), with the op's own thread as one of the workers. Decoding is
+//! many short parallel ops (a SmolLM2-135M token is 121 quantized matrix-vector products: four
+//! per layer and the head); handing each one to rayon woke a sleeping worker through the kernel
+//! every time (`perf record` of `model_bench` with `PLUMB_BENCH_ONLY=llm-q4_1-decode` put ~12–15%
+//! of decode samples in scheduler and futex code). Team helpers instead poll for the next job for
 //! [`SPIN`] after their last one (yielding the core between polls, so other runnable threads are
 //! not starved) and only then park on a condition variable.
 //!
 //! One job runs at a time: a caller that finds the team busy (or is itself a helper) runs its
 //! tasks inline. The caller always takes tasks too, so a job finishes even if no helper wakes.
+//! The team starts with `default_threads() − 1` helpers; [`reserve`] adds more for a backend
+//! built with more threads.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -63,48 +66,83 @@ struct Team {
     /// helpers parked on `wake` (read and written under the `job` lock)
     sleeping: AtomicUsize,
     busy: AtomicBool,
+    /// set by [`rest`]: idle helpers park now instead of polling out their [`SPIN`]
+    rest: AtomicBool,
+    /// helper threads started so far (only grows, under `grow`)
+    helpers: AtomicUsize,
+    grow: Mutex<()>,
 }
 
 thread_local! {
     static IS_HELPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-fn team() -> Option<&'static Team> {
-    static TEAM: OnceLock<Option<&'static Team>> = OnceLock::new();
-    *TEAM.get_or_init(|| {
-        let helpers = crate::default_threads().saturating_sub(1);
-        if helpers == 0 {
-            return None;
-        }
+static TEAM: OnceLock<&'static Team> = OnceLock::new();
+
+fn team() -> &'static Team {
+    TEAM.get_or_init(|| {
         let t: &'static Team = Box::leak(Box::new(Team {
             epoch: AtomicU64::new(0),
             job: Mutex::new(None),
             wake: Condvar::new(),
             sleeping: AtomicUsize::new(0),
             busy: AtomicBool::new(false),
+            rest: AtomicBool::new(false),
+            helpers: AtomicUsize::new(0),
+            grow: Mutex::new(()),
         }));
-        for i in 0..helpers {
-            let spawned = std::thread::Builder::new()
-                .name(format!("plumb-team-{i}"))
-                .spawn(move || helper(t));
-            if spawned.is_err() {
-                return None;
-            }
-        }
-        Some(t)
+        start_helpers(t, crate::default_threads());
+        t
     })
 }
 
-fn helper(t: &'static Team) {
+/// Start helpers until the team can run `threads` at once (the caller and `threads − 1`
+/// helpers); returns how many it can, fewer only where the OS refused a thread.
+fn start_helpers(t: &'static Team, threads: usize) -> usize {
+    let Ok(_g) = t.grow.lock() else {
+        return 1 + t.helpers.load(Ordering::Acquire);
+    };
+    let mut n = t.helpers.load(Ordering::Acquire);
+    while n + 1 < threads {
+        let seen = t.epoch.load(Ordering::Acquire);
+        let spawned = std::thread::Builder::new()
+            .name(format!("plumb-team-{n}"))
+            .spawn(move || helper(t, seen));
+        if spawned.is_err() {
+            break;
+        }
+        n += 1;
+        t.helpers.store(n, Ordering::Release);
+    }
+    (n + 1).min(threads.max(1))
+}
+
+/// Make the team able to run `threads` at once (a backend built with more threads than
+/// `default_threads()` asks for more helpers); returns how many threads it can run at once,
+/// at most `threads`.
+pub fn reserve(threads: usize) -> usize {
+    start_helpers(team(), threads)
+}
+
+/// Let idle helpers park now rather than poll for the next job: called before work that runs
+/// on other threads (gemm's rayon pool), where polling helpers would take cores from it. The
+/// next job wakes them.
+pub fn rest() {
+    if let Some(t) = TEAM.get() {
+        t.rest.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A helper's loop; `seen` is the epoch of the last job it need not look at.
+fn helper(t: &'static Team, mut seen: u64) {
     IS_HELPER.with(|h| h.set(true));
-    let mut seen = 0u64;
     loop {
         let idle = Instant::now();
         let mut polls = 0u32;
         while t.epoch.load(Ordering::Acquire) == seen {
             polls += 1;
             if polls.is_multiple_of(64) {
-                if idle.elapsed() > SPIN {
+                if idle.elapsed() > SPIN || t.rest.load(Ordering::Relaxed) {
                     let Ok(mut g) = t.job.lock() else { return };
                     t.sleeping.fetch_add(1, Ordering::Relaxed);
                     while t.epoch.load(Ordering::Acquire) == seen {
@@ -144,8 +182,8 @@ pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
     if tasks <= 1 || threads <= 1 || IS_HELPER.with(|h| h.get()) {
         return inline();
     }
-    let Some(t) = team() else { return inline() };
-    if t.busy.swap(true, Ordering::Acquire) {
+    let t = team();
+    if t.helpers.load(Ordering::Relaxed) == 0 || t.busy.swap(true, Ordering::Acquire) {
         return inline();
     }
     // SAFETY (lifetime erasure): the job's closure pointer is only dereferenced for claimed
@@ -163,6 +201,7 @@ pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
     match t.job.lock() {
         Ok(mut g) => {
             *g = Some(job.clone());
+            t.rest.store(false, Ordering::Relaxed);
             t.epoch.fetch_add(1, Ordering::Release);
             if t.sleeping.load(Ordering::Relaxed) > 0 {
                 t.wake.notify_all();

@@ -63,7 +63,7 @@ pub fn attention_float<T: Float>(
     // tasks of up to ROWS query rows of one (batch, head), on the decode team (see team.rs)
     let blocks = s.div_ceil(ROWS);
     let optr = crate::team::SyncPtr::new(&mut out);
-    crate::team::for_each(b * h * blocks, rayon::current_num_threads(), &|task| {
+    crate::par::for_each(b * h * blocks, |task| {
         let (bh, i0) = (task / blocks, task % blocks * ROWS);
         let rows = ROWS.min(s - i0);
         // SAFETY: rows i0 .. i0 + rows of (batch, head) bh lie inside out and belong to this

@@ -90,17 +90,14 @@ pub fn zip_with<T: Elem, D: Elem>(
 
 /// `out[i] = f(x[i], period[i % period.len()])`, in parallel chunks of whole periods.
 fn par_zip_repeat<T: Elem, D: Elem>(x: &[T], period: &[T], f: impl Fn(T, T) -> D + Sync) -> Vec<D> {
-    use rayon::prelude::*;
     let p = period.len();
     let chunk = p * (super::PAR_CHUNK / p).max(1);
     let mut out = crate::storage::alloc_overwrite::<D>(x.len());
-    out.par_chunks_mut(chunk)
-        .zip(x.par_chunks(chunk))
-        .for_each(|(o, x)| {
-            for (o, x) in o.chunks_mut(p).zip(x.chunks(p)) {
-                super::simd::zip_chunk(o, x, period, &f);
-            }
-        });
+    crate::par::zip_chunks_mut(&mut out, chunk, x, chunk, |o, x| {
+        for (o, x) in o.chunks_mut(p).zip(x.chunks(p)) {
+            super::simd::zip_chunk(o, x, period, &f);
+        }
+    });
     out
 }
 

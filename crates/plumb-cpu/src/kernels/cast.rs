@@ -5,11 +5,12 @@
 //! (NaN → true). Values go through f64 except int → int (exact in i64). i64 values beyond 2⁵³
 //! going to f32/f16/bf16 are rounded twice (to f64, then to the target).
 
+use super::PAR_CHUNK;
+use crate::par::zip_chunks_mut;
 use crate::storage::{contiguous, Elem};
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use plumb_core::{DType, Result, View};
-use rayon::prelude::*;
 use std::any::TypeId;
 
 /// Element types as cast sources/targets.
@@ -74,16 +75,16 @@ pub fn cast_plain<S: CastElem, D: CastElem>(x: &View) -> Result<Vec<D>> {
         let f: &[f32] = bytemuck::cast_slice(src);
         if TypeId::of::<D>() == TypeId::of::<f16>() {
             let mut out = vec![f16::ZERO; f.len()];
-            out.par_chunks_mut(super::PAR_CHUNK)
-                .zip(f.par_chunks(super::PAR_CHUNK))
-                .for_each(|(o, i)| o.convert_from_f32_slice(i));
+            zip_chunks_mut(&mut out, PAR_CHUNK, f, PAR_CHUNK, |o, i| {
+                o.convert_from_f32_slice(i)
+            });
             return retype(out);
         }
         if TypeId::of::<D>() == TypeId::of::<bf16>() {
             let mut out = vec![bf16::ZERO; f.len()];
-            out.par_chunks_mut(super::PAR_CHUNK)
-                .zip(f.par_chunks(super::PAR_CHUNK))
-                .for_each(|(o, i)| o.convert_from_f32_slice(i));
+            zip_chunks_mut(&mut out, PAR_CHUNK, f, PAR_CHUNK, |o, i| {
+                o.convert_from_f32_slice(i)
+            });
             return retype(out);
         }
     }
@@ -115,9 +116,9 @@ pub fn cast_to_bool<S: CastElem>(x: &View) -> Result<Vec<u8>> {
 pub fn f16_to_f32(h: &[f16]) -> Vec<f32> {
     // every element is written below
     let mut out = crate::storage::alloc_overwrite::<f32>(h.len());
-    out.par_chunks_mut(super::PAR_CHUNK)
-        .zip(h.par_chunks(super::PAR_CHUNK))
-        .for_each(|(o, i)| i.convert_to_f32_slice(o));
+    zip_chunks_mut(&mut out, PAR_CHUNK, h, PAR_CHUNK, |o, i| {
+        i.convert_to_f32_slice(o)
+    });
     out
 }
 
@@ -125,9 +126,9 @@ pub fn f16_to_f32(h: &[f16]) -> Vec<f32> {
 pub fn bf16_to_f32(h: &[bf16]) -> Vec<f32> {
     // every element is written below
     let mut out = crate::storage::alloc_overwrite::<f32>(h.len());
-    out.par_chunks_mut(super::PAR_CHUNK)
-        .zip(h.par_chunks(super::PAR_CHUNK))
-        .for_each(|(o, i)| i.convert_to_f32_slice(o));
+    zip_chunks_mut(&mut out, PAR_CHUNK, h, PAR_CHUNK, |o, i| {
+        i.convert_to_f32_slice(o)
+    });
     out
 }
 

@@ -4,7 +4,6 @@
 use super::binary::zip_with;
 use crate::storage::{contiguous, Elem};
 use plumb_core::{CmpOp, Result, View};
-use rayon::prelude::*;
 
 /// `{eq,ne,lt,le,gt,ge}_{dtype}` for every plain dtype.
 pub fn cmp_plain<T: Elem>(op: CmpOp, a: &View, b: &View) -> Result<Vec<u8>> {
@@ -26,13 +25,12 @@ pub fn where_plain<T: Elem>(cond: &View, a: &View, b: &View) -> Result<Vec<T>> {
     let y = contiguous::<T>("where", b)?;
     let mut out = crate::storage::alloc_overwrite::<T>(c.len());
     let ch = super::PAR_CHUNK;
-    out.par_chunks_mut(ch)
-        .zip(c.par_chunks(ch))
-        .zip(x.par_chunks(ch).zip(y.par_chunks(ch)))
-        .for_each(|((o, c), (x, y))| {
-            for (((o, &c), &x), &y) in o.iter_mut().zip(c).zip(x).zip(y) {
-                *o = if c != 0 { x } else { y };
-            }
-        });
+    crate::par::chunks_mut(&mut out, ch, |i, o| {
+        let at = i * ch..i * ch + o.len();
+        let (c, x, y) = (&c[at.clone()], &x[at.clone()], &y[at]);
+        for (((o, &c), &x), &y) in o.iter_mut().zip(c).zip(x).zip(y) {
+            *o = if c != 0 { x } else { y };
+        }
+    });
     Ok(out)
 }

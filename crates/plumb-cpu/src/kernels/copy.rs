@@ -3,7 +3,6 @@
 
 use crate::storage::{contiguous, Elem};
 use plumb_core::{Layout, Result, View};
-use rayon::prelude::*;
 
 /// Copy the elements of `layout` over `src` into `dst` (row-major, `dst.len() == numel`).
 /// The last dim is the inner loop (memcpy when its stride is 1, a fill when 0).
@@ -23,14 +22,12 @@ pub fn strided_copy<T: Copy + Send + Sync>(src: &[T], layout: &Layout, dst: &mut
         return tiled_copy(src, layout, dst);
     }
     let rows_per = super::rows_per_task(inner);
-    dst.par_chunks_mut(inner * rows_per)
-        .enumerate()
-        .for_each(|(task, chunk)| {
-            for (i, row) in chunk.chunks_mut(inner).enumerate() {
-                let off = crate::storage::row_offset(layout, task * rows_per + i);
-                copy_row(src, off, stride, row);
-            }
-        });
+    crate::par::chunks_mut(dst, inner * rows_per, |task, chunk| {
+        for (i, row) in chunk.chunks_mut(inner).enumerate() {
+            let off = crate::storage::row_offset(layout, task * rows_per + i);
+            copy_row(src, off, stride, row);
+        }
+    });
 }
 
 /// Tile edge of the blocked copy (a transposed view reads and writes 32×32 tiles, so both
@@ -38,6 +35,8 @@ pub fn strided_copy<T: Copy + Send + Sync>(src: &[T], layout: &Layout, dst: &mut
 const TILE: usize = 32;
 
 /// Copy a view whose last dim is strided (e.g. a transpose) tile by tile over the last two dims.
+/// Each task takes a band of whole rows (a multiple of TILE, about `PAR_CHUNK` elements),
+/// counted through all the matrices, so one big matrix and many small ones both split evenly.
 fn tiled_copy<T: Copy + Send + Sync>(src: &[T], layout: &Layout, dst: &mut [T]) {
     let rank = layout.rank();
     let (rows, cols) = (layout.shape[rank - 2], layout.shape[rank - 1]);
@@ -48,28 +47,30 @@ fn tiled_copy<T: Copy + Send + Sync>(src: &[T], layout: &Layout, dst: &mut [T]) 
         strides: layout.strides[..rank - 1].to_vec(),
         offset: layout.offset,
     };
-    dst.par_chunks_mut(rows * cols)
-        .enumerate()
-        .for_each(|(mat, m)| {
+    let rows_per = super::rows_per_task(cols).div_ceil(TILE) * TILE;
+    crate::par::chunks_mut(dst, rows_per * cols, |task, band| {
+        let first = task * rows_per;
+        let end = first + band.len() / cols;
+        // tiles of up to TILE rows, none crossing from one matrix into the next
+        let mut g = first;
+        while g < end {
+            let (mat, i0) = (g / rows, g % rows);
+            let n = TILE.min(rows - i0).min(end - g);
             // offset of matrix `mat` (row_offset walks every dim of `outer` but its last)
             let base = crate::storage::row_offset(&outer, mat);
-            m.par_chunks_mut(cols * TILE)
-                .enumerate()
-                .for_each(|(tile_row, band)| {
-                    let i0 = tile_row * TILE;
-                    let band_rows = band.len() / cols;
-                    for j0 in (0..cols).step_by(TILE) {
-                        let j1 = (j0 + TILE).min(cols);
-                        for i in 0..band_rows {
-                            let s = base + (i0 + i) * sr;
-                            let d = &mut band[i * cols..(i + 1) * cols];
-                            for (j, o) in d[j0..j1].iter_mut().enumerate() {
-                                *o = src[s + (j0 + j) * sc];
-                            }
-                        }
+            let tile = &mut band[(g - first) * cols..(g - first + n) * cols];
+            for j0 in (0..cols).step_by(TILE) {
+                let j1 = (j0 + TILE).min(cols);
+                for (i, d) in tile.chunks_mut(cols).enumerate() {
+                    let s = base + (i0 + i) * sr;
+                    for (j, o) in d[j0..j1].iter_mut().enumerate() {
+                        *o = src[s + (j0 + j) * sc];
                     }
-                });
-        });
+                }
+            }
+            g += n;
+        }
+    });
 }
 
 #[inline]
@@ -177,4 +178,43 @@ pub fn cat_quant(xs: &[View], dim: usize) -> Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Element `i` of `layout`, one index at a time.
+    fn at(layout: &Layout, mut i: usize) -> usize {
+        let mut off = layout.offset;
+        for d in (0..layout.rank()).rev() {
+            off += (i % layout.shape[d]) * layout.strides[d];
+            i /= layout.shape[d];
+        }
+        off
+    }
+
+    #[test]
+    fn strided_copies_match_indexing_one_element_at_a_time() {
+        // transposes (the tiled path, with tasks crossing from one matrix into the next where
+        // the rows are short), broadcasts and plain row copies
+        let cases: [(&[usize], &[usize]); 6] = [
+            (&[70, 45], &[1, 0]),
+            (&[3, 45, 70], &[0, 2, 1]),
+            (&[700, 37, 3], &[0, 2, 1]),
+            (&[5, 1000, 64], &[0, 2, 1]),
+            (&[64, 3, 700], &[1, 0, 2]),
+            (&[2, 33, 129], &[2, 0, 1]),
+        ];
+        for (shape, perm) in cases {
+            let n: usize = shape.iter().product();
+            let src: Vec<u32> = (0..n as u32).collect();
+            let l = Layout::contiguous(shape).permute(perm).unwrap();
+            let mut dst = vec![u32::MAX; n];
+            strided_copy(&src, &l, &mut dst);
+            for (i, &v) in dst.iter().enumerate() {
+                assert_eq!(v, src[at(&l, i)], "{shape:?} {perm:?} element {i}");
+            }
+        }
+    }
 }

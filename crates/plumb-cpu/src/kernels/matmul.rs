@@ -10,7 +10,6 @@ use super::{Acc, Float};
 use crate::storage::{contiguous, device_err, raw_slice, Elem};
 use gemm::Parallelism;
 use plumb_core::{Layout, Result, View};
-use rayon::prelude::*;
 use std::any::TypeId;
 
 /// Storage offset of batch `bi` (batch dims = all but the last two).
@@ -86,7 +85,6 @@ fn gemm_batched<T: Elem>(
     }
     // gemm writes every element (beta = 0 and the destination is not read)
     let mut out = crate::storage::alloc_overwrite::<T>(d.batch * d.m * d.n);
-    let threads = rayon::current_num_threads();
     // x[.., m, k] × w[k, n] (w broadcast over the batch): one gemm over batch·m rows when the
     // rows of `a` are evenly spaced across its batch dims, instead of `batch` small gemms
     if d.batch > 1 && broadcast_batch(b.layout) {
@@ -102,7 +100,7 @@ fn gemm_batched<T: Elem>(
     }
     if let Some(bias) = bias {
         let per = super::rows_per_task(d.n);
-        out.par_chunks_mut(d.n * per).for_each(|c| {
+        crate::par::chunks_mut(&mut out, d.n * per, |_, c| {
             for row in c.chunks_mut(d.n) {
                 row.copy_from_slice(bias);
             }
@@ -145,18 +143,15 @@ fn gemm_batched<T: Elem>(
         }
     };
     if small {
-        out.par_chunks_mut(d.m * d.n)
-            .enumerate()
-            .for_each(|(bi, dst)| run(bi, dst, Parallelism::None));
+        crate::par::chunks_mut(&mut out, d.m * d.n, |bi, dst| {
+            run(bi, dst, Parallelism::None)
+        });
     } else {
-        let par = if threads > 1 {
-            Parallelism::Rayon(threads)
-        } else {
-            Parallelism::None
-        };
-        for (bi, dst) in out.chunks_mut(d.m * d.n).enumerate() {
-            run(bi, dst, par);
-        }
+        crate::par::gemm(|par| {
+            for (bi, dst) in out.chunks_mut(d.m * d.n).enumerate() {
+                run(bi, dst, par);
+            }
+        });
     }
     out
 }
@@ -222,9 +217,9 @@ fn matvec<T: Float>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
     let bm = &raw_slice::<T>("matmul", b)?[bl.offset..];
     let rs = bl.strides[r - 2];
     let mut out = crate::storage::alloc_overwrite::<T>(d.n);
-    out.par_chunks_mut(ROW_COLS)
-        .enumerate()
-        .for_each(|(i, y)| row_times_matrix(y, &x, &bm[i * ROW_COLS..], rs));
+    crate::par::chunks_mut(&mut out, ROW_COLS, |i, y| {
+        row_times_matrix(y, &x, &bm[i * ROW_COLS..], rs)
+    });
     Ok(Some(out))
 }
 

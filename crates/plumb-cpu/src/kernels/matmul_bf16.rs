@@ -45,9 +45,9 @@ pub fn matmul_dpbf16(a: &View, b: &View) -> Result<Option<Vec<f32>>> {
 
 #[cfg(target_arch = "x86_64")]
 fn matmul(a: &View, b: &View) -> Result<Vec<f32>> {
+    use crate::par;
     use crate::storage::contiguous;
     use half::bf16;
-    use rayon::prelude::*;
     let d = super::matmul::dims(a, b);
     let (m, k, n) = (d.m, d.k, d.n);
     let av = contiguous::<bf16>("matmul", a)?;
@@ -64,38 +64,34 @@ fn matmul(a: &View, b: &View) -> Result<Vec<f32>> {
         let bm = &bv[bi * k * n..(bi + 1) * k * n];
         // A as u32 pairs, rows padded to MR
         let mut pa = vec![0u32; mp * kp];
-        pa.par_chunks_mut(kp)
-            .zip(am.par_chunks(k))
-            .for_each(|(dst, row)| {
-                for (p, o) in dst.iter_mut().enumerate() {
-                    let lo = row[2 * p].to_bits() as u32;
-                    let hi = row.get(2 * p + 1).map_or(0, |v| v.to_bits() as u32);
-                    *o = lo | (hi << 16);
-                }
-            });
+        par::zip_chunks_mut(&mut pa, kp, am, k, |dst, row| {
+            for (p, o) in dst.iter_mut().enumerate() {
+                let lo = row[2 * p].to_bits() as u32;
+                let hi = row.get(2 * p + 1).map_or(0, |v| v.to_bits() as u32);
+                *o = lo | (hi << 16);
+            }
+        });
         // B packed per panel: [panel][pair][NR][2] as u16
         let mut pb = vec![0u16; panels * kp * NR * 2];
-        pb.par_chunks_mut(kp * NR * 2)
-            .enumerate()
-            .for_each(|(panel, dst)| {
-                let j0 = panel * NR;
-                let cols = NR.min(n - j0);
-                for p in 0..kp {
-                    for kk in 0..2 {
-                        let r = 2 * p + kk;
-                        if r >= k {
-                            continue;
-                        }
-                        let src = &bm[r * n + j0..r * n + j0 + cols];
-                        for (j, v) in src.iter().enumerate() {
-                            dst[(p * NR + j) * 2 + kk] = v.to_bits();
-                        }
+        par::chunks_mut(&mut pb, kp * NR * 2, |panel, dst| {
+            let j0 = panel * NR;
+            let cols = NR.min(n - j0);
+            for p in 0..kp {
+                for kk in 0..2 {
+                    let r = 2 * p + kk;
+                    if r >= k {
+                        continue;
+                    }
+                    let src = &bm[r * n + j0..r * n + j0 + cols];
+                    for (j, v) in src.iter().enumerate() {
+                        dst[(p * NR + j) * 2 + kk] = v.to_bits();
                     }
                 }
-            });
+            }
+        });
         let ob = &mut out[bi * m * n..(bi + 1) * m * n];
-        let ptr = OutPtr(ob.as_mut_ptr());
-        (0..panels).into_par_iter().for_each(|panel| {
+        let ptr = crate::team::SyncPtr::new(ob);
+        par::for_each(panels, |panel| {
             let bp = &pb[panel * kp * NR * 2..(panel + 1) * kp * NR * 2];
             let j0 = panel * NR;
             let cols = NR.min(n - j0);
@@ -107,34 +103,16 @@ fn matmul(a: &View, b: &View) -> Result<Vec<f32>> {
                 unsafe { kernel(ap, bp, kp, &mut tile) };
                 let rows = MR.min(m - i0);
                 for r in 0..rows {
-                    // SAFETY: rows i0 + r < m and columns j0..j0 + cols < n of an m × n buffer;
-                    // panels write disjoint columns.
-                    let dst = unsafe {
-                        std::slice::from_raw_parts_mut(ptr.get().add((i0 + r) * n + j0), cols)
-                    };
+                    // SAFETY: rows i0 + r < m and columns j0..j0 + cols < n of the m × n buffer
+                    // `ob`, borrowed until every panel task has finished; panels write disjoint
+                    // columns.
+                    let dst = unsafe { ptr.slice((i0 + r) * n + j0, cols) };
                     dst.copy_from_slice(&tile[r * NR..r * NR + cols]);
                 }
             }
         });
     }
     Ok(out)
-}
-
-/// A raw output pointer shared by the panel tasks (each writes its own columns).
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: tasks write disjoint regions of the buffer behind the pointer.
-#[cfg(target_arch = "x86_64")]
-unsafe impl Send for OutPtr {}
-// SAFETY: as above.
-#[cfg(target_arch = "x86_64")]
-unsafe impl Sync for OutPtr {}
-#[cfg(target_arch = "x86_64")]
-impl OutPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// tile[MR × NR] = Σ_p A[·, p] · B[p, ·] over `kp` pairs.

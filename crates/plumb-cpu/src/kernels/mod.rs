@@ -22,10 +22,10 @@ pub mod rope;
 pub mod softmax;
 pub mod unary;
 
+use crate::par::{chunks_mut, zip_chunks_mut};
 use crate::storage::Elem;
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
-use rayon::prelude::*;
 
 /// Elements per parallel task for cheap elementwise work.
 pub const PAR_CHUNK: usize = 1 << 15;
@@ -272,9 +272,9 @@ impl Float for f16 {
     fn slice_from_f32(x: &[f32]) -> Vec<Self> {
         // every element is written below
         let mut out = crate::storage::alloc_overwrite::<f16>(x.len());
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK))
-            .for_each(|(o, i)| o.convert_from_f32_slice(i));
+        zip_chunks_mut(&mut out, PAR_CHUNK, x, PAR_CHUNK, |o, i| {
+            o.convert_from_f32_slice(i)
+        });
         out
     }
 }
@@ -294,9 +294,9 @@ impl Float for bf16 {
     fn slice_from_f32(x: &[f32]) -> Vec<Self> {
         // every element is written below
         let mut out = crate::storage::alloc_overwrite::<bf16>(x.len());
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK))
-            .for_each(|(o, i)| o.convert_from_f32_slice(i));
+        zip_chunks_mut(&mut out, PAR_CHUNK, x, PAR_CHUNK, |o, i| {
+            o.convert_from_f32_slice(i)
+        });
         out
     }
 }
@@ -307,9 +307,9 @@ pub fn par_map<S: Copy + Sync, D: crate::storage::Elem>(
     f: impl Fn(S) -> D + Sync,
 ) -> Vec<D> {
     let mut out = crate::storage::alloc_overwrite::<D>(x.len());
-    out.par_chunks_mut(PAR_CHUNK)
-        .zip(x.par_chunks(PAR_CHUNK))
-        .for_each(|(o, i)| simd::map_chunk(o, i, &f));
+    zip_chunks_mut(&mut out, PAR_CHUNK, x, PAR_CHUNK, |o, i| {
+        simd::map_chunk(o, i, &f)
+    });
     out
 }
 
@@ -320,9 +320,10 @@ pub fn par_zip<S: Copy + Sync, D: crate::storage::Elem>(
     f: impl Fn(S, S) -> D + Sync,
 ) -> Vec<D> {
     let mut out = crate::storage::alloc_overwrite::<D>(a.len());
-    out.par_chunks_mut(PAR_CHUNK)
-        .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
-        .for_each(|(o, (a, b))| simd::zip_chunk(o, a, b, &f));
+    chunks_mut(&mut out, PAR_CHUNK, |i, o| {
+        let at = i * PAR_CHUNK..i * PAR_CHUNK + o.len();
+        simd::zip_chunk(o, &a[at.clone()], &b[at], &f)
+    });
     out
 }
 

@@ -5,7 +5,6 @@ use super::reduce::sum_acc;
 use super::{Acc, Float};
 use crate::storage::contiguous;
 use plumb_core::{Result, View};
-use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// Σ (x − c)² in the accumulator type, 16 lanes.
@@ -39,9 +38,7 @@ fn for_rows<T: Float>(src: &[T], len: usize, rows: impl Fn(&mut [T], &[T]) + Syn
         return out;
     }
     let per = super::rows_per_task(len);
-    out.par_chunks_mut(len * per)
-        .zip(src.par_chunks(len * per))
-        .for_each(|(o, i)| rows(o, i));
+    crate::par::zip_chunks_mut(&mut out, len * per, src, len * per, rows);
     out
 }
 

@@ -15,8 +15,8 @@
 //!
 //! Rows holding NaN/inf always use the f32 path, so non-finite values propagate.
 
+use crate::par::zip_chunks_mut;
 use plumb_core::DType;
-use rayon::prelude::*;
 
 #[inline(always)]
 fn f16_le(b: &[u8], i: usize) -> f32 {
@@ -583,38 +583,32 @@ pub fn qmatmul_rows(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: 
     let per = 64;
     if let ([XRow::F32(x, xsum)], true) = (&xrows[..], x4_path(dt)) {
         // one activation row (decoding): four weight rows at a time
-        out_t
-            .par_chunks_mut(per)
-            .zip(wb.par_chunks(row_bytes * per))
-            .for_each(|(o, w)| {
-                let mut o4 = o.chunks_exact_mut(4);
-                let mut w4 = w.chunks_exact(row_bytes * 4);
-                for (o, w) in (&mut o4).zip(&mut w4) {
-                    o.copy_from_slice(&dot4_f32(dt, w, row_bytes, x, xsum));
-                }
-                for (o, wrow) in o4
-                    .into_remainder()
-                    .iter_mut()
-                    .zip(w4.remainder().chunks_exact(row_bytes))
-                {
-                    *o = dot_row_f32(dt, wrow, x, xsum);
-                }
-            });
-        return out_t;
-    }
-    out_t
-        .par_chunks_mut(rows * per)
-        .zip(wb.par_chunks(row_bytes * per))
-        .for_each(|(o, w)| {
-            for (o, wrow) in o.chunks_mut(rows).zip(w.chunks_exact(row_bytes)) {
-                for (o, xr) in o.iter_mut().zip(&xrows) {
-                    *o = match xr {
-                        XRow::Q8(q) => dot_row_q8(dt, wrow, q),
-                        XRow::F32(x, xsum) => dot_row_f32(dt, wrow, x, xsum),
-                    };
-                }
+        zip_chunks_mut(&mut out_t, per, wb, row_bytes * per, |o, w| {
+            let mut o4 = o.chunks_exact_mut(4);
+            let mut w4 = w.chunks_exact(row_bytes * 4);
+            for (o, w) in (&mut o4).zip(&mut w4) {
+                o.copy_from_slice(&dot4_f32(dt, w, row_bytes, x, xsum));
+            }
+            for (o, wrow) in o4
+                .into_remainder()
+                .iter_mut()
+                .zip(w4.remainder().chunks_exact(row_bytes))
+            {
+                *o = dot_row_f32(dt, wrow, x, xsum);
             }
         });
+        return out_t;
+    }
+    zip_chunks_mut(&mut out_t, rows * per, wb, row_bytes * per, |o, w| {
+        for (o, wrow) in o.chunks_mut(rows).zip(w.chunks_exact(row_bytes)) {
+            for (o, xr) in o.iter_mut().zip(&xrows) {
+                *o = match xr {
+                    XRow::Q8(q) => dot_row_q8(dt, wrow, q),
+                    XRow::F32(x, xsum) => dot_row_f32(dt, wrow, x, xsum),
+                };
+            }
+        }
+    });
     if rows == 1 {
         return out_t;
     }
@@ -637,14 +631,14 @@ fn rows_i16(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -
         .collect();
     // every element is written below
     let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
-    let threads = rayon::current_num_threads();
+    let threads = crate::par::threads();
     // about eight bands per thread, whole groups of four rows
     let per = (n / (8 * threads)).clamp(16, 256) / 4 * 4;
     let bands = n.div_ceil(per);
     // out is [rows, n]: band j of every activation row is out[r·n + j·per ..], so the bands are
     // written through a raw pointer (disjoint per task).
     let optr = crate::team::SyncPtr::new(&mut out);
-    crate::team::for_each(bands, threads, &|band| {
+    crate::par::for_each(bands, |band| {
         let j0 = band * per;
         let len = per.min(n - j0);
         let w = &wb[j0 * row_bytes..(j0 + len) * row_bytes];

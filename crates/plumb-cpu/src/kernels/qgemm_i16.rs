@@ -65,7 +65,7 @@ pub fn qgemm(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) 
     let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
     let optr = crate::team::SyncPtr::new(&mut out);
     let tasks = n.div_ceil(NCOLS);
-    crate::team::for_each(tasks, rayon::current_num_threads(), &|task| {
+    crate::par::for_each(tasks, |task| {
         let j0 = task * NCOLS;
         let cols = NCOLS.min(n - j0);
         let w = &wb[j0 * row_bytes..(j0 + cols) * row_bytes];

@@ -11,7 +11,6 @@
 use super::Float;
 use crate::storage::{contiguous, device_err};
 use plumb_core::{DType, Result, View};
-use rayon::prelude::*;
 
 /// Rows of activations at or above which the panel + gemm path is used.
 const GEMM_ROWS: usize = 8;
@@ -62,9 +61,9 @@ pub fn dequantize_f32(w: &View) -> Result<Vec<f32>> {
     let bb = dt.block_bytes();
     let mut out = vec![0f32; w.numel()];
     let per = 1024; // blocks per task
-    out.par_chunks_mut(32 * per)
-        .zip(bytes.par_chunks(bb * per))
-        .for_each(|(o, b)| super::qdot::dequant_row(dt, b, o));
+    crate::par::zip_chunks_mut(&mut out, 32 * per, bytes, bb * per, |o, b| {
+        super::qdot::dequant_row(dt, b, o)
+    });
     Ok(out)
 }
 
@@ -113,24 +112,19 @@ fn qmatmul_panels(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: us
     // every element is written by gemm (it does not read dst)
     let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
     let row_bytes = dt.storage_bytes(k);
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
     let panel_rows = if n * k <= WHOLE { n } else { PANEL.min(n) };
     let mut panel = crate::storage::alloc_overwrite::<f32>(panel_rows * k);
     let mut j0 = 0;
     while j0 < n {
         let cols = panel_rows.min(n - j0);
         let p = &mut panel[..cols * k];
-        p.par_chunks_mut(k)
-            .zip(wb[j0 * row_bytes..(j0 + cols) * row_bytes].par_chunks(row_bytes))
-            .for_each(|(o, b)| super::qdot::dequant_row(dt, b, o));
+        let w = &wb[j0 * row_bytes..(j0 + cols) * row_bytes];
+        crate::par::zip_chunks_mut(p, k, w, row_bytes, |o, b| {
+            super::qdot::dequant_row(dt, b, o)
+        });
         // SAFETY: out has rows·n elements; columns j0..j0+cols of every row are written with
         // row stride n. xs holds rows·k, the panel cols·k elements, read as documented.
-        unsafe {
+        crate::par::gemm(|par| unsafe {
             gemm::gemm(
                 rows,
                 cols,
@@ -152,7 +146,7 @@ fn qmatmul_panels(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: us
                 false,
                 par,
             );
-        }
+        });
         j0 += cols;
     }
     out

@@ -6,7 +6,6 @@ use super::unary::IntElem;
 use super::{Acc, Float};
 use crate::storage::{contiguous, Elem};
 use plumb_core::{ReduceOp, Result, View};
-use rayon::prelude::*;
 
 /// (outer, len, inner) of a reduction over `dim` of `shape`.
 pub fn split_dims(shape: &[usize], dim: usize) -> (usize, usize, usize) {
@@ -83,20 +82,28 @@ fn reduce_generic<T: Send + Sync + Copy, O: Send + Copy + Default>(
 ) -> Vec<O> {
     let (outer, len, inner) = split_dims(shape, dim);
     let mut out = vec![O::default(); outer * inner];
+    if out.is_empty() {
+        return out;
+    }
     if inner == 1 {
         let per = super::rows_per_task(len);
-        out.par_chunks_mut(per).enumerate().for_each(|(t, o)| {
+        crate::par::chunks_mut(&mut out, per, |t, o| {
             for (i, o) in o.iter_mut().enumerate() {
                 let r = t * per + i;
                 *o = contiguous_row(&x[r * len..(r + 1) * len]);
             }
         });
     } else {
-        out.par_chunks_mut(inner).enumerate().for_each(|(ou, o)| {
-            let base = ou * len * inner;
-            for (i, o) in o.iter_mut().enumerate() {
-                let mut it = (0..len).map(|j| x[base + j * inner + i]);
-                *o = row(&mut it);
+        // whole outer slices per task, about PAR_CHUNK input elements each (one task per outer
+        // index was thousands of tiny tasks for a reduction over a short dim)
+        let per = super::rows_per_task(len * inner);
+        crate::par::chunks_mut(&mut out, inner * per, |t, o| {
+            for (u, o) in o.chunks_mut(inner).enumerate() {
+                let base = (t * per + u) * len * inner;
+                for (i, o) in o.iter_mut().enumerate() {
+                    let mut it = (0..len).map(|j| x[base + j * inner + i]);
+                    *o = row(&mut it);
+                }
             }
         });
     }

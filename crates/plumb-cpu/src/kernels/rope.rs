@@ -8,7 +8,6 @@
 use super::Float;
 use crate::storage::contiguous;
 use plumb_core::{Result, View};
-use rayon::prelude::*;
 
 pub fn rope_float<T: Float>(x: &View, cos: &View, sin: &View, interleaved: bool) -> Result<Vec<T>> {
     let src = contiguous::<T>("rope", x)?;
@@ -21,27 +20,26 @@ pub fn rope_float<T: Float>(x: &View, cos: &View, sin: &View, interleaved: bool)
     if d == 0 || seq == 0 {
         return Ok(out);
     }
-    // one (batch, head) per item, at least PAR_CHUNK elements per task (a decode step's few
-    // heads run inline instead of waking the pool)
-    out.par_chunks_mut(seq * d)
-        .zip(src.par_chunks(seq * d))
-        .with_min_len((super::PAR_CHUNK / (seq * d)).max(1))
-        .for_each(|(o, xi)| {
-            for t in 0..seq {
-                let (xr, or) = (&xi[t * d..(t + 1) * d], &mut o[t * d..(t + 1) * d]);
-                let (cr, sr) = (&c[t * half..(t + 1) * half], &s[t * half..(t + 1) * half]);
-                for i in 0..half {
-                    let (ci, si) = (cr[i].to_acc(), sr[i].to_acc());
-                    let (a, b) = if interleaved {
-                        (2 * i, 2 * i + 1)
-                    } else {
-                        (i, i + half)
-                    };
-                    let (xa, xb) = (xr[a].to_acc(), xr[b].to_acc());
-                    or[a] = T::from_acc(xa * ci - xb * si);
-                    or[b] = T::from_acc(xb * ci + xa * si);
-                }
+    // whole (batch, head) items per task, at least PAR_CHUNK elements each (a decode step's few
+    // heads run inline on the caller)
+    let per = seq * d * (super::PAR_CHUNK / (seq * d)).max(1);
+    crate::par::zip_chunks_mut(&mut out, per, &src, per, |o, xi| {
+        // chunks start on a (batch, head) boundary, so row r of a chunk is position r % seq
+        for (r, (or, xr)) in o.chunks_mut(d).zip(xi.chunks(d)).enumerate() {
+            let t = r % seq;
+            let (cr, sr) = (&c[t * half..(t + 1) * half], &s[t * half..(t + 1) * half]);
+            for i in 0..half {
+                let (ci, si) = (cr[i].to_acc(), sr[i].to_acc());
+                let (a, b) = if interleaved {
+                    (2 * i, 2 * i + 1)
+                } else {
+                    (i, i + half)
+                };
+                let (xa, xb) = (xr[a].to_acc(), xr[b].to_acc());
+                or[a] = T::from_acc(xa * ci - xb * si);
+                or[b] = T::from_acc(xb * ci + xa * si);
             }
-        });
+        }
+    });
     Ok(out)
 }

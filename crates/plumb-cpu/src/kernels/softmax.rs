@@ -6,7 +6,6 @@ use super::reduce::max_acc;
 use super::{Acc, Float};
 use crate::storage::contiguous;
 use plumb_core::{Result, View};
-use rayon::prelude::*;
 
 /// Softmax of one row into `out`.
 #[inline(always)]
@@ -84,8 +83,8 @@ pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
         return Ok(out);
     }
     let per = super::rows_per_task(len);
-    out.par_chunks_mut(len * per)
-        .zip(src.par_chunks(len * per))
-        .for_each(|(o, i)| softmax_rows(o, i, len, log));
+    crate::par::zip_chunks_mut(&mut out, len * per, &src, len * per, |o, i| {
+        softmax_rows(o, i, len, log)
+    });
     Ok(out)
 }

@@ -1,0 +1,220 @@
+//! The parallel loops of the CPU kernels. An op runs on its caller's thread
+//! (`CpuBackend::run` only records the backend's thread budget, [`threads`]); its parallel parts
+//! are tasks of the helper team (`team.rs`), which runs them inline where there is one task,
+//! where the call comes from a helper, or where the team is busy with another caller's job.
+//!
+//! The `gemm` crate parallelises through rayon on the calling thread's pool, so big f32 gemm
+//! calls go through [`gemm`], which enters a rayon pool of the budget's size for that call only.
+
+use crate::team::{self, SyncPtr};
+use std::cell::Cell;
+use std::sync::{Mutex, OnceLock};
+
+thread_local! {
+    /// The thread budget of the op running on this thread (0: none is).
+    static BUDGET: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Threads the current op may use: the budget of the backend running it, else
+/// [`crate::default_threads`] (read once).
+pub fn threads() -> usize {
+    match BUDGET.with(Cell::get) {
+        0 => {
+            static DEFAULT: OnceLock<usize> = OnceLock::new();
+            *DEFAULT.get_or_init(crate::default_threads)
+        }
+        n => n,
+    }
+}
+
+/// Run `f` on this thread with a budget of `threads` (the previous budget is restored after
+/// it, also when it panics, so nested scopes and ops compose).
+pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(BUDGET.with(|b| b.replace(threads.max(1))));
+    f()
+}
+
+/// `f(0) … f(tasks − 1)` as team tasks under the current budget.
+pub fn for_each(tasks: usize, f: impl Fn(usize) + Sync) {
+    team::for_each(tasks, threads(), &f)
+}
+
+/// Split `out` into chunks of `chunk` elements (the last one shorter where `chunk` does not
+/// divide the length) and run `f(index, chunk)` for each as a team task. One chunk runs on the
+/// caller with no hand-off; an empty `out` runs nothing. Panics where `chunk` is 0, as
+/// `slice::chunks_mut` does.
+pub fn chunks_mut<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    assert!(chunk != 0, "chunk size must be non-zero");
+    let len = out.len();
+    let tasks = len.div_ceil(chunk);
+    if tasks <= 1 {
+        if tasks == 1 {
+            f(0, out);
+        }
+        return;
+    }
+    let ptr = SyncPtr::new(out);
+    for_each(tasks, |i| {
+        let start = i * chunk;
+        // SAFETY: chunk i covers start .. start + min(chunk, len − start), inside `out` and
+        // disjoint from every other chunk; `out` stays mutably borrowed by this function until
+        // for_each has returned, after every task.
+        let c = unsafe { ptr.slice(start, chunk.min(len - start)) };
+        f(i, c)
+    });
+}
+
+/// [`chunks_mut`] over `out` beside `src` in chunks of `src_chunk`: `f(out chunk i, src chunk
+/// i)` for every i where both have a chunk (as rayon's `zip` pairs them).
+pub fn zip_chunks_mut<T: Send, S: Sync>(
+    out: &mut [T],
+    chunk: usize,
+    src: &[S],
+    src_chunk: usize,
+    f: impl Fn(&mut [T], &[S]) + Sync,
+) {
+    assert!(src_chunk != 0, "chunk size must be non-zero");
+    chunks_mut(out, chunk, |i, o| {
+        let start = i * src_chunk;
+        if start < src.len() {
+            f(o, &src[start..(start + src_chunk).min(src.len())]);
+        }
+    })
+}
+
+/// Run `f` (which calls the `gemm` crate) with the current budget: on one thread
+/// `Parallelism::None`; otherwise `Parallelism::Rayon(n)` inside a rayon pool of n threads
+/// (`plumb-cpu-{i}`, built on first use and kept), where gemm's tasks run. Small gemm calls
+/// that pass `Parallelism::None` themselves should not come here.
+pub fn gemm<R: Send>(f: impl FnOnce(gemm::Parallelism) -> R + Send) -> R {
+    let n = threads();
+    if n <= 1 {
+        return f(gemm::Parallelism::None);
+    }
+    match rayon_pool(n) {
+        Some(pool) => {
+            // the team's helpers would poll for the next job on the cores gemm runs on
+            team::rest();
+            pool.install(|| f(gemm::Parallelism::Rayon(n)))
+        }
+        None => f(gemm::Parallelism::None),
+    }
+}
+
+/// The rayon pool of `n` threads (one per distinct budget; in practice one), or `None` where it
+/// could not be built.
+fn rayon_pool(n: usize) -> Option<&'static rayon::ThreadPool> {
+    static POOLS: Mutex<Vec<&'static rayon::ThreadPool>> = Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().ok()?;
+    if let Some(p) = pools.iter().find(|p| p.current_num_threads() == n) {
+        return Some(p);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("plumb-cpu-{i}"))
+        .build()
+        .ok()?;
+    let pool: &'static rayon::ThreadPool = Box::leak(Box::new(pool));
+    pools.push(pool);
+    Some(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Every chunk of a `len`-element slice in chunks of `chunk`: visited once, with its index,
+    /// its length and its own elements.
+    fn check_chunks(len: usize, chunk: usize, threads: usize) {
+        let mut out: Vec<usize> = vec![usize::MAX; len];
+        let tasks = len.div_ceil(chunk);
+        let visits: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+        with_threads(threads, || {
+            chunks_mut(&mut out, chunk, |i, c| {
+                visits[i].fetch_add(1, Ordering::Relaxed);
+                assert_eq!(
+                    c.len(),
+                    chunk.min(len - i * chunk),
+                    "chunk {i} of {len}/{chunk}"
+                );
+                for (j, o) in c.iter_mut().enumerate() {
+                    assert_eq!(*o, usize::MAX, "element {} written twice", i * chunk + j);
+                    *o = i * chunk + j;
+                }
+            })
+        });
+        assert!(visits.iter().all(|v| v.load(Ordering::Relaxed) == 1));
+        assert!(
+            out.iter().enumerate().all(|(j, &o)| o == j),
+            "{len}/{chunk}"
+        );
+    }
+
+    #[test]
+    fn chunks_mut_visits_every_chunk_once_with_its_index_and_length() {
+        for threads in [1, 2, 4] {
+            check_chunks(0, 8, threads); // empty: nothing runs
+            check_chunks(5, 8, threads); // shorter than one chunk: one call, inline
+            check_chunks(8, 8, threads);
+            check_chunks(29, 8, threads); // a short last chunk
+            check_chunks(64, 8, threads);
+            check_chunks(10_007, 100, threads);
+        }
+    }
+
+    #[test]
+    fn zip_chunks_mut_pairs_chunks_by_index() {
+        // out in chunks of 4, src in chunks of 2 (two src values per out chunk), 11 chunks
+        let src: Vec<u32> = (0..22).collect();
+        let mut out = vec![0u32; 43];
+        zip_chunks_mut(&mut out, 4, &src, 2, |o, s| {
+            let v = s[0] / 2 + 1;
+            assert_eq!(s.len(), 2);
+            o.fill(v);
+        });
+        for (j, &o) in out.iter().enumerate() {
+            assert_eq!(o as usize, j / 4 + 1, "{j}");
+        }
+        // a src with fewer chunks leaves the rest of out alone
+        let mut out = vec![0u32; 12];
+        zip_chunks_mut(&mut out, 4, &src[..3], 2, |o, s| o.fill(s[0] + 1));
+        assert_eq!(out, [1, 1, 1, 1, 3, 3, 3, 3, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn the_budget_is_scoped_and_restored() {
+        let outside = threads();
+        with_threads(3, || {
+            assert_eq!(threads(), 3);
+            with_threads(1, || assert_eq!(threads(), 1));
+            assert_eq!(threads(), 3);
+            let r = std::panic::catch_unwind(|| with_threads(5, || panic!("inside")));
+            assert!(r.is_err());
+            assert_eq!(threads(), 3);
+        });
+        assert_eq!(threads(), outside);
+    }
+
+    #[test]
+    fn a_panicking_chunk_reaches_the_caller() {
+        let mut out = vec![0u8; 100];
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_threads(2, || {
+                chunks_mut(&mut out, 10, |i, _| {
+                    if i == 7 {
+                        std::panic::panic_any("chunk 7");
+                    }
+                })
+            })
+        }));
+        let msg = r.expect_err("the panic must propagate");
+        assert_eq!(msg.downcast_ref::<&str>(), Some(&"chunk 7"));
+    }
+}
