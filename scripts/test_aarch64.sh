@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-build the CPU crates and the facade's conformance, error and write tests for 64-bit ARM
 # and run them under qemu-user (no ARM machine here): checks that the aarch64 build — NEON
-# through the compiler's baseline, no x86 kernels — computes the same results. Speed under
+# through the compiler's baseline and the NEON block dots of qdot_i16.rs, no x86 kernels —
+# computes the same results. Speed under
 # emulation means nothing; this is a correctness check. Needs Debian packages (installed here
 # when missing) and the rustup target.
 set -euo pipefail

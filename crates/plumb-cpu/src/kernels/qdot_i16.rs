@@ -14,11 +14,19 @@
 //! half of a block to 16 words and take two `vpmaddwd` (SmolLM2 q4_1 decode with
 //! `PLUMB_CPU_SIMD=avx2` on the build machine: 35.8 tok/s on the f32 path, 119 on these).
 //!
+//! On aarch64 the NEON kernels widen each block to four vectors of 8 words and multiply-add
+//! them into 32-bit lanes (`smlal`/`smlal2`, part of the NEON baseline): eight products per lane,
+//! at most 8 · 128 · 32767 < 2³¹ (the conversion to f32 may round q8_0 sums above 2²⁴ by one part
+//! in 2²⁴, far below the activations' own step).
+//!
 //! Scales are f16 in the blocks; they go through a 65536-entry f32 table (a load, not the
 //! conversion ports the vector work needs).
 
-// the block helpers below serve the x86-64 kernels only
-#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
+// the block helpers below serve the x86-64 and aarch64 kernels only
+#![cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code, unused_variables)
+)]
 
 use plumb_core::DType;
 
@@ -74,12 +82,13 @@ multiversion!(
     fn quantize_into[](x: &[f32], q: &mut [i16], d: &mut [f32], sum: &mut [f32]) = quantize_body[]
 );
 
-/// Whether this CPU has the kernels below for `dt` (AVX-512 BW, or AVX2 with 256-bit vectors).
+/// Whether this CPU has the kernels below for `dt` (AVX-512 BW, or AVX2 with 256-bit vectors;
+/// NEON on every aarch64 CPU).
 pub fn available(dt: DType) -> bool {
     use super::simd::{level, Level};
-    level() != Level::Baseline
-        && cfg!(target_arch = "x86_64")
-        && matches!(dt, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
+    let simd = cfg!(target_arch = "aarch64")
+        || (cfg!(target_arch = "x86_64") && level() != Level::Baseline);
+    simd && matches!(dt, DType::Q4_0 | DType::Q4_1 | DType::Q8_0)
 }
 
 /// f16 bits → f32, for every bit pattern.
@@ -97,9 +106,26 @@ pub fn dot_rows(dt: DType, w: &[u8], rb: usize, x: &I16Row, out: &mut [f32]) {
     }
 }
 
-/// [`dot_rows`] on the AVX-512 (`wide`) or the AVX2 kernels; only where [`available`].
+/// [`dot_rows`] on the AVX-512 (`wide`) or the AVX2 kernels (on aarch64 NEON, whatever
+/// `wide` says); only where [`available`].
 #[allow(clippy::too_many_arguments)]
 fn dot_rows_with(wide: bool, dt: DType, w: &[u8], rb: usize, x: &I16Row, out: &mut [f32]) {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let _ = wide;
+        let nb = (rb / dt.block_bytes()).min(x.d.len());
+        let rows = (w.len() / rb).min(out.len());
+        let t = f16_table();
+        // SAFETY: NEON is part of every aarch64 target; every row read lies inside w (rows whole
+        // rows of rb bytes, nb blocks each), x holds nb blocks, out at least rows values.
+        unsafe {
+            match dt {
+                DType::Q4_0 => neon::rows::<{ Q4_0 }>(w, rb, x, nb, rows, t, out),
+                DType::Q4_1 => neon::rows::<{ Q4_1 }>(w, rb, x, nb, rows, t, out),
+                _ => neon::rows::<{ Q8_0 }>(w, rb, x, nb, rows, t, out),
+            }
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     {
         let nb = (rb / dt.block_bytes()).min(x.d.len());
@@ -119,7 +145,7 @@ fn dot_rows_with(wide: bool, dt: DType, w: &[u8], rb: usize, x: &I16Row, out: &m
             }
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = (wide, dt, w, rb, x, out);
 }
 
@@ -138,6 +164,7 @@ const fn block_bytes(kind: u8) -> usize {
 /// Groups of rows ahead whose blocks are prefetched: decoding streams every weight from memory
 /// once per token, and without it the kernel waited on loads (SmolLM2-135M q4_1 decode 80 →
 /// 110–115 tok/s on the 2-core build machine; 2, 4 and 8 groups measured alike).
+#[cfg(target_arch = "x86_64")]
 const PREFETCH: usize = 4;
 
 #[inline(always)]
@@ -147,7 +174,7 @@ unsafe fn f16_at(t: &[f32], p: *const u8) -> f32 {
 
 /// `pub unsafe fn rows::<KIND>` for a kernel module, driving its `group` (four rows at a time,
 /// then one), compiled with the module's target features.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 macro_rules! rows_fn {
     ($features:literal) => {
         /// Every row of `w` (four at a time) into `out[i]`.
@@ -373,6 +400,89 @@ mod avx512 {
     rows_fn!("avx512f,avx512bw,avx512vl,avx512dq,fma");
 }
 
+/// NEON: a q4 block's 16 bytes split into low and high nibbles (elements 0–15 and 16–31) and
+/// widened to four vectors of 8 words; q8_0 widened with `sxtl`. Four `smlal` pairs per block.
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::{block_bytes, f16_at, I16Row, Q4_0, Q4_1, Q8_0};
+    use std::arch::aarch64::*;
+
+    /// Σ q_w·q_x of one block in four i32 lanes.
+    #[inline(always)]
+    unsafe fn block<const KIND: u8>(blk: *const u8, x: &[int16x8_t; 4]) -> int32x4_t {
+        let w: [int16x8_t; 4] = if KIND == Q8_0 {
+            let a = vld1q_s8(blk.add(2) as *const i8);
+            let b = vld1q_s8(blk.add(18) as *const i8);
+            [
+                vmovl_s8(vget_low_s8(a)),
+                vmovl_high_s8(a),
+                vmovl_s8(vget_low_s8(b)),
+                vmovl_high_s8(b),
+            ]
+        } else {
+            let q = vld1q_u8(blk.add(if KIND == Q4_0 { 2 } else { 4 }));
+            let lo = vandq_u8(q, vdupq_n_u8(0x0f));
+            let hi = vshrq_n_u8::<4>(q);
+            [
+                vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(lo))),
+                vreinterpretq_s16_u16(vmovl_high_u8(lo)),
+                vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(hi))),
+                vreinterpretq_s16_u16(vmovl_high_u8(hi)),
+            ]
+        };
+        let mut acc = vmull_s16(vget_low_s16(w[0]), vget_low_s16(x[0]));
+        acc = vmlal_high_s16(acc, w[0], x[0]);
+        for i in 1..4 {
+            acc = vmlal_s16(acc, vget_low_s16(w[i]), vget_low_s16(x[i]));
+            acc = vmlal_high_s16(acc, w[i], x[i]);
+        }
+        acc
+    }
+
+    /// R consecutive weight rows against x.
+    #[inline(always)]
+    unsafe fn group<const KIND: u8, const R: usize>(
+        w: *const u8,
+        rb: usize,
+        x: &I16Row,
+        nb: usize,
+        t: &[f32],
+    ) -> [f32; R] {
+        let bb = block_bytes(KIND);
+        let mut acc = [vdupq_n_f32(0.0); R];
+        let mut off = [0f32; R];
+        for b in 0..nb {
+            let xp = x.q.as_ptr().add(b * 32);
+            let xv = [
+                vld1q_s16(xp),
+                vld1q_s16(xp.add(8)),
+                vld1q_s16(xp.add(16)),
+                vld1q_s16(xp.add(24)),
+            ];
+            let dx = *x.d.get_unchecked(b);
+            let xs = *x.sum.get_unchecked(b);
+            for r in 0..R {
+                let blk = w.add(r * rb + b * bb);
+                let dw = f16_at(t, blk);
+                let p = vcvtq_f32_s32(block::<KIND>(blk, &xv));
+                acc[r] = vfmaq_f32(acc[r], p, vdupq_n_f32(dw * dx));
+                if KIND == Q4_1 {
+                    off[r] += f16_at(t, blk.add(2)) * xs;
+                } else if KIND == Q4_0 {
+                    off[r] -= 8.0 * dw * xs;
+                }
+            }
+        }
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = vaddvq_f32(acc[r]) + off[r];
+        }
+        out
+    }
+
+    rows_fn!("neon");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,10 +522,10 @@ mod tests {
             eprintln!("skipped: this CPU has neither AVX2 nor AVX-512 (the 16-bit kernels)");
             return;
         }
-        let mut kernels = vec![false]; // AVX2
+        let mut kernels = vec![false]; // AVX2 (NEON on aarch64)
         if crate::kernels::simd::level() == crate::kernels::simd::Level::V4 {
             kernels.push(true);
-        } else {
+        } else if cfg!(target_arch = "x86_64") {
             eprintln!("AVX-512 kernels skipped: this CPU has no AVX-512 BW");
         }
         let k = 96;

@@ -1,8 +1,9 @@
 //! `qmatmul_{q4_0,q4_1,q8_0}` and `dequantize_{q…}`: x [rows…, k] (float) × wᵀ for a quantized
 //! w [n, k] (GGUF blocks of 32, see plumb-core's `quant.rs`), never dequantizing all of w.
 //!
-//! - few rows (decoding): each weight block is dequantized into registers and dotted with the
-//!   f32 activations (`qdot.rs` has the SIMD block dots);
+//! - few rows (decoding): activations in 16-bit blocks and integer block dots (`qdot_i16.rs`:
+//!   AVX-512, AVX2 or NEON); elsewhere each weight block is dequantized into registers and
+//!   dotted with the f32 activations (`qdot.rs`);
 //! - many rows (prefill): with AVX-512 VNNI, activations in 16-bit blocks and integer block dots
 //!   (`qgemm_i16.rs`); elsewhere (or `PLUMB_CPU_QACT=f32`, or non-finite activations) w is
 //!   dequantized one panel of rows at a time into a scratch buffer and multiplied by the f32
