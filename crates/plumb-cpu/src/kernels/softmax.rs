@@ -3,13 +3,20 @@
 //! or +inf, or is all −inf) is all NaN, as in PyTorch.
 
 use super::reduce::max_acc;
-use super::{Acc, Float};
+use super::{prefetch, Acc, Float};
 use crate::storage::contiguous;
 use plumb_core::{Result, View};
 
 /// Softmax of one row into `out`.
 #[inline(always)]
 pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
+    softmax_row_ahead(x, out, log, &[])
+}
+
+/// [`softmax_row`] that also prefetches `next` (the following row) during its exponential
+/// pass, one cache line per 16 elements, so the next row's max pass does not wait on memory.
+#[inline(always)]
+fn softmax_row_ahead<T: Float>(x: &[T], out: &mut [T], log: bool, next: &[T]) {
     let m = max_acc(x);
     if !m.is_finite() {
         out.fill(T::from_acc(T::A::NAN));
@@ -33,7 +40,14 @@ pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
         }
     } else {
         let (oh, ot) = out.split_at_mut(n16);
-        for (oc, xc) in oh.chunks_exact_mut(16).zip(x[..n16].chunks_exact(16)) {
+        for (c, (oc, xc)) in oh
+            .chunks_exact_mut(16)
+            .zip(x[..n16].chunks_exact(16))
+            .enumerate()
+        {
+            if let Some(p) = next.get(c * 16) {
+                prefetch(p);
+            }
             for j in 0..16 {
                 let e = (xc[j].to_acc() - m).exp_nonpos();
                 lanes[j] += e;
@@ -63,8 +77,9 @@ pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
 
 #[inline(always)]
 fn softmax_rows_body<T: Float>(o: &mut [T], i: &[T], len: usize, log: bool) {
-    for (o, i) in o.chunks_mut(len).zip(i.chunks(len)) {
-        softmax_row(i, o, log);
+    for (r, o) in o.chunks_mut(len).enumerate() {
+        let (row, next) = super::row_and_next(i, r, len);
+        softmax_row_ahead(row, o, log, next);
     }
 }
 
