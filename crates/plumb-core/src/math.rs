@@ -112,6 +112,37 @@ pub fn exp_f32(x: f32) -> f32 {
     }
 }
 
+/// [`exp_f32`] for x ≤ 0 (softmax's `x − max`): the same polynomial and the same results there,
+/// without the work for large x (positive x is taken as 0). 2^n is one exponent-bit product, as
+/// n ≥ −126 keeps it normal. About a fifth fewer vector ops than `exp_f32`.
+#[inline(always)]
+pub fn exp_nonpos_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    const MAGIC: f32 = 12_582_912.0;
+    const LO: f32 = -87.33;
+    let xc = x.clamp(LO, 0.0);
+    let t = xc * LOG2E + MAGIC;
+    let n = t - MAGIC;
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
+    let r = xc - n * C1 - n * C2;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let er = p * r * r + r + 1.0;
+    let y = er * f32::from_bits((ni.wrapping_add(127) as u32) << 23);
+    let y = if x < LO { 0.0 } else { y };
+    if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -145,6 +176,23 @@ mod tests {
         assert_eq!(super::exp_f32(89.0), f32::INFINITY);
         assert_eq!(super::exp_f32(f32::INFINITY), f32::INFINITY);
         assert!(super::exp_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn exp_nonpos_f32_equals_exp_f32_for_nonpositive_x() {
+        for i in 0..=100_000 {
+            let x = -(i as f32) * 1e-3;
+            assert_eq!(
+                super::exp_nonpos_f32(x).to_bits(),
+                super::exp_f32(x).to_bits(),
+                "x = {x}"
+            );
+        }
+        for x in [-87.33f32, -87.34, -1e-40, -0.0, f32::MIN, f32::NEG_INFINITY] {
+            assert_eq!(super::exp_nonpos_f32(x), super::exp_f32(x), "x = {x}");
+        }
+        assert!(super::exp_nonpos_f32(f32::NAN).is_nan());
+        assert_eq!(super::exp_nonpos_f32(3.0), 1.0, "positive x is taken as 0");
     }
 
     #[test]

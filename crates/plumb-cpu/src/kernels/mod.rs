@@ -156,7 +156,7 @@ acc!(
     f32,
     plumb_core::math::erf_f32,
     plumb_core::math::exp_f32,
-    plumb_core::math::exp_f32
+    plumb_core::math::exp_nonpos_f32
 );
 
 /// f16 bits → f32, exact, branch-light so per-element loops vectorise (`half`'s `to_f32` is a

@@ -172,8 +172,12 @@ fn non_finite(s: &mut Suite, dt: DType) {
     s.case("NaN/Inf softmax", OpFamily::Softmax, dt, |dev| {
         let a = tensor(dev, dt, &[2, 3], &[0.0, -INF, 0.0, 1.0, NAN, 1.0])?;
         let y = a.softmax(-1)?.to_f64_vec()?;
-        // a masked (−∞) entry gets exactly 0; a NaN row is NaN (not silently finite)
-        let t = tensor(dev, DType::F64, &[2], &[y[1], y[4]])?;
+        // a masked (−∞) entry gets exactly 0; a row holding a NaN is NaN throughout (not
+        // silently finite), also where the row is long enough for the vector lanes
+        let t = tensor(dev, DType::F64, &[4], &[y[1], y[3], y[4], y[5]])?;
+        let mut long = vec![0.5; 40];
+        long[21] = NAN;
+        let long = tensor(dev, dt, &[1, 40], &long)?.softmax(-1)?;
         Ok(vec![
             cmp(
                 "masked entry is 0, the rest share 1",
@@ -181,7 +185,8 @@ fn non_finite(s: &mut Suite, dt: DType) {
                 vec![0.5, 0.0, 0.5],
                 1.0,
             )?,
-            cmp("NaN row", &t, vec![0.0, NAN], 1.0)?,
+            cmp("NaN row", &t, vec![0.0, NAN, NAN, NAN], 1.0)?,
+            cmp("long NaN row", &long, vec![NAN; 40], 1.0)?,
         ])
     });
 }
