@@ -172,6 +172,17 @@ unsafe fn f16_at(t: &[f32], p: *const u8) -> f32 {
     *t.get_unchecked(u16::from_le_bytes([*p, *p.add(1)]) as usize)
 }
 
+/// What a q4 block adds to its row's dot besides the nibble products: q4_1 `min · Σx`, q4_0
+/// `−8·d · Σx` (the kernels multiply the unsigned nibbles); q8_0 nothing.
+#[inline(always)]
+unsafe fn offset_term<const KIND: u8>(t: &[f32], blk: *const u8, dw: f32, xs: f32) -> f32 {
+    match KIND {
+        Q4_1 => f16_at(t, blk.add(2)) * xs,
+        Q4_0 => -8.0 * dw * xs,
+        _ => 0.0,
+    }
+}
+
 /// `pub unsafe fn rows::<KIND>` for a kernel module, driving its `group` (four rows at a time,
 /// then one), compiled with the module's target features.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -214,7 +225,7 @@ macro_rules! rows_fn {
 /// 0–15, high = 16–31), two `vpmaddwd` per block; q8_0 widened with `vpmovsxbw`.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{block_bytes, f16_at, I16Row, PREFETCH, Q4_0, Q4_1, Q8_0};
+    use super::{block_bytes, f16_at, offset_term, I16Row, PREFETCH, Q4_0, Q8_0};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -255,10 +266,8 @@ mod avx2 {
                 let p = _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
                 let f = _mm256_cvtepi32_ps(p);
                 acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(f, _mm256_set1_ps(dw)), dx, acc[r]);
-                if KIND == Q4_1 {
-                    off[r] += f16_at(t, blk.add(2)) * xs;
-                } else if KIND == Q4_0 {
-                    off[r] -= 8.0 * dw * xs;
+                if KIND != Q8_0 {
+                    off[r] += offset_term::<KIND>(t, blk, dw, xs);
                 }
             }
         }
@@ -280,7 +289,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{block_bytes, f16_at, I16Row, PREFETCH, Q4_0, Q4_1, Q8_0};
+    use super::{block_bytes, f16_at, offset_term, I16Row, PREFETCH, Q4_0, Q8_0};
     use std::arch::x86_64::*;
 
     /// `vpshufb` control: word j of lanes 0–1 and word 16 + j of lanes 2–3 get byte j.
@@ -352,10 +361,8 @@ mod avx512 {
                 let dw = f16_at(t, blk);
                 let f = block::<KIND>(blk, xv, spread, nib);
                 acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(f, _mm512_set1_ps(dw)), dx, acc[r]);
-                if KIND == Q4_1 {
-                    off[r] += f16_at(t, blk.add(2)) * xs;
-                } else if KIND == Q4_0 {
-                    off[r] -= 8.0 * dw * xs;
+                if KIND != Q8_0 {
+                    off[r] += offset_term::<KIND>(t, blk, dw, xs);
                 }
             }
         }
@@ -404,7 +411,7 @@ mod avx512 {
 /// widened to four vectors of 8 words; q8_0 widened with `sxtl`. Four `smlal` pairs per block.
 #[cfg(target_arch = "aarch64")]
 mod neon {
-    use super::{block_bytes, f16_at, I16Row, Q4_0, Q4_1, Q8_0};
+    use super::{block_bytes, f16_at, offset_term, I16Row, Q4_0, Q8_0};
     use std::arch::aarch64::*;
 
     /// Σ q_w·q_x of one block in four i32 lanes.
@@ -466,10 +473,8 @@ mod neon {
                 let dw = f16_at(t, blk);
                 let p = vcvtq_f32_s32(block::<KIND>(blk, &xv));
                 acc[r] = vfmaq_f32(acc[r], p, vdupq_n_f32(dw * dx));
-                if KIND == Q4_1 {
-                    off[r] += f16_at(t, blk.add(2)) * xs;
-                } else if KIND == Q4_0 {
-                    off[r] -= 8.0 * dw * xs;
+                if KIND != Q8_0 {
+                    off[r] += offset_term::<KIND>(t, blk, dw, xs);
                 }
             }
         }
