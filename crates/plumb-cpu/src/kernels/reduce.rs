@@ -42,12 +42,25 @@ pub fn sum_acc<T: Float>(x: &[T]) -> T::A {
     lanes[0] + s
 }
 
-/// Max of a slice (NaN propagates); `NEG_INF` for an empty slice. The lanes take a plain
-/// compare-and-select (one `vmaxps`) and NaNs are flagged on the side, so the loop vectorises; the
-/// NaN test inside the select compiled to scalar code and made softmax's max pass its slowest.
+/// Max of a slice (NaN propagates); `NEG_INF` for an empty slice.
+#[inline(always)]
+pub fn max_acc<T: Float>(x: &[T]) -> T::A {
+    max_lanes::<T, true>(x)
+}
+
+/// Max of a slice with NaNs skipped; `NEG_INF` for an empty or all-NaN slice. For softmax, whose
+/// NaN rows come out NaN through their sum anyway.
+#[inline(always)]
+pub fn max_skipping_nan<T: Float>(x: &[T]) -> T::A {
+    max_lanes::<T, false>(x)
+}
+
+/// The lanes take a plain compare-and-select (one `vmaxps`); with NAN, NaNs are flagged on the
+/// side, so the loop still vectorises (the NaN test inside the select compiled to scalar code
+/// and made softmax's max pass its slowest).
 #[inline(always)]
 #[allow(clippy::eq_op)]
-pub fn max_acc<T: Float>(x: &[T]) -> T::A {
+fn max_lanes<T: Float, const NAN: bool>(x: &[T]) -> T::A {
     let mut lanes = [T::A::NEG_INF; 16];
     let mut nan = [0u32; 16];
     let chunks = x.chunks_exact(16);
@@ -56,18 +69,20 @@ pub fn max_acc<T: Float>(x: &[T]) -> T::A {
         for j in 0..16 {
             let v = c[j].to_acc();
             lanes[j] = if v > lanes[j] { v } else { lanes[j] };
-            nan[j] |= (v != v) as u32;
+            if NAN {
+                nan[j] |= (v != v) as u32;
+            }
         }
     }
     let mut m = T::A::NEG_INF;
     for &v in rest {
         let v = v.to_acc();
-        if v != v {
+        if NAN && v != v {
             return T::A::NAN;
         }
         m = if v > m { v } else { m };
     }
-    if nan.iter().any(|&n| n != 0) {
+    if NAN && nan.iter().any(|&n| n != 0) {
         return T::A::NAN;
     }
     lanes.iter().fold(m, |a, &l| if l > a { l } else { a })

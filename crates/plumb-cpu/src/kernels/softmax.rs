@@ -1,35 +1,11 @@
 //! `softmax_{dtype}` / `log_softmax_{dtype}` over the last dim: numerically stable (subtract
-//! the row max), accumulated in f32 for halves. A row whose max is not finite (it holds a NaN
-//! or +inf, or is all −inf) is all NaN, as in PyTorch.
+//! the row max), accumulated in f32 for halves. A row that holds a NaN or +inf, or is all −inf,
+//! is all NaN, as in PyTorch.
 
+use super::reduce::max_skipping_nan;
 use super::{prefetch, Acc, Float};
 use crate::storage::contiguous;
 use plumb_core::{Result, View};
-
-/// The row max with NaNs skipped (one compare-select per element). A NaN still makes the whole
-/// row NaN: its exponential is NaN, so is the sum, and every output is divided by it (or, for
-/// log-softmax, offset by its log).
-#[inline(always)]
-fn max_skipping_nan<T: Float>(x: &[T]) -> T::A {
-    let mut lanes = [T::A::NEG_INF; 16];
-    let chunks = x.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for j in 0..16 {
-            let v = c[j].to_acc();
-            lanes[j] = if v > lanes[j] { v } else { lanes[j] };
-        }
-    }
-    let m = rest.iter().fold(T::A::NEG_INF, |m, &v| {
-        let v = v.to_acc();
-        if v > m {
-            v
-        } else {
-            m
-        }
-    });
-    lanes.iter().fold(m, |a, &l| if l > a { l } else { a })
-}
 
 /// Softmax of one row into `out`.
 #[inline(always)]
@@ -41,6 +17,7 @@ pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
 /// pass, one cache line per 16 elements, so the next row's max pass does not wait on memory.
 #[inline(always)]
 fn softmax_row_ahead<T: Float>(x: &[T], out: &mut [T], log: bool, next: &[T]) {
+    // NaNs skipped: a NaN makes its exponential, the sum and so every output NaN
     let m = max_skipping_nan(x);
     if !m.is_finite() {
         out.fill(T::from_acc(T::A::NAN));
