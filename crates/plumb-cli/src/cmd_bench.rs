@@ -121,7 +121,8 @@ fn qmatmul_case(rows: usize, k: usize, n: usize, wdt: DType) -> Case {
         work: 2.0 * (rows * k * n) as f64,
         unit: "GFLOP/s",
         make: Box::new(move |dev| {
-            let w = Tensor::rand(-1.0, 1.0, [n, k], wdt, 3, dev)?;
+            // in the layout the model loaders use
+            let w = Tensor::rand(-1.0, 1.0, [n, k], wdt, 3, dev)?.packed_for_qmatmul()?;
             let x = Tensor::rand(-1.0, 1.0, [rows, k], DType::F32, 4, dev)?;
             Ok(Box::new(move || x.qmatmul(&w)))
         }),

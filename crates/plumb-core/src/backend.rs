@@ -162,6 +162,12 @@ pub trait Backend: Send + Sync + Debug {
     fn qmatmul(&self, x: View, w: View) -> Result<StorageRef>;
     /// Dequantize a quantized tensor to `to` (a float dtype), same shape.
     fn dequantize(&self, w: View, to: DType) -> Result<StorageRef>;
+    /// The quantized matrix `w` [n, k] (a whole contiguous storage) copied into a layout this
+    /// backend's `qmatmul` reads faster, or `Ok(None)` to keep it as it is. The copy has the
+    /// same dtype, shape, values and size: every op reads it as it read `w`.
+    fn pack_qmatmul_weight(&self, _w: View) -> Result<Option<StorageRef>> {
+        Ok(None)
+    }
 
     /// Rows of `x` along `dim` picked by `ids` (1-D, i32 or i64): output shape = x's shape with
     /// `dim` replaced by ids.len(). An id out of range is an error where the backend can check it.

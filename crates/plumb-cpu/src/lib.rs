@@ -276,6 +276,10 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn pack_qmatmul_weight(&self, w: View) -> Result<Option<StorageRef>> {
+        self.run(|| Ok(qmatmul::pack(&w)?.map(|s| Arc::new(s) as StorageRef)))
+    }
+
     fn index_select(&self, x: View, ids: View, dim: usize) -> Result<StorageRef> {
         self.run(|| {
             with_plain_type!(x.dtype, T => store(x.dtype, index::index_select_plain::<T>(&x, &ids, dim)?),

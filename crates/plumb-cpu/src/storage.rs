@@ -24,6 +24,9 @@ pub enum Data {
 pub struct CpuStorage {
     dtype: DType,
     data: Data,
+    /// `Some(k)`: a quantized matrix of rows of `k` values in the packed layout of
+    /// `kernels/qpack.rs` (readers other than qmatmul unpack it; see [`CpuStorage::plain_bytes`]).
+    packed_k: Option<usize>,
 }
 
 /// Live bytes of every CPU storage in the process (all CPU backends share the host's memory),
@@ -36,6 +39,32 @@ impl CpuStorage {
         CpuStorage {
             dtype,
             data: T::wrap(v),
+            packed_k: None,
+        }
+    }
+    /// A quantized matrix with rows of `k` values, already in the packed layout (`bytes`).
+    pub fn packed(dtype: DType, bytes: Vec<u8>, k: usize) -> CpuStorage {
+        let mut s = CpuStorage::new(dtype, bytes);
+        s.packed_k = Some(k);
+        s
+    }
+    /// The row length of a packed quantized matrix; `None` when stored in row order.
+    pub fn packed_k(&self) -> Option<usize> {
+        self.packed_k
+    }
+    /// The bytes in stored row order: borrowed, or unpacked into a copy when packed.
+    pub fn plain_bytes(&self) -> Cow<'_, [u8]> {
+        match self.packed_k {
+            Some(k) if k > 0 => {
+                let n = self.bytes().len() / self.dtype.storage_bytes(k);
+                Cow::Owned(crate::kernels::qpack::unpack(
+                    self.dtype,
+                    self.bytes(),
+                    n,
+                    k,
+                ))
+            }
+            _ => Cow::Borrowed(self.bytes()),
         }
     }
     pub fn dtype(&self) -> DType {

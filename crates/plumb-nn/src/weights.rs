@@ -421,7 +421,9 @@ impl Weights {
                 }
             }
             let data = self.device.holds_data().then_some(&bytes[..]);
-            return self.upload(data, q, &[rows, shape0[1]]).map(Some);
+            let m = self.upload(data, q, &[rows, shape0[1]])?;
+            drop(bytes);
+            return m.packed_for_qmatmul().map(Some);
         }
         // float parts: stacked row-major, then stored in-dim-major once
         let ts = parts
@@ -432,13 +434,14 @@ impl Weights {
         in_major(Tensor::cat(&refs, 0)?).map(Some)
     }
 
-    /// A weight matrix [out, in] for [`Tensor::qmatmul`]: q4_0/q4_1/q8_0 stay quantized where the
-    /// target runs quantized matmul in that dtype; everything else as [`Weights::get`], stored
-    /// in-dim-major.
+    /// A weight matrix [out, in] for [`Tensor::qmatmul`]: q4_0/q4_1/q8_0 stay quantized (in the
+    /// layout [`Tensor::packed_for_qmatmul`] picks) where the target runs quantized matmul in
+    /// that dtype; everything else as [`Weights::get`], stored in-dim-major.
     pub fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let w = self.matrix_as_stored(name, shape)?;
         if w.dtype().is_quantized() {
-            Ok(w)
+            // in the device's fastest layout for qmatmul (the stored copy is dropped)
+            w.packed_for_qmatmul()
         } else {
             in_major(w)
         }

@@ -161,7 +161,7 @@ pub fn cat_quant(xs: &[View], dim: usize) -> Result<Vec<u8>> {
             format!("{dt} tensors cannot be concatenated along their last dim (blocks of 32)"),
         ));
     }
-    let parts: Vec<&[u8]> = xs
+    let parts: Vec<std::borrow::Cow<[u8]>> = xs
         .iter()
         .map(|v| super::qmatmul::quant_bytes("cat", v))
         .collect::<Result<_>>()?;

@@ -17,6 +17,7 @@ pub mod qdot;
 pub mod qdot_i16;
 pub mod qgemm_i16;
 pub mod qmatmul;
+pub mod qpack;
 pub mod reduce;
 pub mod rope;
 pub mod softmax;

@@ -22,6 +22,7 @@
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
 
 use super::qdot_i16::{quantize_i16, I16Row};
+use super::qpack::QMat;
 use plumb_core::DType;
 
 /// Weight columns per vector (i32 lanes of a zmm register).
@@ -56,11 +57,11 @@ fn zeroed<T: Copy + Default>(mut v: Vec<T>, len: usize) -> Vec<T> {
     v
 }
 
-/// out [rows, n] = x [rows, k] × wᵀ for quantized w [n, k] (`wb`, whole rows of `k / 32`
-/// blocks). Only where [`available`]; `xs` finite, `k` a multiple of 32.
-pub fn qgemm(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
+/// out [rows, n] = x [rows, k] × wᵀ for quantized w [n, k] (stored row order or packed, see
+/// `qpack.rs`). Only where [`available`]; `xs` finite, `k` a multiple of 32.
+pub fn qgemm(xs: &[f32], w: QMat, rows: usize) -> Vec<f32> {
+    let (n, k) = (w.n, w.k);
     let xq: Vec<I16Row> = xs.chunks_exact(k).map(quantize_i16).collect();
-    let row_bytes = dt.storage_bytes(k);
     // every element is written below
     let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
     let optr = crate::team::SyncPtr::new(&mut out);
@@ -68,15 +69,12 @@ pub fn qgemm(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) 
     crate::par::for_each(tasks, |task| {
         let j0 = task * NCOLS;
         let cols = NCOLS.min(n - j0);
-        let w = &wb[j0 * row_bytes..(j0 + cols) * row_bytes];
-        // SAFETY: available() checked AVX-512 F/BW and VNNI; w holds cols rows of k / 32
-        // blocks, every row of xq k / 32 blocks; columns j0 .. j0 + cols of each of the `rows`
-        // output rows lie inside out and are written by this task only.
+        // SAFETY: available() checked AVX-512 F/BW and VNNI; w holds rows j0 .. j0 + cols of
+        // k / 32 blocks, every row of xq k / 32 blocks; columns j0 .. j0 + cols of each of the
+        // `rows` output rows lie inside out and are written by this task only.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            avx512::task(dt, w, row_bytes, cols, &xq, |r| {
-                optr.slice(r * n + j0, cols)
-            });
+            avx512::task(w, j0, cols, &xq, |r| optr.slice(r * n + j0, cols));
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (w, &xq, optr);
@@ -85,8 +83,8 @@ pub fn qgemm(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) 
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::{zeroed, I16Row, LANES, NCOLS, ROWS};
+pub(super) mod avx512 {
+    use super::{zeroed, I16Row, QMat, LANES, NCOLS, ROWS};
     use plumb_core::DType;
     use std::arch::x86_64::*;
 
@@ -153,9 +151,52 @@ mod avx512 {
         }
     }
 
-    /// Unpack `cols` (≤ NCOLS) weight rows of `nb` blocks each into the transposed layout.
+    /// One packed group's block `blk` into lanes `at ..` of `c` (block `b`): its words already
+    /// hold a pair of values per row in each i32 lane (see `qpack.rs`).
+    #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    unsafe fn unpack(dt: DType, w: &[u8], rb: usize, cols: usize, nb: usize) -> Cols {
+    unsafe fn packed_block(dt: DType, blk: *const u8, c: &mut Cols, b: usize, at: usize) {
+        let pay = blk.add(if dt == DType::Q4_1 { 64 } else { 32 });
+        let q = c.q.as_mut_ptr();
+        let put = |p: usize, v: __m512i| {
+            _mm512_storeu_si512(q.add((b * 16 + p) * NCOLS + at) as _, v);
+        };
+        if dt == DType::Q8_0 {
+            for i in 0..8 {
+                let w = _mm512_loadu_si512(pay.add(64 * i) as _);
+                put(2 * i, _mm512_srai_epi16::<8>(_mm512_slli_epi16::<8>(w)));
+                put(2 * i + 1, _mm512_srai_epi16::<8>(w));
+            }
+        } else {
+            let (m4, bias) = (
+                _mm512_set1_epi16(0x0f),
+                _mm512_set1_epi16(if dt == DType::Q4_0 { 8 } else { 0 }),
+            );
+            for i in 0..4 {
+                let w = _mm512_loadu_si512(pay.add(64 * i) as _);
+                put(4 * i, _mm512_sub_epi16(_mm512_and_si512(w, m4), bias));
+                let v1 = _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4);
+                put(4 * i + 1, _mm512_sub_epi16(v1, bias));
+                let v2 = _mm512_and_si512(_mm512_srli_epi16::<8>(w), m4);
+                put(4 * i + 2, _mm512_sub_epi16(v2, bias));
+                put(
+                    4 * i + 3,
+                    _mm512_sub_epi16(_mm512_srli_epi16::<12>(w), bias),
+                );
+            }
+        }
+        let scales = |o: usize| _mm512_cvtph_ps(_mm256_loadu_si256(blk.add(o) as _));
+        _mm512_storeu_ps(c.d.as_mut_ptr().add(b * NCOLS + at), scales(0));
+        if dt == DType::Q4_1 {
+            _mm512_storeu_ps(c.m.as_mut_ptr().add(b * NCOLS + at), scales(32));
+        }
+    }
+
+    /// Unpack weight rows `j0 .. j0 + cols` (`cols` ≤ NCOLS, `nb` blocks each) into the
+    /// transposed layout.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn unpack(w: QMat, j0: usize, cols: usize, nb: usize) -> Cols {
+        let (dt, rb) = (w.dt, w.row_bytes());
         let t = super::super::qdot_i16::f16_table();
         let bb = dt.block_bytes();
         let old = COLS.with(|c| c.take());
@@ -166,13 +207,22 @@ mod avx512 {
             m: zeroed(m, nb * NCOLS),
         };
         let h = |p: *const u8| t[u16::from_le_bytes([*p, *p.add(1)]) as usize];
-        for b in 0..nb {
-            for g in 0..cols.div_ceil(LANES) {
+        for g in 0..cols.div_ceil(LANES) {
+            let row0 = j0 + g * LANES;
+            if row0 + LANES <= w.packed_rows() {
+                let grp = w.group(row0 / LANES).as_ptr();
+                for b in 0..nb {
+                    packed_block(dt, grp.add(b * LANES * bb), &mut c, b, g * LANES);
+                }
+                continue;
+            }
+            let w = w.plain_rows(row0, (cols - g * LANES).min(LANES));
+            for b in 0..nb {
                 let mut r = [_mm512_setzero_si512(); 16];
                 for (i, v) in r.iter_mut().enumerate() {
                     let j = g * LANES + i;
                     if j < cols {
-                        let blk = w.as_ptr().add(j * rb + b * bb);
+                        let blk = w.as_ptr().add(i * rb + b * bb);
                         *v = block_i16(dt, blk);
                         c.d[b * NCOLS + j] = h(blk);
                         if dt == DType::Q4_1 {
@@ -190,17 +240,16 @@ mod avx512 {
         c
     }
 
-    /// Every output of `cols` weight columns (rows of `w`, `rb` bytes each) for every activation
-    /// row in `x`, written into `out(row)` (that row's `cols` outputs).
+    /// Every output of weight columns `j0 .. j0 + cols` (rows of `w`) for every activation row
+    /// in `x`, written into `out(row)` (that row's `cols` outputs).
     ///
     /// # Safety
-    /// AVX-512 F/BW/VL and VNNI present; `w` holds `cols` (≤ NCOLS) rows of whole blocks of
-    /// `dt`, as many as each row of `x` has.
+    /// AVX-512 F/BW/VL and VNNI present; `j0` a multiple of NCOLS, `cols` ≤ NCOLS rows from
+    /// `j0` inside `w`, whose rows have as many blocks as each row of `x`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn task<'o>(
-        dt: DType,
-        w: &[u8],
-        rb: usize,
+        w: QMat,
+        j0: usize,
         cols: usize,
         x: &[I16Row],
         out: impl Fn(usize) -> &'o mut [f32],
@@ -208,8 +257,8 @@ mod avx512 {
         let Some(nb) = x.first().map(|r| r.d.len()) else {
             return;
         };
-        let wc = unpack(dt, w, rb, cols, nb);
-        let min = dt == DType::Q4_1;
+        let wc = unpack(w, j0, cols, nb);
+        let min = w.dt == DType::Q4_1;
         // lanes of the two column vectors that exist
         let mask = |v: usize| -> __mmask16 {
             let have = cols.saturating_sub(v * LANES).min(LANES);
@@ -251,7 +300,7 @@ mod avx512 {
     /// kernel with perf annotate), so it is written out here.
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn dpwssd(acc: &mut __m512i, a: __m512i, b: __m512i) {
+    pub(in crate::kernels) unsafe fn dpwssd(acc: &mut __m512i, a: __m512i, b: __m512i) {
         std::arch::asm!(
             "vpdpwssd {acc}, {a}, {b}",
             acc = inout(zmm_reg) *acc,
@@ -345,7 +394,33 @@ mod tests {
                 let x: Vec<f32> = (0..rows * k).map(|_| r() * 5.0).collect();
                 let wb = quant::quantize(dt, &wf).unwrap();
                 let deq = quant::dequantize(dt, &wb, n * k).unwrap();
-                let out = qgemm(&x, &wb, dt, rows, n, k);
+                let packed = super::super::qpack::pack(dt, &wb, n, k);
+                let out = qgemm(
+                    &x,
+                    QMat {
+                        dt,
+                        bytes: &wb,
+                        n,
+                        k,
+                        packed: false,
+                    },
+                    rows,
+                );
+                let from_packed = qgemm(
+                    &x,
+                    QMat {
+                        dt,
+                        bytes: &packed,
+                        n,
+                        k,
+                        packed: true,
+                    },
+                    rows,
+                );
+                assert_eq!(
+                    out, from_packed,
+                    "{dt} {rows}x{n}: packed weights give other sums"
+                );
                 assert_eq!(out.len(), rows * n);
                 for i in 0..rows {
                     let xr = &x[i * k..(i + 1) * k];

@@ -9,9 +9,11 @@
 //!   dequantized one panel of rows at a time into a scratch buffer and multiplied by the f32
 //!   gemm kernels.
 
+use super::qpack::{self, QMat};
 use super::Float;
-use crate::storage::{contiguous, device_err};
+use crate::storage::{contiguous, device_err, CpuStorage};
 use plumb_core::{DType, Result, View};
+use std::borrow::Cow;
 
 /// Rows of activations at or above which the panel + gemm path is used.
 const GEMM_ROWS: usize = 8;
@@ -21,8 +23,9 @@ const PANEL: usize = 512;
 /// the activations are packed by gemm once instead of once per panel.
 const WHOLE: usize = 1 << 22;
 
-/// The quantized bytes of a whole (contiguous) view, starting at its offset.
-pub fn quant_bytes<'a>(op: &str, w: &View<'a>) -> Result<&'a [u8]> {
+/// The quantized bytes of a whole (contiguous) view, starting at its offset, in stored row
+/// order (a packed storage is unpacked into a copy).
+pub fn quant_bytes<'a>(op: &str, w: &View<'a>) -> Result<Cow<'a, [u8]>> {
     let dt = w.dtype;
     if !w.layout.is_contiguous() || !w.layout.offset.is_multiple_of(32) {
         return Err(device_err(
@@ -33,21 +36,32 @@ pub fn quant_bytes<'a>(op: &str, w: &View<'a>) -> Result<&'a [u8]> {
             ),
         ));
     }
-    let data = storage_bytes(op, w)?;
+    let s = quant_storage(op, w)?;
     let start = w.layout.offset / 32 * dt.block_bytes();
     let len = dt.storage_bytes(w.numel());
-    data.get(start..start + len).ok_or_else(|| {
+    let past = || {
         device_err(
             op,
             format!("{dt} view {:?} reaches past its storage", w.shape()),
         )
-    })
+    };
+    match s.plain_bytes() {
+        Cow::Borrowed(b) => b
+            .get(start..start + len)
+            .map(Cow::Borrowed)
+            .ok_or_else(past),
+        Cow::Owned(b) => b
+            .get(start..start + len)
+            .map(|b| Cow::Owned(b.to_vec()))
+            .ok_or_else(past),
+    }
 }
 
-fn storage_bytes<'a>(op: &str, w: &View<'a>) -> Result<&'a [u8]> {
+/// The CPU storage behind a quantized view, checked to hold that dtype.
+fn quant_storage<'a>(op: &str, w: &View<'a>) -> Result<&'a CpuStorage> {
     let s = crate::storage::storage_of(op, w)?;
     match s.data() {
-        crate::storage::Data::U8(v) if s.dtype() == w.dtype => Ok(v),
+        crate::storage::Data::U8(_) if s.dtype() == w.dtype => Ok(s),
         _ => Err(device_err(
             op,
             format!("storage holds {} but the view says {}", s.dtype(), w.dtype),
@@ -55,9 +69,55 @@ fn storage_bytes<'a>(op: &str, w: &View<'a>) -> Result<&'a [u8]> {
     }
 }
 
+/// The quantized matrix `w` [n, k] as the kernels read it: the packed storage itself when the
+/// view is all of it, else the view's bytes in stored row order (`keep` holds an unpacked copy).
+fn quant_mat<'a>(w: &View<'a>, keep: &'a mut Option<Cow<'a, [u8]>>) -> Result<QMat<'a>> {
+    let (dt, n, k) = (w.dtype, w.shape()[0], w.shape()[1]);
+    let s = quant_storage("qmatmul", w)?;
+    let whole = w.layout.is_contiguous()
+        && w.layout.offset == 0
+        && s.bytes().len() == dt.storage_bytes(n * k);
+    if whole && s.packed_k() == Some(k) {
+        return Ok(QMat {
+            dt,
+            bytes: s.bytes(),
+            n,
+            k,
+            packed: true,
+        });
+    }
+    let bytes = keep.insert(quant_bytes("qmatmul", w)?);
+    Ok(QMat {
+        dt,
+        bytes,
+        n,
+        k,
+        packed: false,
+    })
+}
+
+/// `w` [n, k] in the packed layout (`qpack.rs`) where this CPU has the kernels for it and `w` is
+/// a whole matrix of at least one group of rows.
+pub fn pack(w: &View) -> Result<Option<CpuStorage>> {
+    let dt = w.dtype;
+    if !dt.is_quantized() || w.layout.shape.len() != 2 || !qpack::available(dt) {
+        return Ok(None);
+    }
+    let (n, k) = (w.shape()[0], w.shape()[1]);
+    let s = quant_storage("pack", w)?;
+    let whole = w.layout.is_contiguous()
+        && w.layout.offset == 0
+        && s.bytes().len() == dt.storage_bytes(n * k);
+    if !whole || s.packed_k().is_some() || n < qpack::GROUP || k == 0 {
+        return Ok(None);
+    }
+    let bytes = qpack::pack(dt, s.bytes(), n, k);
+    Ok(Some(CpuStorage::packed(dt, bytes, k)))
+}
+
 /// `dequantize_{q…}` into f32.
 pub fn dequantize_f32(w: &View) -> Result<Vec<f32>> {
-    let bytes = quant_bytes("dequantize", w)?;
+    let bytes = &quant_bytes("dequantize", w)?[..];
     let dt = w.dtype;
     let bb = dt.block_bytes();
     let mut out = vec![0f32; w.numel()];
@@ -92,18 +152,32 @@ pub fn qmatmul_float<T: Float>(x: &View, w: &View) -> Result<Vec<T>> {
     let xc = contiguous::<T>("qmatmul", x)?;
     let xs = T::cow_to_f32(&xc);
     let rows = xs.len().checked_div(k).unwrap_or(0);
-    let wb = quant_bytes("qmatmul", w)?;
+    let mut keep = None;
+    let wm = quant_mat(w, &mut keep)?;
+    let i16_ok = || super::qgemm_i16::available(dt) && super::qdot::i16_activations(&xs);
     let out = if k == 0 {
         vec![0f32; x.numel() / k.max(1) * n]
-    } else if rows >= GEMM_ROWS
-        && super::qgemm_i16::available(dt)
-        && super::qdot::i16_activations(&xs)
-    {
-        super::qgemm_i16::qgemm(&xs, wb, dt, rows, n, k)
-    } else if rows >= GEMM_ROWS {
-        qmatmul_panels(&xs, wb, dt, rows, n, k)
+    } else if (rows >= GEMM_ROWS || wm.packed) && i16_ok() {
+        if rows >= GEMM_ROWS {
+            super::qgemm_i16::qgemm(&xs, wm, rows)
+        } else {
+            qpack::qmatmul_rows(&xs, wm, rows)
+        }
     } else {
-        super::qdot::qmatmul_rows(&xs, wb, dt, rows, n, k)
+        // the f32 paths read stored row order (a packed matrix reaches them only with
+        // non-finite activations)
+        let plain;
+        let wb = if wm.packed {
+            plain = qpack::unpack(dt, wm.bytes, n, k);
+            &plain[..]
+        } else {
+            wm.bytes
+        };
+        if rows >= GEMM_ROWS {
+            qmatmul_panels(&xs, wb, dt, rows, n, k)
+        } else {
+            super::qdot::qmatmul_rows(&xs, wb, dt, rows, n, k)
+        }
     };
     Ok(T::vec_from_f32(out))
 }
@@ -160,5 +234,5 @@ pub fn dequantize_float<T: Float>(w: &View) -> Result<Vec<T>> {
 
 /// Check that a raw view over the quantized storage is well-formed (used by `copy`).
 pub fn copy_quant(w: &View) -> Result<Vec<u8>> {
-    Ok(quant_bytes("copy", w)?.to_vec())
+    Ok(quant_bytes("copy", w)?.into_owned())
 }

@@ -141,6 +141,9 @@ impl Backend for Wrapped {
         self.note("dequantize", w.dtype);
         self.inner.dequantize(w, to)
     }
+    fn pack_qmatmul_weight(&self, w: View) -> Result<Option<StorageRef>> {
+        self.inner.pack_qmatmul_weight(w)
+    }
     fn index_select(&self, x: View, ids: View, dim: usize) -> Result<StorageRef> {
         self.note("index_select", x.dtype);
         self.inner.index_select(x, ids, dim)

@@ -195,13 +195,24 @@ fn dequant(dtype: DType, bytes: &[u8], n: usize) -> Vec<f64> {
 }
 
 /// x [rows, k] (f32, f16) × wᵀ, w quantized [n, k]; compared with the exactly decoded weights.
+/// Each case runs on the weights as uploaded and as `packed_for_qmatmul` lays them out (the CPU
+/// packs 16 rows at a time where it has AVX-512 VNNI: 37 rows are two groups and a stored tail),
+/// and on rows 16.. of the packed tensor (a view that is not the whole packed storage).
 fn qmatmul(s: &mut Suite, wdt: DType) {
     s.case("qmatmul", OpFamily::QMatmul, wdt, |dev| {
-        let (k, n) = (64, 10);
+        let (k, n) = (64, 37);
         let wv = rand(n * k, -1.0, 1.0, DType::F32, 81);
         let w = Tensor::from_f64(&wv, wdt, [n, k], dev)?;
         let wq = dequant(wdt, &w.to_bytes()?, n * k);
+        let packed = w.packed_for_qmatmul()?;
         let mut out = Vec::new();
+        if packed.to_bytes()? != w.to_bytes()? {
+            return Err(plumb::Error::invalid(
+                "qmatmul",
+                "the packed weights read back other bytes than were uploaded",
+            ));
+        }
+        let tail = packed.narrow(0, 16, n - 16)?;
         // 3 rows (a short prompt), 1 row (decoding: weight rows in groups of 4 plus a
         // remainder), 9 rows (the CPU's and CUDA's dequantize-then-gemm path) and 40 rows
         // (wgpu's)
@@ -216,23 +227,41 @@ fn qmatmul(s: &mut Suite, wdt: DType) {
         ] {
             let x = rand(rows * k, -1.0, 1.0, xdt, 82);
             let tx = tensor(dev, xdt, &[rows, k], &x)?;
-            let exp: Vec<f64> = (0..rows * n)
-                .map(|i| {
-                    (0..k)
-                        .map(|p| x[(i / n) * k + p] * wq[(i % n) * k + p])
-                        .sum()
-                })
-                .collect();
-            let y = tx.qmatmul(&w)?;
+            let exp = |j0: usize, cols: usize| -> Vec<f64> {
+                (0..rows * cols)
+                    .map(|i| {
+                        let j = j0 + i % cols;
+                        (0..k).map(|p| x[(i / cols) * k + p] * wq[j * k + p]).sum()
+                    })
+                    .collect()
+            };
             // the weights are decoded exactly, so only the activations' handling is measured:
             // kernels may quantize them to q8_0 blocks (llama.cpp does): each activation off by
             // up to 1/254 of its block's maximum, summed over k products → q8_0's tolerance × 4
-            let mut c = cmp(&format!("{rows} rows of {xdt} activations"), &y, exp, 4.0)?;
-            c.dtype = DType::Q8_0;
-            out.push(c);
+            for (what, wt, j0) in [
+                ("", &w, 0),
+                (" (packed)", &packed, 0),
+                (" (packed rows 16..)", &tail, 16),
+            ] {
+                let cols = wt.shape()[0];
+                let label = format!("{rows} rows of {xdt} activations{what}");
+                let mut c = cmp(&label, &tx.qmatmul(wt)?, exp(j0, cols), 4.0)?;
+                c.dtype = DType::Q8_0;
+                out.push(c);
+            }
         }
-        let d = w.dequantize(DType::F32)?;
-        out.push(cmp("dequantize to f32", &d, wq, 1.0)?);
+        out.push(cmp(
+            "dequantize to f32",
+            &w.dequantize(DType::F32)?,
+            wq.clone(),
+            1.0,
+        )?);
+        out.push(cmp(
+            "dequantize to f32 (packed)",
+            &packed.dequantize(DType::F32)?,
+            wq,
+            1.0,
+        )?);
         Ok(out)
     });
 }

@@ -1,0 +1,408 @@
+//! Quantized weights repacked with 16 rows in the vector lanes, for decoding (matrix × one or a
+//! few activation rows) with AVX-512 VNNI.
+//!
+//! The row-order kernels of `qdot_i16.rs` spend most of their time after the integer dot of each
+//! block: converting its 16 partial sums, scaling and adding them into one row's accumulator, and
+//! finally reducing that accumulator across lanes. Here lane `r` of every vector belongs to weight
+//! row `r` of a group of 16, so one `vpdpwssd` adds two weights × two activations for 16 rows at
+//! once and each block ends with a single convert-scale-add for all 16 rows; no lane is ever
+//! reduced.
+//!
+//! Layout of a packed `[n, k]` matrix: `n / 16` groups of 16 rows, then the last `n % 16` rows as
+//! stored (GGUF row order). A group holds, for every block `b` of 32 values, 16 blocks' worth of
+//! bytes (the same size as the 16 stored blocks, so a packed matrix takes exactly the bytes of
+//! the stored one):
+//!
+//! - the 16 rows' f16 scales `d` (32 bytes), then for q4_1 the 16 offsets `m` (32 bytes);
+//! - q4_0 / q4_1: four chunks of 64 bytes, read as 32 little-endian words. Word `2r + h` of
+//!   chunk `c` holds in its nibble `s` (bits `4s ..= 4s + 3`) the value `8c + 2s + h` of row `r`,
+//!   so `(word >> 4s) & 15` gives, for every row, the pair of values `8c + 2s` and `8c + 2s + 1`
+//!   in the i32 lane `r` — ready for `vpdpwssd` against that pair of activations broadcast;
+//! - q8_0: eight chunks of 64 bytes; byte `s` of word `2r + h` of chunk `c` is the value
+//!   `4c + 2s + h` of row `r` (sign-extended with two shifts).
+//!
+//! The CPU backend packs a matrix when asked (`Backend::pack_qmatmul_weight`, which the model
+//! loaders call for every quantized matrix) and only where [`available`]. Every other reader of a
+//! packed storage (copies, downloads, dequantization, views that are not the whole matrix) gets
+//! the stored row order back through [`unpack`]; the prefill kernel (`qgemm_i16.rs`) reads packed
+//! groups directly, since its own column layout is the same pairs in lanes.
+
+use plumb_core::DType;
+
+/// Weight rows per packed group (the i32 lanes of a zmm register).
+pub const GROUP: usize = 16;
+
+/// A quantized matrix `[n, k]` as the kernels read it: in stored row order or packed.
+#[derive(Clone, Copy, Debug)]
+pub struct QMat<'a> {
+    pub dt: DType,
+    pub bytes: &'a [u8],
+    pub n: usize,
+    pub k: usize,
+    pub packed: bool,
+}
+
+impl<'a> QMat<'a> {
+    pub fn row_bytes(&self) -> usize {
+        self.dt.storage_bytes(self.k)
+    }
+    /// Rows held in packed groups; the rows after them are in stored order.
+    pub fn packed_rows(&self) -> usize {
+        if self.packed {
+            self.n / GROUP * GROUP
+        } else {
+            0
+        }
+    }
+    /// The bytes of group `g` (rows `16g .. 16g + 16`).
+    pub fn group(&self, g: usize) -> &'a [u8] {
+        let s = GROUP * self.row_bytes();
+        &self.bytes[g * s..(g + 1) * s]
+    }
+    /// Rows `j0 .. j0 + len` in stored order; all of them at or past [`QMat::packed_rows`].
+    pub fn plain_rows(&self, j0: usize, len: usize) -> &'a [u8] {
+        let rb = self.row_bytes();
+        &self.bytes[j0 * rb..(j0 + len) * rb]
+    }
+}
+
+/// Whether matrices of `dt` are packed on this CPU: the decode kernel below needs AVX-512 BW and
+/// VNNI (the prefill kernel's condition).
+pub fn available(dt: DType) -> bool {
+    super::qgemm_i16::available(dt)
+}
+
+/// Bytes of a packed block's scales: 16 `d`, and for q4_1 16 `m`.
+const fn scale_bytes(dt: DType) -> usize {
+    if matches!(dt, DType::Q4_1) {
+        4 * GROUP
+    } else {
+        2 * GROUP
+    }
+}
+
+/// Where value `j` of row `r` sits in a packed block's payload: (byte, bit shift, bit width).
+#[inline(always)]
+fn slot(dt: DType, r: usize, j: usize) -> (usize, u32, u32) {
+    let h = j % 2;
+    if dt == DType::Q8_0 {
+        let (c, s) = (j / 4, (j % 4) / 2);
+        (c * 64 + (2 * r + h) * 2 + s, 0, 8)
+    } else {
+        let (c, s) = (j / 8, (j % 8) / 2);
+        (c * 64 + (2 * r + h) * 2 + s / 2, 4 * (s as u32 % 2), 4)
+    }
+}
+
+/// Where value `j` sits in a stored block (after its scales): (byte, bit shift, bit width).
+#[inline(always)]
+fn stored_slot(dt: DType, j: usize) -> (usize, u32, u32) {
+    match dt {
+        DType::Q8_0 => (2 + j, 0, 8),
+        _ => {
+            let o = if dt == DType::Q4_0 { 2 } else { 4 };
+            (o + j % 16, 4 * (j / 16) as u32, 4)
+        }
+    }
+}
+
+#[inline(always)]
+fn get(b: &[u8], (at, shift, bits): (usize, u32, u32)) -> u8 {
+    (b[at] >> shift) & (((1u16 << bits) - 1) as u8)
+}
+
+#[inline(always)]
+fn put(b: &mut [u8], (at, shift, _): (usize, u32, u32), v: u8) {
+    b[at] |= v << shift;
+}
+
+/// Move 16 stored rows (`src`, `rb` bytes each) into one packed group (`dst`, zeroed), or back
+/// (`to_packed` false: `src` the group, `dst` the zeroed rows).
+fn convert_group(dt: DType, src: &[u8], dst: &mut [u8], rb: usize, to_packed: bool) {
+    let bb = dt.block_bytes();
+    let sb = scale_bytes(dt);
+    for b in 0..rb / bb {
+        for r in 0..GROUP {
+            let (stored, packed) = (r * rb + b * bb, b * GROUP * bb);
+            let (s_at, p_at) = (stored, packed);
+            // scales: d, then q4_1's m
+            let mut scale = |s: usize, p: usize| {
+                let (from, to) = if to_packed { (s, p) } else { (p, s) };
+                dst[to..to + 2].copy_from_slice(&src[from..from + 2]);
+            };
+            scale(s_at, p_at + 2 * r);
+            if dt == DType::Q4_1 {
+                scale(s_at + 2, p_at + 2 * GROUP + 2 * r);
+            }
+            for j in 0..32 {
+                let (st, pk) = (stored_slot(dt, j), slot(dt, r, j));
+                let pk = (pk.0 + p_at + sb, pk.1, pk.2);
+                let st = (st.0 + s_at, st.1, st.2);
+                if to_packed {
+                    put(dst, pk, get(src, st));
+                } else {
+                    put(dst, st, get(src, pk));
+                }
+            }
+        }
+    }
+}
+
+/// `w` [n, k] (stored row order, `k` a multiple of 32) in the packed layout.
+pub fn pack(dt: DType, w: &[u8], n: usize, k: usize) -> Vec<u8> {
+    repack(dt, w, n, k, true)
+}
+
+/// A packed `[n, k]` matrix back in stored row order.
+pub fn unpack(dt: DType, p: &[u8], n: usize, k: usize) -> Vec<u8> {
+    repack(dt, p, n, k, false)
+}
+
+fn repack(dt: DType, src: &[u8], n: usize, k: usize, to_packed: bool) -> Vec<u8> {
+    let rb = dt.storage_bytes(k);
+    let head = n / GROUP * GROUP * rb;
+    let mut out = vec![0u8; src.len()];
+    out[head..].copy_from_slice(&src[head..]);
+    if rb > 0 {
+        crate::par::zip_chunks_mut(
+            &mut out[..head],
+            GROUP * rb,
+            &src[..head],
+            GROUP * rb,
+            |o, s| convert_group(dt, s, o, rb, to_packed),
+        );
+    }
+    out
+}
+
+/// out [rows, n] = x [rows, k] × wᵀ for a packed `w` with few activation rows (decoding).
+/// Only where [`available`]; `xs` finite.
+pub fn qmatmul_rows(xs: &[f32], w: QMat, rows: usize) -> Vec<f32> {
+    let (n, k) = (w.n, w.k);
+    let xq: Vec<_> = xs
+        .chunks_exact(k)
+        .map(super::qdot_i16::quantize_i16)
+        .collect();
+    // every element is written below
+    let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
+    let groups = w.packed_rows() / GROUP;
+    let tail = n - groups * GROUP;
+    // about eight tasks per thread; the stored rows after the groups are one more task
+    let per = (groups / (8 * crate::par::threads())).clamp(1, 16);
+    let tasks = groups.div_ceil(per) + usize::from(tail > 0);
+    let optr = crate::team::SyncPtr::new(&mut out);
+    crate::par::for_each(tasks, |task| {
+        let g0 = task * per;
+        if g0 >= groups {
+            let wt = w.plain_rows(groups * GROUP, tail);
+            for (r, x) in xq.iter().enumerate() {
+                // SAFETY: the last `tail` columns of row r lie inside out; only this task
+                // writes them.
+                let o = unsafe { optr.slice(r * n + groups * GROUP, tail) };
+                super::qdot_i16::dot_rows(w.dt, wt, w.row_bytes(), x, o);
+            }
+            return;
+        }
+        for g in g0..(g0 + per).min(groups) {
+            for (r, x) in xq.iter().enumerate() {
+                // SAFETY: columns 16g .. 16g + 16 of row r lie inside out (g < n / 16); only
+                // this task writes them.
+                let o = unsafe { optr.slice(r * n + g * GROUP, GROUP) };
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: available() checked AVX-512 BW and VNNI; the group holds k / 32
+                // packed blocks, x as many.
+                unsafe {
+                    avx512::group(w.dt, w.group(g), x, o)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (o, x);
+            }
+        }
+    });
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{scale_bytes, GROUP};
+    use crate::kernels::qdot_i16::I16Row;
+    use crate::kernels::qgemm_i16::avx512::dpwssd;
+    use plumb_core::DType;
+    use std::arch::x86_64::*;
+
+    /// Bytes ahead of the current block that are prefetched. Without it the loads of each chunk
+    /// stalled (`perf annotate`: the shift after each load held most samples). SmolLM2 q4_1
+    /// decode in `model_bench` on the 2-core build machine, one run each: 0 → 164 tok/s, 1024 →
+    /// 194, 2048 → 179–233, 4096 → 234–261, 8192 → 248–270, 16384 → 238; `bench_ops qmatvec`
+    /// q4_1 at 2048 / 4096 / 8192: 47–51 / 45–52 / 33–47 GB/s.
+    const PREFETCH: usize = 4096;
+
+    /// The 16 rows of packed group `g` dotted with `x` into `out[..16]`.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW and VNNI present; `g` holds `x.d.len()` packed blocks of `dt`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn group(dt: DType, g: &[u8], x: &I16Row, out: &mut [f32]) {
+        match dt {
+            DType::Q4_0 => kernel::<0>(g, x, out),
+            DType::Q4_1 => kernel::<1>(g, x, out),
+            _ => kernel::<2>(g, x, out),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn kernel<const KIND: u8>(g: &[u8], x: &I16Row, out: &mut [f32]) {
+        let dt = [DType::Q4_0, DType::Q4_1, DType::Q8_0][KIND as usize];
+        let step = GROUP * dt.block_bytes();
+        let sb = scale_bytes(dt);
+        let nb = x.d.len().min(g.len() / step);
+        let xq = x.q.as_ptr() as *const i32;
+        let m4 = _mm512_set1_epi16(0x0f);
+        let mut acc = _mm512_setzero_ps();
+        for b in 0..nb {
+            let blk = g.as_ptr().add(b * step);
+            let mut o = 0;
+            while o < step {
+                _mm_prefetch::<_MM_HINT_T0>(blk.wrapping_add(PREFETCH + o) as *const i8);
+                o += 64;
+            }
+            let pay = blk.add(sb);
+            let xp = xq.add(b * 16);
+            let pair = |p: usize| _mm512_set1_epi32(*xp.add(p));
+            let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            if KIND == 2 {
+                for c in 0..8 {
+                    let w = _mm512_loadu_si512(pay.add(64 * c) as _);
+                    let lo = _mm512_srai_epi16::<8>(_mm512_slli_epi16::<8>(w));
+                    dpwssd(&mut s0, lo, pair(2 * c));
+                    dpwssd(&mut s1, _mm512_srai_epi16::<8>(w), pair(2 * c + 1));
+                }
+            } else {
+                for c in 0..4 {
+                    let w = _mm512_loadu_si512(pay.add(64 * c) as _);
+                    let v1 = _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4);
+                    let v2 = _mm512_and_si512(_mm512_srli_epi16::<8>(w), m4);
+                    dpwssd(&mut s0, _mm512_and_si512(w, m4), pair(4 * c));
+                    dpwssd(&mut s1, v1, pair(4 * c + 1));
+                    dpwssd(&mut s0, v2, pair(4 * c + 2));
+                    dpwssd(&mut s1, _mm512_srli_epi16::<12>(w), pair(4 * c + 3));
+                }
+            }
+            let f = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+            let d = _mm512_cvtph_ps(_mm256_loadu_si256(blk as _));
+            let dx = _mm512_set1_ps(*x.d.get_unchecked(b));
+            let xs = *x.sum.get_unchecked(b);
+            acc = match KIND {
+                // q4_0 values are nibble − 8: Σ (q − 8)·x = Σ q·x − 8·Σx
+                0 => _mm512_fmadd_ps(d, _mm512_fmsub_ps(f, dx, _mm512_set1_ps(8.0 * xs)), acc),
+                1 => {
+                    let m = _mm512_cvtph_ps(_mm256_loadu_si256(blk.add(2 * GROUP) as _));
+                    let a = _mm512_fmadd_ps(d, _mm512_mul_ps(f, dx), acc);
+                    _mm512_fmadd_ps(m, _mm512_set1_ps(xs), a)
+                }
+                _ => _mm512_fmadd_ps(d, _mm512_mul_ps(f, dx), acc),
+            };
+        }
+        _mm512_storeu_ps(out.as_mut_ptr(), acc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plumb_core::quant;
+
+    #[test]
+    fn pack_then_unpack_is_the_identity() {
+        let mut rng = plumb_core::rng::SplitMix64::new(5);
+        for dt in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
+            for (n, k) in [(0, 32), (5, 64), (16, 32), (37, 96), (48, 64), (16, 0)] {
+                let len = dt.storage_bytes(n * k);
+                let w: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+                let p = pack(dt, &w, n, k);
+                assert_eq!(p.len(), w.len());
+                if n >= GROUP && k > 0 {
+                    assert_ne!(p, w, "{dt} [{n}, {k}]: packing moved nothing");
+                }
+                assert_eq!(unpack(dt, &p, n, k), w, "{dt} [{n}, {k}]");
+            }
+        }
+    }
+
+    /// The packed value of row r, element j is the stored one (checked through the quantizer's
+    /// own dequantization, independently of `slot`).
+    #[test]
+    fn packed_nibbles_follow_the_documented_layout() {
+        let (n, k) = (16, 32);
+        let vals: Vec<f32> = (0..n * k).map(|i| ((i * 7) % 16) as f32).collect();
+        let w = quant::quantize(DType::Q4_1, &vals).unwrap();
+        let deq = quant::dequantize(DType::Q4_1, &w, n * k).unwrap();
+        let p = pack(DType::Q4_1, &w, n, k);
+        let d = |r: usize| half::f16::from_le_bytes([p[2 * r], p[2 * r + 1]]).to_f32();
+        let m = |r: usize| half::f16::from_le_bytes([p[32 + 2 * r], p[33 + 2 * r]]).to_f32();
+        for r in 0..n {
+            for j in 0..32 {
+                let (c, s, h) = (j / 8, (j % 8) / 2, j % 2);
+                let word = u16::from_le_bytes([
+                    p[64 + c * 64 + (2 * r + h) * 2],
+                    p[65 + c * 64 + (2 * r + h) * 2],
+                ]);
+                let q = ((word >> (4 * s)) & 15) as f32;
+                assert_eq!(q * d(r) + m(r), deq[r * k + j], "row {r} value {j}");
+            }
+        }
+    }
+
+    /// Decode through the packed kernel against the dequantized weights in f64, for row counts
+    /// with and without a stored tail; bound: half a quantization step of each activation.
+    #[test]
+    fn packed_rows_match_dequantized_matvec() {
+        if !available(DType::Q4_1) {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI, so weights are never packed here");
+            return;
+        }
+        let k = 96;
+        let mut rng = plumb_core::rng::SplitMix64::new(17);
+        let mut r = || (rng.next_u64() % 20001) as f32 / 10000.0 - 1.0;
+        for dt in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
+            for (rows, n) in [(1, 16), (1, 53), (3, 64), (2, 7)] {
+                let wf: Vec<f32> = (0..n * k).map(|_| r() * 3.0).collect();
+                let x: Vec<f32> = (0..rows * k).map(|_| r() * 5.0).collect();
+                let wb = quant::quantize(dt, &wf).unwrap();
+                let deq = quant::dequantize(dt, &wb, n * k).unwrap();
+                let p = pack(dt, &wb, n, k);
+                let w = QMat {
+                    dt,
+                    bytes: &p,
+                    n,
+                    k,
+                    packed: true,
+                };
+                let out = qmatmul_rows(&x, w, rows);
+                for i in 0..rows {
+                    let xr = &x[i * k..(i + 1) * k];
+                    let step: Vec<f64> = xr
+                        .chunks(32)
+                        .map(|c| c.iter().fold(0f32, |a, v| a.max(v.abs())) as f64 / 65534.0)
+                        .collect();
+                    for j in 0..n {
+                        let wr = &deq[j * k..(j + 1) * k];
+                        let want: f64 = wr.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
+                        let mag: f64 = wr.iter().zip(xr).map(|(&a, &b)| (a * b).abs() as f64).sum();
+                        let bound: f64 = wr
+                            .iter()
+                            .enumerate()
+                            .map(|(e, &a)| a.abs() as f64 * step[e / 32])
+                            .sum();
+                        let got = out[i * n + j] as f64;
+                        assert!(
+                            (got - want).abs() <= bound + 1e-6 * mag,
+                            "{dt} {rows}x{n}: out[{i}][{j}] = {got}, want {want} (bound {bound})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
