@@ -22,6 +22,8 @@ const PANEL: usize = 512;
 /// ...or the whole matrix when it has at most this many elements (16 MiB of f32 scratch), so
 /// the activations are packed by gemm once instead of once per panel.
 const WHOLE: usize = 1 << 22;
+// panels start on a packed group of rows (qpack.rs)
+const _: () = assert!(PANEL.is_multiple_of(qpack::GROUP));
 
 /// The quantized bytes of a whole (contiguous) view, starting at its offset, in stored row
 /// order (a packed storage is unpacked into a copy).
@@ -154,49 +156,49 @@ pub fn qmatmul_float<T: Float>(x: &View, w: &View) -> Result<Vec<T>> {
     let rows = xs.len().checked_div(k).unwrap_or(0);
     let mut keep = None;
     let wm = quant_mat(w, &mut keep)?;
-    let i16_ok = || super::qgemm_i16::available(dt) && super::qdot::i16_activations(&xs);
+    let i16 = super::qdot::i16_activations(&xs);
     let out = if k == 0 {
         vec![0f32; x.numel() / k.max(1) * n]
-    } else if (rows >= GEMM_ROWS || wm.packed) && i16_ok() {
-        if rows >= GEMM_ROWS {
-            super::qgemm_i16::qgemm(&xs, wm, rows)
-        } else {
-            qpack::qmatmul_rows(&xs, wm, rows)
-        }
+    } else if rows >= GEMM_ROWS && i16 && super::qgemm_i16::available(dt) {
+        super::qgemm_i16::qgemm(&xs, wm, rows)
+    } else if rows >= GEMM_ROWS {
+        qmatmul_panels(&xs, wm, rows)
+    } else if wm.packed && i16 {
+        qpack::qmatmul_rows(&xs, wm, rows)
     } else {
-        // the f32 paths read stored row order (a packed matrix reaches them only with
-        // non-finite activations)
-        let plain;
-        let wb = if wm.packed {
-            plain = qpack::unpack(dt, wm.bytes, n, k);
-            &plain[..]
-        } else {
-            wm.bytes
-        };
-        if rows >= GEMM_ROWS {
-            qmatmul_panels(&xs, wb, dt, rows, n, k)
-        } else {
-            super::qdot::qmatmul_rows(&xs, wb, dt, rows, n, k)
-        }
+        // stored row order (a packed matrix comes here only with non-finite activations)
+        let mut buf = Vec::new();
+        let wb = qpack::stored_rows(wm, 0, n, &mut buf);
+        super::qdot::qmatmul_rows(&xs, wb, dt, rows, n, k)
     };
     Ok(T::vec_from_f32(out))
 }
 
 /// Many rows: dequantize PANEL weight rows at a time and run the f32 gemm into out's columns.
-fn qmatmul_panels(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: usize) -> Vec<f32> {
+fn qmatmul_panels(xs: &[f32], wm: QMat, rows: usize) -> Vec<f32> {
+    let (dt, n, k) = (wm.dt, wm.n, wm.k);
     // every element is written by gemm (it does not read dst)
     let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
     let row_bytes = dt.storage_bytes(k);
+    // whole panels start on a packed group (PANEL is a multiple of 16)
     let panel_rows = if n * k <= WHOLE { n } else { PANEL.min(n) };
     let mut panel = crate::storage::alloc_overwrite::<f32>(panel_rows * k);
     let mut j0 = 0;
     while j0 < n {
         let cols = panel_rows.min(n - j0);
         let p = &mut panel[..cols * k];
-        let w = &wb[j0 * row_bytes..(j0 + cols) * row_bytes];
-        crate::par::zip_chunks_mut(p, k, w, row_bytes, |o, b| {
-            super::qdot::dequant_row(dt, b, o)
-        });
+        // the panel as gemm's right-hand side: row-major [cols, k] from stored rows, or
+        // value-major [k, cols] from packed groups (strides (col, row) of wᵀ [k, cols])
+        let (cs, rs) = if wm.packed {
+            qpack::dequant_value_major(wm, j0, cols, p);
+            (1, cols as isize)
+        } else {
+            let w = wm.plain_rows(j0, cols);
+            crate::par::zip_chunks_mut(p, k, w, row_bytes, |o, b| {
+                super::qdot::dequant_row(dt, b, o)
+            });
+            (k as isize, 1)
+        };
         // SAFETY: out has rows·n elements; columns j0..j0+cols of every row are written with
         // row stride n. xs holds rows·k, the panel cols·k elements, read as documented.
         crate::par::gemm(|par| unsafe {
@@ -212,8 +214,8 @@ fn qmatmul_panels(xs: &[f32], wb: &[u8], dt: DType, rows: usize, n: usize, k: us
                 1,
                 k as isize,
                 p.as_ptr(),
-                k as isize,
-                1,
+                cs,
+                rs,
                 0f32,
                 1f32,
                 false,

@@ -66,10 +66,55 @@ impl<'a> QMat<'a> {
     }
 }
 
-/// Whether matrices of `dt` are packed on this CPU: the decode kernel below needs AVX-512 BW and
-/// VNNI (the prefill kernel's condition).
+/// Which kernel reads packed groups on this CPU.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kernel {
+    /// 512-bit vectors and `vpdpwssd`: one group per vector
+    Vnni512,
+    /// 256-bit `vpmaddwd`: each group as two halves of 8 rows
+    Avx2,
+}
+
+fn kernel() -> Option<Kernel> {
+    use super::simd::{level, Level};
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
+    if super::qgemm_i16::available(DType::Q4_1) {
+        Some(Kernel::Vnni512)
+    } else if level() != Level::Baseline {
+        Some(Kernel::Avx2)
+    } else {
+        None
+    }
+}
+
+/// Whether matrices of `dt` are packed on this CPU: x86-64 with AVX-512 VNNI, or AVX2 (other
+/// CPUs keep the stored order and the kernels of `qdot_i16.rs`).
 pub fn available(dt: DType) -> bool {
-    super::qgemm_i16::available(dt)
+    matches!(dt, DType::Q4_0 | DType::Q4_1 | DType::Q8_0) && kernel().is_some()
+}
+
+/// Rows `j0 .. j0 + len` of `w` in stored row order (`j0` a multiple of 16 when `w` is packed):
+/// borrowed when `w` is not packed, else unpacked into `buf`.
+pub fn stored_rows<'a>(w: QMat<'a>, j0: usize, len: usize, buf: &'a mut Vec<u8>) -> &'a [u8] {
+    let rb = w.row_bytes();
+    let packed_end = w.packed_rows().min(j0 + len);
+    if packed_end <= j0 {
+        return w.plain_rows(j0, len);
+    }
+    buf.clear();
+    buf.resize(len * rb, 0);
+    let head = (packed_end - j0) * rb;
+    let src = &w.bytes[j0 * rb..packed_end * rb];
+    for (o, g) in buf[..head]
+        .chunks_exact_mut(GROUP * rb)
+        .zip(src.chunks_exact(GROUP * rb))
+    {
+        convert_group(w.dt, g, o, rb, false);
+    }
+    buf[head..].copy_from_slice(w.plain_rows(packed_end, j0 + len - packed_end));
+    buf
 }
 
 /// Bytes of a packed block's scales: 16 `d`, and for q4_1 16 `m`.
@@ -175,9 +220,49 @@ fn repack(dt: DType, src: &[u8], n: usize, k: usize, to_packed: bool) -> Vec<u8>
     out
 }
 
+/// Rows `j0 .. j0 + cols` of a packed `w` dequantized to f32 in value-major order: value `e` of
+/// row `j` at `out[e · cols + j − j0]` (`out` holds `k · cols`; `j0` a multiple of 16). The
+/// prefill path without AVX-512 VNNI multiplies such a panel with the f32 gemm; a group's words
+/// hold 16 rows side by side, so this order is the cheap one to write (through the stored order
+/// it cost that path half its speed: SmolLM2 q4_1 prefill with `PLUMB_CPU_SIMD=avx2` 430–446 →
+/// 243–248 tok/s). Only where [`available`].
+pub fn dequant_value_major(w: QMat, j0: usize, cols: usize, out: &mut [f32]) {
+    let (dt, k) = (w.dt, w.k);
+    let bb = dt.block_bytes();
+    let groups_end = w.packed_rows().clamp(j0, j0 + cols);
+    // one task per block of 32 values: the slab of 32 · cols outputs it writes
+    crate::par::chunks_mut(&mut out[..k * cols], 32 * cols, |b, slab| {
+        let mut g0 = j0;
+        while g0 < groups_end {
+            let blk = &w.group(g0 / GROUP)[b * GROUP * bb..(b + 1) * GROUP * bb];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: available() means AVX2, FMA and F16C at least; blk is one packed block of
+            // 16 rows; the slab holds 32 values × cols, and columns g0 − j0 .. + 16 are inside.
+            unsafe {
+                avx2::block_value_major(dt, blk.as_ptr(), slab, cols, g0 - j0)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (blk, &slab);
+            g0 += GROUP;
+        }
+        let mut vals = [0f32; 32];
+        for j in groups_end..j0 + cols {
+            super::qdot::dequant_row(dt, &w.plain_rows(j, 1)[b * bb..(b + 1) * bb], &mut vals);
+            for (e, &v) in vals.iter().enumerate() {
+                slab[e * cols + j - j0] = v;
+            }
+        }
+    });
+}
+
 /// out [rows, n] = x [rows, k] × wᵀ for a packed `w` with few activation rows (decoding).
 /// Only where [`available`]; `xs` finite.
 pub fn qmatmul_rows(xs: &[f32], w: QMat, rows: usize) -> Vec<f32> {
+    rows_with(kernel(), xs, w, rows)
+}
+
+/// [`qmatmul_rows`] on the given kernel (which the CPU must have).
+fn rows_with(kern: Option<Kernel>, xs: &[f32], w: QMat, rows: usize) -> Vec<f32> {
     let (n, k) = (w.n, w.k);
     let xq: Vec<_> = xs
         .chunks_exact(k)
@@ -209,13 +294,16 @@ pub fn qmatmul_rows(xs: &[f32], w: QMat, rows: usize) -> Vec<f32> {
                 // this task writes them.
                 let o = unsafe { optr.slice(r * n + g * GROUP, GROUP) };
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: available() checked AVX-512 BW and VNNI; the group holds k / 32
-                // packed blocks, x as many.
+                // SAFETY: kernel() checked the CPU's features (AVX-512 BW and VNNI, or AVX2,
+                // FMA and F16C); the group holds k / 32 packed blocks, x as many.
                 unsafe {
-                    avx512::group(w.dt, w.group(g), x, o)
+                    match kern {
+                        Some(Kernel::Vnni512) => avx512::group(w.dt, w.group(g), x, o),
+                        _ => avx2::group(w.dt, w.group(g), x, o),
+                    }
                 };
                 #[cfg(not(target_arch = "x86_64"))]
-                let _ = (o, x);
+                let _ = (o, x, kern);
             }
         }
     });
@@ -224,18 +312,11 @@ pub fn qmatmul_rows(xs: &[f32], w: QMat, rows: usize) -> Vec<f32> {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{scale_bytes, GROUP};
+    use super::{prefetch, scale_bytes, GROUP};
     use crate::kernels::qdot_i16::I16Row;
     use crate::kernels::qgemm_i16::avx512::dpwssd;
     use plumb_core::DType;
     use std::arch::x86_64::*;
-
-    /// Bytes ahead of the current block that are prefetched. Without it the loads of each chunk
-    /// stalled (`perf annotate`: the shift after each load held most samples). SmolLM2 q4_1
-    /// decode in `model_bench` on the 2-core build machine, one run each: 0 → 164 tok/s, 1024 →
-    /// 194, 2048 → 179–233, 4096 → 234–261, 8192 → 248–270, 16384 → 238; `bench_ops qmatvec`
-    /// q4_1 at 2048 / 4096 / 8192: 47–51 / 45–52 / 33–47 GB/s.
-    const PREFETCH: usize = 4096;
 
     /// The 16 rows of packed group `g` dotted with `x` into `out[..16]`.
     ///
@@ -262,11 +343,7 @@ mod avx512 {
         let mut acc = _mm512_setzero_ps();
         for b in 0..nb {
             let blk = g.as_ptr().add(b * step);
-            let mut o = 0;
-            while o < step {
-                _mm_prefetch::<_MM_HINT_T0>(blk.wrapping_add(PREFETCH + o) as *const i8);
-                o += 64;
-            }
+            prefetch(blk, step);
             let pay = blk.add(sb);
             let xp = xq.add(b * 16);
             let pair = |p: usize| _mm512_set1_epi32(*xp.add(p));
@@ -305,6 +382,179 @@ mod avx512 {
             };
         }
         _mm512_storeu_ps(out.as_mut_ptr(), acc);
+    }
+}
+
+/// Bytes ahead of the current block that the kernels prefetch. Without it the loads of each
+/// chunk stalled (`perf annotate`: the shift after each load held most samples). SmolLM2 q4_1
+/// decode in `model_bench` on the 2-core build machine (AVX-512 kernel), one run each: 0 → 164
+/// tok/s, 1024 → 194, 2048 → 179–233, 4096 → 234–261, 8192 → 248–270, 16384 → 238; `bench_ops
+/// qmatvec` q4_1 at 2048 / 4096 / 8192: 47–51 / 45–52 / 33–47 GB/s.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH: usize = 4096;
+
+/// Prefetch the cache lines `PREFETCH` bytes past the `step` bytes at `blk`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn prefetch(blk: *const u8, step: usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    let mut o = 0;
+    while o < step {
+        _mm_prefetch::<_MM_HINT_T0>(blk.wrapping_add(PREFETCH + o) as *const i8);
+        o += 64;
+    }
+}
+
+/// AVX2: a group as two halves of 8 rows (bytes 0–31 and 32–63 of every 64-byte chunk), each
+/// pair of values through `vpmaddwd` and an add.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{prefetch, scale_bytes, GROUP};
+    use crate::kernels::qdot_i16::I16Row;
+    use plumb_core::DType;
+    use std::arch::x86_64::*;
+
+    /// The 16 rows of packed group `g` dotted with `x` into `out[..16]`.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C present; `g` holds `x.d.len()` packed blocks of `dt`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn group(dt: DType, g: &[u8], x: &I16Row, out: &mut [f32]) {
+        match dt {
+            DType::Q4_0 => kernel::<0>(g, x, out),
+            DType::Q4_1 => kernel::<1>(g, x, out),
+            _ => kernel::<2>(g, x, out),
+        }
+    }
+
+    /// One packed block of 16 rows dequantized into `slab` (32 values × `cols`, value-major)
+    /// at columns `col0 .. col0 + 16`.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C present; `blk` one packed block of `dt`; `col0 + 16 ≤ cols` and
+    /// `slab` at least `32 · cols` long.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn block_value_major(
+        dt: DType,
+        blk: *const u8,
+        slab: &mut [f32],
+        cols: usize,
+        col0: usize,
+    ) {
+        let pay = blk.add(scale_bytes(dt));
+        let o = slab.as_mut_ptr();
+        for h in 0..2 {
+            let scales = |at: usize| _mm256_cvtph_ps(_mm_loadu_si128(blk.add(at + 16 * h) as _));
+            let d = scales(0);
+            let m = match dt {
+                DType::Q4_1 => scales(2 * GROUP),
+                DType::Q4_0 => _mm256_mul_ps(d, _mm256_set1_ps(-8.0)),
+                _ => _mm256_setzero_ps(),
+            };
+            // i32 lane r of v holds values e (low word) and e + 1 (high word) of row 8h + r
+            let put = |e: usize, v: __m256i, signed: bool| {
+                let (lo, hi) = if signed {
+                    let lo = _mm256_srai_epi32::<16>(_mm256_slli_epi32::<16>(v));
+                    (lo, _mm256_srai_epi32::<16>(v))
+                } else {
+                    let lo = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
+                    (lo, _mm256_srli_epi32::<16>(v))
+                };
+                for (i, q) in [(e, lo), (e + 1, hi)] {
+                    let f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), d, m);
+                    _mm256_storeu_ps(o.add(i * cols + col0 + 8 * h), f);
+                }
+            };
+            if dt == DType::Q8_0 {
+                for c in 0..8 {
+                    let w = _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _);
+                    put(
+                        4 * c,
+                        _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(w)),
+                        true,
+                    );
+                    put(4 * c + 2, _mm256_srai_epi16::<8>(w), true);
+                }
+            } else {
+                let m4 = _mm256_set1_epi16(0x0f);
+                for c in 0..4 {
+                    let w = _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _);
+                    put(8 * c, _mm256_and_si256(w, m4), false);
+                    put(
+                        8 * c + 2,
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(w), m4),
+                        false,
+                    );
+                    put(
+                        8 * c + 4,
+                        _mm256_and_si256(_mm256_srli_epi16::<8>(w), m4),
+                        false,
+                    );
+                    put(8 * c + 6, _mm256_srli_epi16::<12>(w), false);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn kernel<const KIND: u8>(g: &[u8], x: &I16Row, out: &mut [f32]) {
+        let dt = [DType::Q4_0, DType::Q4_1, DType::Q8_0][KIND as usize];
+        let step = GROUP * dt.block_bytes();
+        let sb = scale_bytes(dt);
+        let nb = x.d.len().min(g.len() / step);
+        let xq = x.q.as_ptr() as *const i32;
+        let m4 = _mm256_set1_epi16(0x0f);
+        let mut acc = [_mm256_setzero_ps(); 2];
+        for b in 0..nb {
+            let blk = g.as_ptr().add(b * step);
+            prefetch(blk, step);
+            let pay = blk.add(sb);
+            let xp = xq.add(b * 16);
+            let pair = |p: usize| _mm256_set1_epi32(*xp.add(p));
+            let dx = _mm256_set1_ps(*x.d.get_unchecked(b));
+            let xs = *x.sum.get_unchecked(b);
+            for (h, acc) in acc.iter_mut().enumerate() {
+                let (mut s0, mut s1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                let dot = |s: &mut __m256i, w: __m256i, p: usize| {
+                    *s = _mm256_add_epi32(*s, _mm256_madd_epi16(w, pair(p)));
+                };
+                if KIND == 2 {
+                    for c in 0..8 {
+                        let w = _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _);
+                        let lo = _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(w));
+                        dot(&mut s0, lo, 2 * c);
+                        dot(&mut s1, _mm256_srai_epi16::<8>(w), 2 * c + 1);
+                    }
+                } else {
+                    for c in 0..4 {
+                        let w = _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _);
+                        let v1 = _mm256_and_si256(_mm256_srli_epi16::<4>(w), m4);
+                        let v2 = _mm256_and_si256(_mm256_srli_epi16::<8>(w), m4);
+                        dot(&mut s0, _mm256_and_si256(w, m4), 4 * c);
+                        dot(&mut s1, v1, 4 * c + 1);
+                        dot(&mut s0, v2, 4 * c + 2);
+                        dot(&mut s1, _mm256_srli_epi16::<12>(w), 4 * c + 3);
+                    }
+                }
+                let f = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
+                let scales = |o: usize| _mm256_cvtph_ps(_mm_loadu_si128(blk.add(o + 16 * h) as _));
+                let d = scales(0);
+                *acc = match KIND {
+                    0 => {
+                        let t = _mm256_fmsub_ps(f, dx, _mm256_set1_ps(8.0 * xs));
+                        _mm256_fmadd_ps(d, t, *acc)
+                    }
+                    1 => {
+                        let a = _mm256_fmadd_ps(d, _mm256_mul_ps(f, dx), *acc);
+                        _mm256_fmadd_ps(scales(2 * GROUP), _mm256_set1_ps(xs), a)
+                    }
+                    _ => _mm256_fmadd_ps(d, _mm256_mul_ps(f, dx), *acc),
+                };
+            }
+        }
+        _mm256_storeu_ps(out.as_mut_ptr(), acc[0]);
+        _mm256_storeu_ps(out.as_mut_ptr().add(8), acc[1]);
     }
 }
 
@@ -354,14 +604,72 @@ mod tests {
         }
     }
 
-    /// Decode through the packed kernel against the dequantized weights in f64, for row counts
-    /// with and without a stored tail; bound: half a quantization step of each activation.
+    /// Value-major panels of packed rows (groups and the stored tail) against the quantizer's
+    /// own dequantization.
     #[test]
-    fn packed_rows_match_dequantized_matvec() {
+    fn value_major_panels_match_dequantized_rows() {
         if !available(DType::Q4_1) {
-            eprintln!("skipped: this CPU has no AVX-512 VNNI, so weights are never packed here");
+            eprintln!("skipped: this CPU packs no weights (no AVX2), so no panel is read packed");
             return;
         }
+        let (n, k) = (53, 96);
+        let mut rng = plumb_core::rng::SplitMix64::new(23);
+        let wf: Vec<f32> = (0..n * k)
+            .map(|_| rng.next_f64() as f32 * 4.0 - 2.0)
+            .collect();
+        for dt in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
+            let wb = quant::quantize(dt, &wf).unwrap();
+            let deq = quant::dequantize(dt, &wb, n * k).unwrap();
+            let p = pack(dt, &wb, n, k);
+            let w = QMat {
+                dt,
+                bytes: &p,
+                n,
+                k,
+                packed: true,
+            };
+            for (j0, cols) in [(0, 53), (16, 37), (32, 16)] {
+                let mut out = vec![f32::NAN; k * cols];
+                dequant_value_major(w, j0, cols, &mut out);
+                for j in 0..cols {
+                    for e in 0..k {
+                        let (got, want) = (out[e * cols + j], deq[(j0 + j) * k + e]);
+                        assert!(
+                            (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                            "{dt} rows {j0}+{cols}: value {e} of row {} = {got}, want {want}",
+                            j0 + j
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decode through each packed kernel this CPU has against the dequantized weights in f64,
+    /// for row counts with and without a stored tail; bound: half a quantization step of each
+    /// activation.
+    #[test]
+    fn packed_rows_match_dequantized_matvec() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") && has!("f16c") {
+                rows_match(Kernel::Avx2);
+            } else {
+                eprintln!("skipped the AVX2 kernel: this CPU has no AVX2, FMA and F16C");
+            }
+            if super::super::qgemm_i16::available(DType::Q4_1) {
+                rows_match(Kernel::Vnni512);
+            } else {
+                eprintln!("skipped the AVX-512 kernel: this CPU has no AVX-512 VNNI");
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        eprintln!("skipped: the packed kernels are x86-64 only; weights are never packed here");
+    }
+
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn rows_match(kern: Kernel) {
         let k = 96;
         let mut rng = plumb_core::rng::SplitMix64::new(17);
         let mut r = || (rng.next_u64() % 20001) as f32 / 10000.0 - 1.0;
@@ -379,7 +687,7 @@ mod tests {
                     k,
                     packed: true,
                 };
-                let out = qmatmul_rows(&x, w, rows);
+                let out = rows_with(Some(kern), &x, w, rows);
                 for i in 0..rows {
                     let xr = &x[i * k..(i + 1) * k];
                     let step: Vec<f64> = xr
@@ -398,7 +706,7 @@ mod tests {
                         let got = out[i * n + j] as f64;
                         assert!(
                             (got - want).abs() <= bound + 1e-6 * mag,
-                            "{dt} {rows}x{n}: out[{i}][{j}] = {got}, want {want} (bound {bound})"
+                            "{kern:?} {dt} {rows}x{n}: out[{i}][{j}] = {got}, want {want} (bound {bound})"
                         );
                     }
                 }
