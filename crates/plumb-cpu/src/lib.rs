@@ -1,8 +1,8 @@
 //! Plumb's CPU backend: multi-threaded kernels with SIMD chosen at run time, and the numerical
 //! oracle of every other device. An op runs on the calling thread; its parallel parts run on a
 //! team of helper threads (`team.rs`, loops in `par.rs`) within the backend's thread budget
-//! (`PLUMB_NUM_THREADS` or the available cores); big f32 gemm calls enter a rayon pool of that
-//! size for the call.
+//! (`PLUMB_NUM_THREADS` or the available cores); gemm calls too, as a grid of single-threaded
+//! blocks.
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -3,12 +3,12 @@
 //! are tasks of the helper team (`team.rs`), which runs them inline where there is one task,
 //! where the call comes from a helper, or where the team is busy with another caller's job.
 //!
-//! The `gemm` crate parallelises through rayon on the calling thread's pool, so big f32 gemm
-//! calls go through [`gemm`], which enters a rayon pool of the budget's size for that call only.
+//! Gemm-crate calls run single-threaded, one block of the output per team task
+//! (`kernels/matmul.rs`, `gemm_team`): the crate's own rayon parallelism is not used.
 
 use crate::team::{self, SyncPtr};
 use std::cell::Cell;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 thread_local! {
     /// The thread budget of the op running on this thread (0: none is).
@@ -86,43 +86,6 @@ pub fn zip_chunks_mut<T: Send, S: Sync>(
             f(o, &src[start..(start + src_chunk).min(src.len())]);
         }
     })
-}
-
-/// Run `f` (which calls the `gemm` crate) with the current budget: on one thread
-/// `Parallelism::None`; otherwise `Parallelism::Rayon(n)` inside a rayon pool of n threads
-/// (`plumb-cpu-{i}`, built on first use and kept), where gemm's tasks run. Small gemm calls
-/// that pass `Parallelism::None` themselves should not come here.
-pub fn gemm<R: Send>(f: impl FnOnce(gemm::Parallelism) -> R + Send) -> R {
-    let n = threads();
-    if n <= 1 {
-        return f(gemm::Parallelism::None);
-    }
-    match rayon_pool(n) {
-        Some(pool) => {
-            // the team's helpers would poll for the next job on the cores gemm runs on
-            team::rest();
-            pool.install(|| f(gemm::Parallelism::Rayon(n)))
-        }
-        None => f(gemm::Parallelism::None),
-    }
-}
-
-/// The rayon pool of `n` threads (one per distinct budget; in practice one), or `None` where it
-/// could not be built.
-fn rayon_pool(n: usize) -> Option<&'static rayon::ThreadPool> {
-    static POOLS: Mutex<Vec<&'static rayon::ThreadPool>> = Mutex::new(Vec::new());
-    let mut pools = POOLS.lock().ok()?;
-    if let Some(p) = pools.iter().find(|p| p.current_num_threads() == n) {
-        return Some(p);
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("plumb-cpu-{i}"))
-        .build()
-        .ok()?;
-    let pool: &'static rayon::ThreadPool = Box::leak(Box::new(pool));
-    pools.push(pool);
-    Some(pool)
 }
 
 #[cfg(test)]

@@ -66,8 +66,6 @@ struct Team {
     /// helpers parked on `wake` (read and written under the `job` lock)
     sleeping: AtomicUsize,
     busy: AtomicBool,
-    /// set by [`rest`]: idle helpers park now instead of polling out their [`SPIN`]
-    rest: AtomicBool,
     /// helper threads started so far (only grows, under `grow`)
     helpers: AtomicUsize,
     grow: Mutex<()>,
@@ -87,7 +85,6 @@ fn team() -> &'static Team {
             wake: Condvar::new(),
             sleeping: AtomicUsize::new(0),
             busy: AtomicBool::new(false),
-            rest: AtomicBool::new(false),
             helpers: AtomicUsize::new(0),
             grow: Mutex::new(()),
         }));
@@ -124,15 +121,6 @@ pub fn reserve(threads: usize) -> usize {
     start_helpers(team(), threads)
 }
 
-/// Let idle helpers park now rather than poll for the next job: called before work that runs
-/// on other threads (gemm's rayon pool), where polling helpers would take cores from it. The
-/// next job wakes them.
-pub fn rest() {
-    if let Some(t) = TEAM.get() {
-        t.rest.store(true, Ordering::Relaxed);
-    }
-}
-
 /// A helper's loop; `seen` is the epoch of the last job it need not look at.
 fn helper(t: &'static Team, mut seen: u64) {
     IS_HELPER.with(|h| h.set(true));
@@ -142,7 +130,7 @@ fn helper(t: &'static Team, mut seen: u64) {
         while t.epoch.load(Ordering::Acquire) == seen {
             polls += 1;
             if polls.is_multiple_of(64) {
-                if idle.elapsed() > SPIN || t.rest.load(Ordering::Relaxed) {
+                if idle.elapsed() > SPIN {
                     let Ok(mut g) = t.job.lock() else { return };
                     t.sleeping.fetch_add(1, Ordering::Relaxed);
                     while t.epoch.load(Ordering::Acquire) == seen {
@@ -201,7 +189,6 @@ pub fn for_each(tasks: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) {
     match t.job.lock() {
         Ok(mut g) => {
             *g = Some(job.clone());
-            t.rest.store(false, Ordering::Relaxed);
             t.epoch.fetch_add(1, Ordering::Release);
             if t.sleeping.load(Ordering::Relaxed) > 0 {
                 t.wake.notify_all();

@@ -98,7 +98,8 @@ fn main() -> Result<()> {
     let files = resolve_model(&path("PLUMB_BENCH_MINILM", "all-MiniLM-L6-v2"))?;
     let (m, _, _) = load_model(&files, &dev, Some(dtype), false, None)?;
     if let Model::Embedder(e) = &m {
-        for (batch, n) in [(32usize, refs.len()), (1, refs.len().min(64))] {
+        // all sentences at both batch sizes, as the peers run them (scripts/peers_minilm_batch.py)
+        for (batch, n) in [(32usize, refs.len()), (1, refs.len())] {
             if !only(&format!("embed{batch}")) {
                 continue;
             }

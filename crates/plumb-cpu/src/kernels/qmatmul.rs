@@ -9,6 +9,7 @@
 //!   dequantized one panel of rows at a time into a scratch buffer and multiplied by the f32
 //!   gemm kernels.
 
+use super::matmul::Mat;
 use super::qpack::{self, QMat};
 use super::Float;
 use crate::storage::{contiguous, device_err, CpuStorage};
@@ -199,31 +200,32 @@ fn qmatmul_panels(xs: &[f32], wm: QMat, rows: usize) -> Vec<f32> {
             });
             (k as isize, 1)
         };
-        // SAFETY: out has rows·n elements; columns j0..j0+cols of every row are written with
-        // row stride n. xs holds rows·k, the panel cols·k elements, read as documented.
-        crate::par::gemm(|par| unsafe {
-            gemm::gemm(
-                rows,
-                cols,
-                k,
-                out.as_mut_ptr().add(j0),
-                1,
-                n as isize,
-                false,
-                xs.as_ptr(),
-                1,
-                k as isize,
-                p.as_ptr(),
+        let (xm, pm) = (
+            Mat {
+                ptr: xs.as_ptr(),
+                cs: 1,
+                rs: k as isize,
+            },
+            Mat {
+                ptr: p.as_ptr(),
                 cs,
                 rs,
+            },
+        );
+        // SAFETY: out has rows·n elements; columns j0..j0+cols of every row are written with
+        // row stride n. xs holds rows·k, the panel cols·k elements, read as documented.
+        unsafe {
+            super::matmul::gemm_team(
+                (rows, cols, k),
+                out.as_mut_ptr().add(j0),
+                n,
+                xm,
+                pm,
+                false,
                 0f32,
                 1f32,
-                false,
-                false,
-                false,
-                par,
-            );
-        });
+            )
+        };
         j0 += cols;
     }
     out
