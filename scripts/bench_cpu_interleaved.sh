@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Plumb's CPU model benchmarks alternating with the peers, ROUNDS times (default 3): MiniLM
-# (sentence-transformers, ONNX Runtime, then Plumb batch 32) and SmolLM2 Q4_1 (llama.cpp, then
+# (sentence-transformers, ONNX Runtime, then Plumb; batch 32, then the same at batch 1 through
+# scripts/peers_minilm_batch.py) and SmolLM2 Q4_1 (llama.cpp, then
 # Plumb prefill + decode). On a noisy shared machine alternating rounds show the spread that
 # one back-to-back run hides. Needs ../shared/peers/setup.sh (venv at $PEERS_VENV or
 # /tmp/peers-venv, with llama-cpp-python), scripts/fetch_models.sh and the sentence/prompt files
@@ -12,12 +13,15 @@ PY="${PEERS_VENV:-/tmp/peers-venv}/bin/python"
 MODELS="${PLUMB_MODELS:-$ROOT/target/models}"
 BENCH="$ROOT/target/release/examples/model_bench"
 (cd "$ROOT" && cargo build --release -q -p plumb-nn --example model_bench)
-pick() { grep RESULT | grep -o "framework=[a-z.-]*\|op=[a-z_]*\|value=[0-9.]*" | tr '\n' ' '; echo; }
+pick() { grep RESULT | grep -o "framework=[a-z.-]*\|op=[a-z_]*\|shape=[0-9x]*\|value=[0-9.]*" | tr '\n' ' '; echo; }
 plumb() { (cd "$ROOT" && PLUMB_NUM_THREADS=2 PLUMB_BENCH_ONLY="$1" "$BENCH" /tmp/bench_sentences.txt /tmp/bench_prompt.txt 2>&1 | pick); }
 for i in $(seq 1 "${ROUNDS:-3}"); do
   echo "== round $i $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)"
   (cd "$PEERS" && PEERS_THREADS=2 "$PY" minilm_py.py "$MODELS/all-MiniLM-L6-v2" 2>&1 | pick)
   plumb embed32
+  (cd "$PEERS" && PEERS_THREADS=2 PEERS_MINILM_BATCH=1 PEERS_DIR="$PEERS" \
+    "$PY" "$ROOT/scripts/peers_minilm_batch.py" "$MODELS/all-MiniLM-L6-v2" 2>&1 | pick)
+  plumb embed1
   (cd "$PEERS" && PEERS_THREADS=2 PEERS_FRAMEWORKS=llama.cpp \
     PEERS_LLM_GGUF="$MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$PY" llm_py.py 2>&1 | pick)
   plumb llm-q4_1
