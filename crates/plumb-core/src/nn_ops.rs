@@ -240,7 +240,7 @@ impl Tensor {
     /// This quantized matrix (the `w` of [`Tensor::qmatmul`]) in the layout its device's
     /// `qmatmul` reads fastest: a copy with the same dtype, shape, values and size, which every
     /// op reads as it read `self` (the CPU puts 16 rows in the vector lanes where it has AVX-512
-    /// VNNI). Where the device has no such layout, or `self` is not a whole quantized matrix, a
+    /// VNNI or AVX2). Where the device has no such layout, or `self` is not a whole quantized matrix, a
     /// clone of `self`. Model loaders call it once per weight matrix.
     pub fn packed_for_qmatmul(&self) -> Result<Tensor> {
         if !self.dtype().is_quantized() || self.rank() != 2 || !self.device().holds_data() {

@@ -1,9 +1,10 @@
 //! `qmatmul_{q4_0,q4_1,q8_0}` and `dequantize_{q…}`: x [rows…, k] (float) × wᵀ for a quantized
 //! w [n, k] (GGUF blocks of 32, see plumb-core's `quant.rs`), never dequantizing all of w.
 //!
-//! - few rows (decoding): activations in 16-bit blocks and integer block dots (`qdot_i16.rs`:
-//!   AVX-512, AVX2 or NEON); elsewhere each weight block is dequantized into registers and
-//!   dotted with the f32 activations (`qdot.rs`);
+//! - few rows (decoding): activations in 16-bit blocks and integer block dots: on weights packed
+//!   with 16 rows in the lanes (`qpack.rs`: AVX-512 VNNI or AVX2, the layout the model loaders
+//!   ask for), else in stored order (`qdot_i16.rs`: AVX-512, AVX2 or NEON); elsewhere each
+//!   weight block is dequantized into registers and dotted with the f32 activations (`qdot.rs`);
 //! - many rows (prefill): with AVX-512 VNNI, activations in 16-bit blocks and integer block dots
 //!   (`qgemm_i16.rs`); elsewhere (or `PLUMB_CPU_QACT=f32`, or non-finite activations) w is
 //!   dequantized one panel of rows at a time into a scratch buffer and multiplied by the f32
@@ -72,15 +73,20 @@ fn quant_storage<'a>(op: &str, w: &View<'a>) -> Result<&'a CpuStorage> {
     }
 }
 
+/// Whether the view [n, k] is all of its storage, in order.
+fn whole(w: &View, s: &CpuStorage) -> bool {
+    let (n, k) = (w.shape()[0], w.shape()[1]);
+    w.layout.is_contiguous()
+        && w.layout.offset == 0
+        && s.bytes().len() == w.dtype.storage_bytes(n * k)
+}
+
 /// The quantized matrix `w` [n, k] as the kernels read it: the packed storage itself when the
 /// view is all of it, else the view's bytes in stored row order (`keep` holds an unpacked copy).
 fn quant_mat<'a>(w: &View<'a>, keep: &'a mut Option<Cow<'a, [u8]>>) -> Result<QMat<'a>> {
     let (dt, n, k) = (w.dtype, w.shape()[0], w.shape()[1]);
     let s = quant_storage("qmatmul", w)?;
-    let whole = w.layout.is_contiguous()
-        && w.layout.offset == 0
-        && s.bytes().len() == dt.storage_bytes(n * k);
-    if whole && s.packed_k() == Some(k) {
+    if whole(w, s) && s.packed_k() == Some(k) {
         return Ok(QMat {
             dt,
             bytes: s.bytes(),
@@ -108,10 +114,7 @@ pub fn pack(w: &View) -> Result<Option<CpuStorage>> {
     }
     let (n, k) = (w.shape()[0], w.shape()[1]);
     let s = quant_storage("pack", w)?;
-    let whole = w.layout.is_contiguous()
-        && w.layout.offset == 0
-        && s.bytes().len() == dt.storage_bytes(n * k);
-    if !whole || s.packed_k().is_some() || n < qpack::GROUP || k == 0 {
+    if !whole(w, s) || s.packed_k().is_some() || n < qpack::GROUP || k == 0 {
         return Ok(None);
     }
     let bytes = qpack::pack(dt, s.bytes(), n, k);

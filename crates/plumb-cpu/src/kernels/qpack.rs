@@ -1,5 +1,6 @@
 //! Quantized weights repacked with 16 rows in the vector lanes, for decoding (matrix × one or a
-//! few activation rows) with AVX-512 VNNI.
+//! few activation rows) with AVX-512 VNNI, or with AVX2 (each group as two halves of 8 rows).
+//! No other architecture packs (aarch64 keeps the stored order and `qdot_i16.rs`'s NEON).
 //!
 //! The row-order kernels of `qdot_i16.rs` spend most of their time after the integer dot of each
 //! block: converting its 16 partial sums, scaling and adding them into one row's accumulator, and
@@ -25,7 +26,10 @@
 //! loaders call for every quantized matrix) and only where [`available`]. Every other reader of a
 //! packed storage (copies, downloads, dequantization, views that are not the whole matrix) gets
 //! the stored row order back through [`unpack`]; the prefill kernel (`qgemm_i16.rs`) reads packed
-//! groups directly, since its own column layout is the same pairs in lanes.
+//! groups directly, since its own column layout is the same pairs in lanes, and the prefill path
+//! without VNNI dequantizes them value-major into gemm's panel ([`dequant_value_major`]).
+//! SmolLM2 q4_1 decode on the 2-core build machine (`model_bench`, BENCHMARKS.md models runs 7
+//! and 8): 159–183 tok/s before, 176–261 after; with `PLUMB_CPU_SIMD=avx2`, 114–127 → 193–205.
 
 use plumb_core::DType;
 
@@ -168,8 +172,8 @@ fn convert_group(dt: DType, src: &[u8], dst: &mut [u8], rb: usize, to_packed: bo
     let sb = scale_bytes(dt);
     for b in 0..rb / bb {
         for r in 0..GROUP {
-            let (stored, packed) = (r * rb + b * bb, b * GROUP * bb);
-            let (s_at, p_at) = (stored, packed);
+            // this row's block in the stored rows, and the group's block
+            let (s_at, p_at) = (r * rb + b * bb, b * GROUP * bb);
             // scales: d, then q4_1's m
             let mut scale = |s: usize, p: usize| {
                 let (from, to) = if to_packed { (s, p) } else { (p, s) };
@@ -224,8 +228,9 @@ fn repack(dt: DType, src: &[u8], n: usize, k: usize, to_packed: bool) -> Vec<u8>
 /// row `j` at `out[e · cols + j − j0]` (`out` holds `k · cols`; `j0` a multiple of 16). The
 /// prefill path without AVX-512 VNNI multiplies such a panel with the f32 gemm; a group's words
 /// hold 16 rows side by side, so this order is the cheap one to write (through the stored order
-/// it cost that path half its speed: SmolLM2 q4_1 prefill with `PLUMB_CPU_SIMD=avx2` 430–446 →
-/// 243–248 tok/s). Only where [`available`].
+/// it cost that path half its speed: SmolLM2 q4_1 prefill with `PLUMB_CPU_SIMD=avx2` 430–446
+/// tok/s unpacked, 243–248 packed through the stored order, 505–636 value-major). Only where
+/// [`available`].
 pub fn dequant_value_major(w: QMat, j0: usize, cols: usize, out: &mut [f32]) {
     let (dt, k) = (w.dt, w.k);
     let bb = dt.block_bytes();
@@ -264,6 +269,12 @@ pub fn qmatmul_rows(xs: &[f32], w: QMat, rows: usize) -> Vec<f32> {
 /// [`qmatmul_rows`] on the given kernel (which the CPU must have).
 fn rows_with(kern: Option<Kernel>, xs: &[f32], w: QMat, rows: usize) -> Vec<f32> {
     let (n, k) = (w.n, w.k);
+    let Some(kern) = kern else {
+        // not reached (nothing is packed without a kernel); the stored order serves anyway
+        let mut buf = Vec::new();
+        let wb = stored_rows(w, 0, n, &mut buf);
+        return super::qdot::qmatmul_rows(xs, wb, w.dt, rows, n, k);
+    };
     let xq: Vec<_> = xs
         .chunks_exact(k)
         .map(super::qdot_i16::quantize_i16)
@@ -298,8 +309,8 @@ fn rows_with(kern: Option<Kernel>, xs: &[f32], w: QMat, rows: usize) -> Vec<f32>
                 // FMA and F16C); the group holds k / 32 packed blocks, x as many.
                 unsafe {
                     match kern {
-                        Some(Kernel::Vnni512) => avx512::group(w.dt, w.group(g), x, o),
-                        _ => avx2::group(w.dt, w.group(g), x, o),
+                        Kernel::Vnni512 => avx512::group(w.dt, w.group(g), x, o),
+                        Kernel::Avx2 => avx2::group(w.dt, w.group(g), x, o),
                     }
                 };
                 #[cfg(not(target_arch = "x86_64"))]
