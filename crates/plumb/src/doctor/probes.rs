@@ -355,7 +355,8 @@ fn qmatmul(dev: &Device, wdt: DType, e: &mut f64) -> Result<()> {
     let (m, k, n) = (4, 64, 48);
     let x = values(m * k, -1.0, 1.0, DType::F32, 14);
     let wv = values(n * k, -1.0, 1.0, DType::F32, 15);
-    let w = Tensor::from_f64(&wv, wdt, [n, k], dev)?;
+    // in the layout the model loaders use (the CPU packs 16 rows in the vector lanes)
+    let w = Tensor::from_f64(&wv, wdt, [n, k], dev)?.packed_for_qmatmul()?;
     // the oracle uses the weights exactly as stored (decoded on the host)
     let wq = plumb_core::convert::bytes_to_f64(wdt, &w.to_bytes()?, n * k)?;
     let tx = input(dev, DType::F32, &[m, k], &x)?;
@@ -414,7 +415,7 @@ pub(crate) fn throughput(
             }))
         }
         OpFamily::QMatmul => {
-            let w = Tensor::rand(-1.0, 1.0, [n, n], dt, 3, dev)?;
+            let w = Tensor::rand(-1.0, 1.0, [n, n], dt, 3, dev)?.packed_for_qmatmul()?;
             let x = Tensor::rand(-1.0, 1.0, [8, n], DType::F32, 4, dev)?;
             let t = best_time(dev, budget, &|| x.qmatmul(&w))?;
             Ok(Some(Rate {
