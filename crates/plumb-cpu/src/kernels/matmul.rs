@@ -130,18 +130,25 @@ fn gemm_batched<T: Elem>(
         )
     };
     let shape = (d.m, d.n, d.k);
+    let out_at = |ptr: *mut T| Dst {
+        ptr,
+        rs: d.n,
+        read,
+        alpha,
+        beta: one,
+    };
     if small {
         crate::par::chunks_mut(&mut out, d.m * d.n, |bi, dst| {
             let (am, bm) = operands(bi);
             // SAFETY: a and b address m × k and k × n elements inside their data; dst holds m·n
-            unsafe { gemm_block(shape, dst.as_mut_ptr(), d.n, am, bm, read, alpha, one) }
+            unsafe { gemm_block(shape, out_at(dst.as_mut_ptr()), am, bm) }
         });
         return out;
     }
     for (bi, dst) in out.chunks_mut(d.m * d.n).enumerate() {
         let (am, bm) = operands(bi);
         // SAFETY: as above
-        unsafe { gemm_team(shape, dst.as_mut_ptr(), d.n, am, bm, read, alpha, one) }
+        unsafe { gemm_team(shape, out_at(dst.as_mut_ptr()), am, bm) }
     }
     out
 }
@@ -154,38 +161,44 @@ pub struct Mat<T> {
     pub rs: isize,
 }
 
-/// `dst = alpha·dst + beta·a·b` (dst read only when `read`) on one thread.
+/// Where a gemm call writes: `dst = alpha·dst + beta·a·b` into m rows of n (row stride `rs`,
+/// column stride 1), dst read only when `read`.
+#[derive(Clone, Copy)]
+pub struct Dst<T> {
+    pub ptr: *mut T,
+    pub rs: usize,
+    pub read: bool,
+    pub alpha: T,
+    pub beta: T,
+}
+
+/// One gemm call on this thread.
 ///
 /// # Safety
-/// `a` addresses m × k and `b` k × n readable elements, `dst` m rows of n (row stride `dst_rs`,
-/// column stride 1) writable ones that nothing else touches during the call.
-#[allow(clippy::too_many_arguments)]
+/// `a` addresses m × k and `b` k × n readable elements, `dst` m × n writable ones that nothing
+/// else touches during the call.
 pub unsafe fn gemm_block<T: Elem>(
     (m, n, k): (usize, usize, usize),
-    dst: *mut T,
-    dst_rs: usize,
+    d: Dst<T>,
     a: Mat<T>,
     b: Mat<T>,
-    read: bool,
-    alpha: T,
-    beta: T,
 ) {
     gemm::gemm(
         m,
         n,
         k,
-        dst,
+        d.ptr,
         1,
-        dst_rs as isize,
-        read,
+        d.rs as isize,
+        d.read,
         a.ptr,
         a.cs,
         a.rs,
         b.ptr,
         b.cs,
         b.rs,
-        alpha,
-        beta,
+        d.alpha,
+        d.beta,
         false,
         false,
         false,
@@ -197,24 +210,24 @@ pub unsafe fn gemm_block<T: Elem>(
 ///
 /// # Safety
 /// As [`gemm_block`].
-#[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_team<T: Elem>(
     (m, n, k): (usize, usize, usize),
-    dst: *mut T,
-    dst_rs: usize,
+    d: Dst<T>,
     a: Mat<T>,
     b: Mat<T>,
-    read: bool,
-    alpha: T,
-    beta: T,
 ) {
     let (rb, cb) = grid(m, n, crate::par::threads());
     let (rper, cper) = (m.div_ceil(rb).max(1), n.div_ceil(cb).next_multiple_of(16));
     let (rb, cb) = (m.div_ceil(rper), n.div_ceil(cper));
-    let (dst, a, b) = (SendPtr(dst), SendMat(a), SendMat(b));
+    let shared = Shared((d, a, b));
     crate::par::for_each(rb * cb, |t| {
+        let (d, a, b) = shared.get();
         let (r0, c0) = (t / cb * rper, t % cb * cper);
-        let (a, b) = (a.get(), b.get());
+        let block = (rper.min(m - r0), cper.min(n - c0), k);
+        let d = Dst {
+            ptr: d.ptr.add(r0 * d.rs + c0),
+            ..d
+        };
         let a = Mat {
             ptr: a.ptr.offset(r0 as isize * a.rs),
             ..a
@@ -223,37 +236,18 @@ pub unsafe fn gemm_team<T: Elem>(
             ptr: b.ptr.offset(c0 as isize * b.cs),
             ..b
         };
-        let block = (rper.min(m - r0), cper.min(n - c0), k);
         // SAFETY: the caller's promise, restricted to this task's rows and columns, which no
         // other task writes
-        gemm_block(
-            block,
-            dst.get().add(r0 * dst_rs + c0),
-            dst_rs,
-            a,
-            b,
-            read,
-            alpha,
-            beta,
-        )
+        gemm_block(block, d, a, b)
     });
 }
 
-/// Pointers handed to team tasks (each task reads shared operands and writes its own block).
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-#[derive(Clone, Copy)]
-struct SendMat<T>(Mat<T>);
+/// A call's operands handed to team tasks: each task reads a and b and writes its own block.
+struct Shared<T>((Dst<T>, Mat<T>, Mat<T>));
 // SAFETY: see gemm_team: reads are shared, writes disjoint, and the tasks end before it returns
-unsafe impl<T> Sync for SendPtr<T> {}
-unsafe impl<T> Sync for SendMat<T> {}
-impl<T> SendPtr<T> {
-    fn get(&self) -> *mut T {
-        self.0
-    }
-}
-impl<T: Copy> SendMat<T> {
-    fn get(&self) -> Mat<T> {
+unsafe impl<T> Sync for Shared<T> {}
+impl<T: Copy> Shared<T> {
+    fn get(&self) -> (Dst<T>, Mat<T>, Mat<T>) {
         self.0
     }
 }

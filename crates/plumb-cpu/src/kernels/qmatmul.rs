@@ -10,7 +10,7 @@
 //!   dequantized one panel of rows at a time into a scratch buffer and multiplied by the f32
 //!   gemm kernels.
 
-use super::matmul::Mat;
+use super::matmul::{Dst, Mat};
 use super::qpack::{self, QMat};
 use super::Float;
 use crate::storage::{contiguous, device_err, CpuStorage};
@@ -220,13 +220,15 @@ fn qmatmul_panels(xs: &[f32], wm: QMat, rows: usize) -> Vec<f32> {
         unsafe {
             super::matmul::gemm_team(
                 (rows, cols, k),
-                out.as_mut_ptr().add(j0),
-                n,
+                Dst {
+                    ptr: out.as_mut_ptr().add(j0),
+                    rs: n,
+                    read: false,
+                    alpha: 0f32,
+                    beta: 1f32,
+                },
                 xm,
                 pm,
-                false,
-                0f32,
-                1f32,
             )
         };
         j0 += cols;

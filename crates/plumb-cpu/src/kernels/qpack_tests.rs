@@ -1,4 +1,5 @@
-//! Tests of `qpack.rs`: the layout, packing round trips and both decode kernels.
+//! Tests of `qpack.rs` (its `mod tests`, compiled under #[cfg(test)] only): the layout, packing
+//! round trips and both decode kernels.
 
 use super::*;
 use plumb_core::quant;
