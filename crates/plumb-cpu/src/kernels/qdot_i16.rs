@@ -488,6 +488,44 @@ mod neon {
     rows_fn!("neon");
 }
 
+/// Test check shared by the 16-bit block kernels: `out` [rows, n] against x [rows, k] × deqᵀ
+/// (the exactly dequantized weights) in f64. Each activation may be off by half a step of its
+/// block (the block's max / 65534), so the bound is Σ |w| · step, plus 1e-6 of Σ |w·x|.
+#[cfg(test)]
+pub(super) fn assert_close_to_dequantized(
+    what: &str,
+    x: &[f32],
+    deq: &[f32],
+    out: &[f32],
+    n: usize,
+    k: usize,
+) {
+    let rows = x.len() / k;
+    assert_eq!(out.len(), rows * n, "{what}: output length");
+    for i in 0..rows {
+        let xr = &x[i * k..(i + 1) * k];
+        let step: Vec<f64> = xr
+            .chunks(32)
+            .map(|c| c.iter().fold(0f32, |a, v| a.max(v.abs())) as f64 / 65534.0)
+            .collect();
+        for j in 0..n {
+            let w = &deq[j * k..(j + 1) * k];
+            let want: f64 = w.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let mag: f64 = w.iter().zip(xr).map(|(&a, &b)| (a * b).abs() as f64).sum();
+            let bound: f64 = w
+                .iter()
+                .enumerate()
+                .map(|(e, &a)| a.abs() as f64 * step[e / 32])
+                .sum();
+            let got = out[i * n + j] as f64;
+            assert!(
+                (got - want).abs() <= bound + 1e-6 * mag,
+                "{what}: out[{i}][{j}] = {got}, want {want} (bound {bound})"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,27 +584,8 @@ mod tests {
                 for &wide in &kernels {
                     let mut out = vec![0f32; n];
                     dot_rows_with(wide, dt, &wb, rb, &quantize_i16(&x), &mut out);
-                    // each activation is off by at most half a step (its block's max / 65534)
-                    let step: Vec<f64> = x
-                        .chunks(32)
-                        .map(|c| c.iter().fold(0f32, |a, v| a.max(v.abs())) as f64 / 65534.0)
-                        .collect();
-                    for i in 0..n {
-                        let w = &deq[i * k..(i + 1) * k];
-                        let want: f64 = w.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
-                        let mag: f64 = w.iter().zip(&x).map(|(&a, &b)| (a * b).abs() as f64).sum();
-                        let bound: f64 = w
-                            .iter()
-                            .enumerate()
-                            .map(|(j, &a)| a.abs() as f64 * step[j / 32])
-                            .sum();
-                        let err = (out[i] as f64 - want).abs();
-                        assert!(
-                            err <= bound + 1e-6 * mag,
-                            "{dt} n={n} row {i} (avx512: {wide}): {} vs {want} (bound {bound})",
-                            out[i]
-                        );
-                    }
+                    let what = format!("{dt} n={n} (avx512: {wide})");
+                    assert_close_to_dequantized(&what, &x, &deq, &out, n, k);
                 }
             }
         }

@@ -144,28 +144,8 @@ fn rows_match(kern: Kernel) {
                 packed: true,
             };
             let out = rows_with(Some(kern), &x, w, rows);
-            for i in 0..rows {
-                let xr = &x[i * k..(i + 1) * k];
-                let step: Vec<f64> = xr
-                    .chunks(32)
-                    .map(|c| c.iter().fold(0f32, |a, v| a.max(v.abs())) as f64 / 65534.0)
-                    .collect();
-                for j in 0..n {
-                    let wr = &deq[j * k..(j + 1) * k];
-                    let want: f64 = wr.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
-                    let mag: f64 = wr.iter().zip(xr).map(|(&a, &b)| (a * b).abs() as f64).sum();
-                    let bound: f64 = wr
-                        .iter()
-                        .enumerate()
-                        .map(|(e, &a)| a.abs() as f64 * step[e / 32])
-                        .sum();
-                    let got = out[i * n + j] as f64;
-                    assert!(
-                        (got - want).abs() <= bound + 1e-6 * mag,
-                        "{kern:?} {dt} {rows}x{n}: out[{i}][{j}] = {got}, want {want} (bound {bound})"
-                    );
-                }
-            }
+            let what = format!("{kern:?} {dt} {rows}x{n}");
+            super::super::qdot_i16::assert_close_to_dequantized(&what, &x, &deq, &out, n, k);
         }
     }
 }
