@@ -161,28 +161,14 @@ pub(super) mod avx512 {
         let put = |p: usize, v: __m512i| {
             _mm512_storeu_si512(q.add((b * 16 + p) * NCOLS + at) as _, v);
         };
-        if dt == DType::Q8_0 {
-            for i in 0..8 {
-                let w = _mm512_loadu_si512(pay.add(64 * i) as _);
-                put(2 * i, _mm512_srai_epi16::<8>(_mm512_slli_epi16::<8>(w)));
-                put(2 * i + 1, _mm512_srai_epi16::<8>(w));
-            }
-        } else {
-            let (m4, bias) = (
-                _mm512_set1_epi16(0x0f),
-                _mm512_set1_epi16(if dt == DType::Q4_0 { 8 } else { 0 }),
-            );
-            for i in 0..4 {
-                let w = _mm512_loadu_si512(pay.add(64 * i) as _);
-                put(4 * i, _mm512_sub_epi16(_mm512_and_si512(w, m4), bias));
-                let v1 = _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4);
-                put(4 * i + 1, _mm512_sub_epi16(v1, bias));
-                let v2 = _mm512_and_si512(_mm512_srli_epi16::<8>(w), m4);
-                put(4 * i + 2, _mm512_sub_epi16(v2, bias));
-                put(
-                    4 * i + 3,
-                    _mm512_sub_epi16(_mm512_srli_epi16::<12>(w), bias),
-                );
+        // the stored kernels take q4_0 as nibble − 8 (see block_i16)
+        let bias = _mm512_set1_epi16(if dt == DType::Q4_0 { 8 } else { 0 });
+        let (nc, np) = crate::kernels::qpack::chunks(dt);
+        for i in 0..nc {
+            let v =
+                crate::kernels::qpack::avx512::pairs(dt, _mm512_loadu_si512(pay.add(64 * i) as _));
+            for (s, v) in v.iter().take(np).enumerate() {
+                put(np * i + s, _mm512_sub_epi16(*v, bias));
             }
         }
         let scales = |o: usize| _mm512_cvtph_ps(_mm256_loadu_si256(blk.add(o) as _));

@@ -121,6 +121,17 @@ pub fn stored_rows<'a>(w: QMat<'a>, j0: usize, len: usize, buf: &'a mut Vec<u8>)
     buf
 }
 
+/// 64-byte chunks in a packed block's payload, and pairs of values per chunk (each pair one
+/// word per row: `(word >> 4s) & 15` for q4, the sign-extended bytes for q8_0).
+#[cfg(target_arch = "x86_64")]
+pub(super) const fn chunks(dt: DType) -> (usize, usize) {
+    if matches!(dt, DType::Q8_0) {
+        (8, 2)
+    } else {
+        (4, 4)
+    }
+}
+
 /// Bytes of a packed block's scales: 16 `d`, and for q4_1 16 `m`.
 const fn scale_bytes(dt: DType) -> usize {
     if matches!(dt, DType::Q4_1) {
@@ -365,12 +376,29 @@ fn rows_with(kern: Option<Kernel>, xs: &[f32], w: QMat, rows: usize) -> Vec<f32>
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::{prefetch, scale_bytes, GROUP};
+pub(super) mod avx512 {
+    use super::{chunks, prefetch, scale_bytes, GROUP};
     use crate::kernels::qdot_i16::I16Row;
     use crate::kernels::qgemm_i16::avx512::dpwssd;
     use plumb_core::DType;
     use std::arch::x86_64::*;
+
+    /// The pairs of one 64-byte chunk `w` (see [`super::chunks`]): vector `s` holds, in i32
+    /// lane r, the pair `s` of the chunk for row r, as two i16 values.
+    #[inline(always)]
+    pub(in crate::kernels) unsafe fn pairs(dt: DType, w: __m512i) -> [__m512i; 4] {
+        if dt == DType::Q8_0 {
+            let lo = _mm512_srai_epi16::<8>(_mm512_slli_epi16::<8>(w));
+            return [lo, _mm512_srai_epi16::<8>(w), lo, lo];
+        }
+        let m4 = _mm512_set1_epi16(0x0f);
+        [
+            _mm512_and_si512(w, m4),
+            _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4),
+            _mm512_and_si512(_mm512_srli_epi16::<8>(w), m4),
+            _mm512_srli_epi16::<12>(w),
+        ]
+    }
 
     /// The 16 rows of packed group `g` dotted with `x` into `out[..16]`.
     ///
@@ -392,35 +420,24 @@ mod avx512 {
         let step = GROUP * dt.block_bytes();
         let sb = scale_bytes(dt);
         let nb = x.d.len().min(g.len() / step);
+        let (nc, np) = chunks(dt);
         let xq = x.q.as_ptr() as *const i32;
-        let m4 = _mm512_set1_epi16(0x0f);
         let mut acc = _mm512_setzero_ps();
         for b in 0..nb {
             let blk = g.as_ptr().add(b * step);
             prefetch(blk, step);
             let pay = blk.add(sb);
             let xp = xq.add(b * 16);
-            let pair = |p: usize| _mm512_set1_epi32(*xp.add(p));
-            let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-            if KIND == 2 {
-                for c in 0..8 {
-                    let w = _mm512_loadu_si512(pay.add(64 * c) as _);
-                    let lo = _mm512_srai_epi16::<8>(_mm512_slli_epi16::<8>(w));
-                    dpwssd(&mut s0, lo, pair(2 * c));
-                    dpwssd(&mut s1, _mm512_srai_epi16::<8>(w), pair(2 * c + 1));
-                }
-            } else {
-                for c in 0..4 {
-                    let w = _mm512_loadu_si512(pay.add(64 * c) as _);
-                    let v1 = _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4);
-                    let v2 = _mm512_and_si512(_mm512_srli_epi16::<8>(w), m4);
-                    dpwssd(&mut s0, _mm512_and_si512(w, m4), pair(4 * c));
-                    dpwssd(&mut s1, v1, pair(4 * c + 1));
-                    dpwssd(&mut s0, v2, pair(4 * c + 2));
-                    dpwssd(&mut s1, _mm512_srli_epi16::<12>(w), pair(4 * c + 3));
+            // two accumulators, so consecutive pairs do not wait on each other
+            let mut s = [_mm512_setzero_si512(); 2];
+            for c in 0..nc {
+                let v = pairs(dt, _mm512_loadu_si512(pay.add(64 * c) as _));
+                for (i, v) in v.iter().take(np).enumerate() {
+                    let p = np * c + i;
+                    dpwssd(&mut s[i % 2], *v, _mm512_set1_epi32(*xp.add(p)));
                 }
             }
-            let f = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+            let f = _mm512_cvtepi32_ps(_mm512_add_epi32(s[0], s[1]));
             let d = _mm512_cvtph_ps(_mm256_loadu_si256(blk as _));
             let dx = _mm512_set1_ps(*x.d.get_unchecked(b));
             let xs = *x.sum.get_unchecked(b);
@@ -463,7 +480,7 @@ unsafe fn prefetch(blk: *const u8, step: usize) {
 /// pair of values through `vpmaddwd` and an add.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{prefetch, scale_bytes, GROUP};
+    use super::{chunks, prefetch, scale_bytes, GROUP};
     use crate::kernels::qdot_i16::I16Row;
     use plumb_core::DType;
     use std::arch::x86_64::*;
@@ -479,6 +496,22 @@ mod avx2 {
             DType::Q4_1 => kernel::<1>(g, x, out),
             _ => kernel::<2>(g, x, out),
         }
+    }
+
+    /// [`super::avx512::pairs`] for half a chunk (8 rows).
+    #[inline(always)]
+    unsafe fn pairs(dt: DType, w: __m256i) -> [__m256i; 4] {
+        if dt == DType::Q8_0 {
+            let lo = _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(w));
+            return [lo, _mm256_srai_epi16::<8>(w), lo, lo];
+        }
+        let m4 = _mm256_set1_epi16(0x0f);
+        [
+            _mm256_and_si256(w, m4),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(w), m4),
+            _mm256_and_si256(_mm256_srli_epi16::<8>(w), m4),
+            _mm256_srli_epi16::<12>(w),
+        ]
     }
 
     /// One packed block of 16 rows dequantized into `slab` (32 values × `cols`, value-major)
@@ -519,32 +552,11 @@ mod avx2 {
                     _mm256_storeu_ps(o.add(i * cols + col0 + 8 * h), f);
                 }
             };
-            if dt == DType::Q8_0 {
-                for c in 0..8 {
-                    let w = _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _);
-                    put(
-                        4 * c,
-                        _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(w)),
-                        true,
-                    );
-                    put(4 * c + 2, _mm256_srai_epi16::<8>(w), true);
-                }
-            } else {
-                let m4 = _mm256_set1_epi16(0x0f);
-                for c in 0..4 {
-                    let w = _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _);
-                    put(8 * c, _mm256_and_si256(w, m4), false);
-                    put(
-                        8 * c + 2,
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(w), m4),
-                        false,
-                    );
-                    put(
-                        8 * c + 4,
-                        _mm256_and_si256(_mm256_srli_epi16::<8>(w), m4),
-                        false,
-                    );
-                    put(8 * c + 6, _mm256_srli_epi16::<12>(w), false);
+            let (nc, np) = chunks(dt);
+            for c in 0..nc {
+                let v = pairs(dt, _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _));
+                for (i, v) in v.iter().take(np).enumerate() {
+                    put(2 * (np * c + i), *v, dt == DType::Q8_0);
                 }
             }
         }
@@ -557,8 +569,8 @@ mod avx2 {
         let step = GROUP * dt.block_bytes();
         let sb = scale_bytes(dt);
         let nb = x.d.len().min(g.len() / step);
+        let (nc, np) = chunks(dt);
         let xq = x.q.as_ptr() as *const i32;
-        let m4 = _mm256_set1_epi16(0x0f);
         let mut acc = [_mm256_setzero_ps(); 2];
         for b in 0..nb {
             let blk = g.as_ptr().add(b * step);
@@ -569,29 +581,15 @@ mod avx2 {
             let dx = _mm256_set1_ps(*x.d.get_unchecked(b));
             let xs = *x.sum.get_unchecked(b);
             for (h, acc) in acc.iter_mut().enumerate() {
-                let (mut s0, mut s1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-                let dot = |s: &mut __m256i, w: __m256i, p: usize| {
-                    *s = _mm256_add_epi32(*s, _mm256_madd_epi16(w, pair(p)));
-                };
-                if KIND == 2 {
-                    for c in 0..8 {
-                        let w = _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _);
-                        let lo = _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(w));
-                        dot(&mut s0, lo, 2 * c);
-                        dot(&mut s1, _mm256_srai_epi16::<8>(w), 2 * c + 1);
-                    }
-                } else {
-                    for c in 0..4 {
-                        let w = _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _);
-                        let v1 = _mm256_and_si256(_mm256_srli_epi16::<4>(w), m4);
-                        let v2 = _mm256_and_si256(_mm256_srli_epi16::<8>(w), m4);
-                        dot(&mut s0, _mm256_and_si256(w, m4), 4 * c);
-                        dot(&mut s1, v1, 4 * c + 1);
-                        dot(&mut s0, v2, 4 * c + 2);
-                        dot(&mut s1, _mm256_srli_epi16::<12>(w), 4 * c + 3);
+                let mut s = [_mm256_setzero_si256(); 2];
+                for c in 0..nc {
+                    let v = pairs(dt, _mm256_loadu_si256(pay.add(64 * c + 32 * h) as _));
+                    for (i, v) in v.iter().take(np).enumerate() {
+                        let prod = _mm256_madd_epi16(*v, pair(np * c + i));
+                        s[i % 2] = _mm256_add_epi32(s[i % 2], prod);
                     }
                 }
-                let f = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
+                let f = _mm256_cvtepi32_ps(_mm256_add_epi32(s[0], s[1]));
                 let scales = |o: usize| _mm256_cvtph_ps(_mm_loadu_si128(blk.add(o + 16 * h) as _));
                 let d = scales(0);
                 *acc = match KIND {
