@@ -80,7 +80,7 @@ pub fn erf_f32(x: f32) -> f32 {
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     const HI: f32 = 88.72;
-    let (er, ni) = exp_parts(x.clamp(EXP_LO, HI));
+    let (er, ni) = exp_parts::<Separate>(x.clamp(EXP_LO, HI));
     // 2^n in two halves so n = 128 (x near HI) does not overflow the exponent field
     let h = ni >> 1;
     let y = er * pow2(h) * pow2(ni.wrapping_sub(h));
@@ -98,7 +98,15 @@ pub fn exp_f32(x: f32) -> f32 {
 /// n ≥ −126 keeps it normal.
 #[inline(always)]
 pub fn exp_nonpos_f32(x: f32) -> f32 {
-    let (er, ni) = exp_parts(x.clamp(EXP_LO, 0.0));
+    exp_nonpos_f32_in::<Separate>(x)
+}
+
+/// [`exp_nonpos_f32`] with its products and sums computed as `M` says: [`Fused`] in code
+/// compiled for a CPU with FMA (about 1/3 fewer instructions: softmax over 4096 × 4096 on the
+/// 2-core build machine, `bench_ops softmax`, 25.7–26.8 → 31.2–31.9 GB/s), [`Separate`] elsewhere.
+#[inline(always)]
+pub fn exp_nonpos_f32_in<M: MulAdd>(x: f32) -> f32 {
+    let (er, ni) = exp_parts::<M>(x.clamp(EXP_LO, 0.0));
     let y = er * pow2(ni);
     let y = if x < EXP_LO { 0.0 } else { y };
     if x.is_nan() {
@@ -108,28 +116,56 @@ pub fn exp_nonpos_f32(x: f32) -> f32 {
     }
 }
 
+/// How the polynomials here compute `a · b + c`.
+pub trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// One rounding (`f32::mul_add`). Use it only in code compiled for a CPU with FMA instructions:
+/// without them each call is a library call, far slower than [`Separate`].
+pub struct Fused;
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+/// A product and a sum, each rounded: fast on every CPU.
+pub struct Separate;
+impl MulAdd for Separate {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
 /// Below this e^x is under the smallest normal f32.
 const EXP_LO: f32 = -87.33;
 
 /// e^xc = e^r · 2^n for a finite, clamped xc: (e^r, n).
 #[inline(always)]
-fn exp_parts(xc: f32) -> (f32, i32) {
+fn exp_parts<M: MulAdd>(xc: f32) -> (f32, i32) {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
-    let t = xc * LOG2E + MAGIC;
+    let t = M::mul_add(xc, LOG2E, MAGIC);
     let n = t - MAGIC;
     // the integer n sits in the low mantissa bits of t (no float → int conversion needed)
     let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
-    let r = xc - n * C1 - n * C2;
+    let r = M::mul_add(-n, C2, M::mul_add(-n, C1, xc));
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    (p * r * r + r + 1.0, ni)
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ] {
+        p = M::mul_add(p, r, c);
+    }
+    (M::mul_add(p * r, r, r) + 1.0, ni)
 }
 
 /// 2^n for −126 ≤ n ≤ 127, from the exponent bits.
@@ -188,6 +224,28 @@ mod tests {
         }
         assert!(super::exp_nonpos_f32(f32::NAN).is_nan());
         assert_eq!(super::exp_nonpos_f32(3.0), 1.0, "positive x is taken as 0");
+    }
+
+    #[test]
+    fn fused_exp_nonpos_f32_is_within_2_ulp_of_exp() {
+        use super::{exp_nonpos_f32_in, Fused};
+        let mut worst = 0f64;
+        for i in 0..=87_000 {
+            let x = -(i as f32) * 1e-3;
+            let e = (x as f64).exp();
+            let rel = ((exp_nonpos_f32_in::<Fused>(x) as f64 - e) / e).abs();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 2.5e-7, "worst relative error {worst:e}");
+        assert_eq!(exp_nonpos_f32_in::<Fused>(0.0), 1.0);
+        assert_eq!(exp_nonpos_f32_in::<Fused>(-100.0), 0.0);
+        assert_eq!(exp_nonpos_f32_in::<Fused>(f32::NEG_INFINITY), 0.0);
+        assert!(exp_nonpos_f32_in::<Fused>(f32::NAN).is_nan());
+        assert_eq!(
+            exp_nonpos_f32_in::<Fused>(3.0),
+            1.0,
+            "positive x is taken as 0"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use super::{Acc, Float};
 use crate::storage::raw_slice;
+use plumb_core::math::MulAdd;
 use plumb_core::{AttentionArgs, Layout, Result, View};
 
 /// Element offset of [b, h, i, 0] in a rank-4 layout.
@@ -91,7 +92,7 @@ struct Ctx<'a, T: Float> {
 
 /// Query rows i0.. of (batch, head) `bh` into `o`.
 #[inline(always)]
-fn rows_task_body<T: Float>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) {
+fn rows_task_body<T: Float, M: MulAdd>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) {
     let (bi, hi) = (bh / c.h, bh % c.h);
     let kh = hi / c.rep;
     let (t, d) = (c.t, c.d);
@@ -121,7 +122,7 @@ fn rows_task_body<T: Float>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) {
         }
         let mut sum = T::A::ZERO;
         for pj in &mut p[..visible] {
-            *pj = (*pj - m).exp_nonpos();
+            *pj = (*pj - m).exp_nonpos::<M>();
             sum += *pj;
         }
         let inv = T::A::ONE / sum;
@@ -140,7 +141,7 @@ fn rows_task_body<T: Float>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) {
 
 multiversion!(
     /// One task's query rows, compiled for the CPU's SIMD level.
-    fn rows_task[T: Float](o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) = rows_task_body[T]
+    fn rows_task[T: Float](o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) = rows_task_body[T] + MulAdd
 );
 
 /// q·k in the accumulator type, in 16 lanes so it vectorises.

@@ -63,8 +63,9 @@ pub trait Acc:
     fn erf(self) -> Self;
     fn is_nan(self) -> bool;
     fn is_finite(self) -> bool;
-    /// exp for arguments ≤ 0 (softmax after subtracting the row max); -inf → 0.
-    fn exp_nonpos(self) -> Self;
+    /// exp for arguments ≤ 0 (softmax after subtracting the row max); -inf → 0. f32 computes
+    /// its polynomial's products and sums as `M` says.
+    fn exp_nonpos<M: plumb_core::math::MulAdd>(self) -> Self;
     /// max that propagates NaN (PyTorch semantics)
     fn max_nan(self, o: Self) -> Self {
         if self.is_nan() || o.is_nan() {
@@ -147,7 +148,7 @@ macro_rules! acc {
                 <$t>::is_finite(self)
             }
             #[inline(always)]
-            fn exp_nonpos(self) -> Self {
+            fn exp_nonpos<M: plumb_core::math::MulAdd>(self) -> Self {
                 ($exp_nonpos)(self)
             }
         }
@@ -157,7 +158,7 @@ acc!(
     f32,
     plumb_core::math::erf_f32,
     plumb_core::math::exp_f32,
-    plumb_core::math::exp_nonpos_f32
+    plumb_core::math::exp_nonpos_f32_in::<M>
 );
 
 /// f16 bits → f32, exact, branch-light so per-element loops vectorise (`half`'s `to_f32` is a

@@ -4,6 +4,15 @@
 //! binary built anywhere runs on any x86-64 and still uses the wide vectors where they exist.
 //! Other architectures (aarch64 has NEON in its baseline) compile the body once.
 
+/// How the baseline version of a kernel multiplies and adds: fused where the build target has FMA
+/// (aarch64 always does), separate where it does not (a fused one would be a library call).
+#[cfg(any(target_arch = "aarch64", target_feature = "fma"))]
+pub type BaselineMulAdd = plumb_core::math::Fused;
+/// How the baseline version of a kernel multiplies and adds: fused where the build target has FMA
+/// (aarch64 always does), separate where it does not (a fused one would be a library call).
+#[cfg(not(any(target_arch = "aarch64", target_feature = "fma")))]
+pub type BaselineMulAdd = plumb_core::math::Separate;
+
 /// The SIMD level the kernels dispatch on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
@@ -44,19 +53,32 @@ fn detect() -> Level {
 
 /// `fn name[generics](args) -> ret = inner[type args]` defines `name`, which calls the
 /// `#[inline(always)]` function `inner` compiled for the best SIMD level of this CPU.
+/// With `+ MulAdd` after the type args, `inner` also takes a [`plumb_core::math::MulAdd`]:
+/// [`plumb_core::math::Fused`] in the AVX-512 and AVX2 versions, [`BaselineMulAdd`] in the other.
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident [$($gen:tt)*] ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $inner:ident [$($targs:ty),*]) => {
+        multiversion!(@versions $(#[$m])* $vis fn $name [$($gen)*] ($($arg: $ty),*) $(-> $ret)?
+            = $inner [$($targs),*] simd [$($targs),*] baseline [$($targs),*]);
+    };
+    ($(#[$m:meta])* $vis:vis fn $name:ident [$($gen:tt)*] ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $inner:ident [$($targs:ty),*] + MulAdd) => {
+        multiversion!(@versions $(#[$m])* $vis fn $name [$($gen)*] ($($arg: $ty),*) $(-> $ret)?
+            = $inner [$($targs),*]
+            simd [$($targs,)* plumb_core::math::Fused]
+            baseline [$($targs,)* $crate::kernels::simd::BaselineMulAdd]);
+    };
+    // `inner::<simd…>` in the AVX-512 and AVX2 versions, `inner::<baseline…>` in the other
+    (@versions $(#[$m:meta])* $vis:vis fn $name:ident [$($gen:tt)*] ($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $inner:ident [$($targs:ty),*] simd [$($s:ty),*] baseline [$($b:ty),*]) => {
         $(#[$m])*
         $vis fn $name<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
                 unsafe fn v4<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
-                    $inner::<$($targs),*>($($arg),*)
+                    $inner::<$($s),*>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma,f16c")]
                 unsafe fn v3<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
-                    $inner::<$($targs),*>($($arg),*)
+                    $inner::<$($s),*>($($arg),*)
                 }
                 match $crate::kernels::simd::level() {
                     // SAFETY: `level()` checked that the CPU has these features.
@@ -66,7 +88,7 @@ macro_rules! multiversion {
                     $crate::kernels::simd::Level::Baseline => {}
                 }
             }
-            $inner::<$($targs),*>($($arg),*)
+            $inner::<$($b),*>($($arg),*)
         }
     };
 }

@@ -5,18 +5,13 @@
 use super::reduce::max_skipping_nan;
 use super::{prefetch, Acc, Float};
 use crate::storage::contiguous;
+use plumb_core::math::MulAdd;
 use plumb_core::{Result, View};
 
-/// Softmax of one row into `out`.
-#[inline(always)]
-pub fn softmax_row<T: Float>(x: &[T], out: &mut [T], log: bool) {
-    softmax_row_ahead(x, out, log, &[])
-}
-
-/// [`softmax_row`] that also prefetches `next` (the following row) during its exponential
+/// Softmax of one row into `out`, prefetching `next` (the following row) during its exponential
 /// pass, one cache line per 16 elements, so the next row's max pass does not wait on memory.
 #[inline(always)]
-fn softmax_row_ahead<T: Float>(x: &[T], out: &mut [T], log: bool, next: &[T]) {
+fn softmax_row_ahead<T: Float, M: MulAdd>(x: &[T], out: &mut [T], log: bool, next: &[T]) {
     // NaNs skipped: a NaN makes its exponential, the sum and so every output NaN
     let m = max_skipping_nan(x);
     if !m.is_finite() {
@@ -28,11 +23,11 @@ fn softmax_row_ahead<T: Float>(x: &[T], out: &mut [T], log: bool, next: &[T]) {
     if log {
         for c in x[..n16].chunks_exact(16) {
             for (l, &v) in lanes.iter_mut().zip(c) {
-                *l += (v.to_acc() - m).exp_nonpos();
+                *l += (v.to_acc() - m).exp_nonpos::<M>();
             }
         }
         for (l, &v) in lanes.iter_mut().zip(&x[n16..]) {
-            *l += (v.to_acc() - m).exp_nonpos();
+            *l += (v.to_acc() - m).exp_nonpos::<M>();
         }
         let sum = lanes.iter().fold(T::A::ZERO, |a, &b| a + b);
         let ln_sum = sum.ln();
@@ -50,13 +45,13 @@ fn softmax_row_ahead<T: Float>(x: &[T], out: &mut [T], log: bool, next: &[T]) {
                 prefetch(p);
             }
             for j in 0..16 {
-                let e = (xc[j].to_acc() - m).exp_nonpos();
+                let e = (xc[j].to_acc() - m).exp_nonpos::<M>();
                 lanes[j] += e;
                 oc[j] = T::from_acc(e);
             }
         }
         for ((l, o), &v) in lanes.iter_mut().zip(ot.iter_mut()).zip(&x[n16..]) {
-            let e = (v.to_acc() - m).exp_nonpos();
+            let e = (v.to_acc() - m).exp_nonpos::<M>();
             *l += e;
             *o = T::from_acc(e);
         }
@@ -70,23 +65,23 @@ fn softmax_row_ahead<T: Float>(x: &[T], out: &mut [T], log: bool, next: &[T]) {
         } else {
             // halves: recompute from x so the result is rounded once
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = T::from_acc((v.to_acc() - m).exp_nonpos() * inv);
+                *o = T::from_acc((v.to_acc() - m).exp_nonpos::<M>() * inv);
             }
         }
     }
 }
 
 #[inline(always)]
-fn softmax_rows_body<T: Float>(o: &mut [T], i: &[T], len: usize, log: bool) {
+fn softmax_rows_body<T: Float, M: MulAdd>(o: &mut [T], i: &[T], len: usize, log: bool) {
     for (r, o) in o.chunks_mut(len).enumerate() {
         let (row, next) = super::row_and_next(i, r, len);
-        softmax_row_ahead(row, o, log, next);
+        softmax_row_ahead::<T, M>(row, o, log, next);
     }
 }
 
 multiversion!(
     /// Softmax of consecutive rows of `len`, compiled for the CPU's SIMD level.
-    fn softmax_rows[T: Float](o: &mut [T], i: &[T], len: usize, log: bool) = softmax_rows_body[T]
+    fn softmax_rows[T: Float](o: &mut [T], i: &[T], len: usize, log: bool) = softmax_rows_body[T] + MulAdd
 );
 
 /// `softmax_{f16,bf16,f32,f64}` (and the log variant).
