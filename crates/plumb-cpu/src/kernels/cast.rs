@@ -5,7 +5,7 @@
 //! (NaN → true). Values go through f64 except int → int (exact in i64). i64 values beyond 2⁵³
 //! going to f32/f16/bf16 are rounded twice (to f64, then to the target).
 
-use super::PAR_CHUNK;
+use super::{Float, PAR_CHUNK};
 use crate::par::zip_chunks_mut;
 use crate::storage::{contiguous, Elem};
 use half::slice::HalfFloatSliceExt;
@@ -70,32 +70,22 @@ fn cast_one<S: CastElem, D: CastElem>(s: S) -> D {
 pub fn cast_plain<S: CastElem, D: CastElem>(x: &View) -> Result<Vec<D>> {
     let src = contiguous::<S>("cast", x)?;
     let src: &[S] = &src;
-    // SIMD fast paths (F16C / AVX-512 conversions inside `half`) for the common float pairs
+    // the common float pairs through the halves' vectorised slice conversions
     if TypeId::of::<S>() == TypeId::of::<f32>() {
         let f: &[f32] = bytemuck::cast_slice(src);
         if TypeId::of::<D>() == TypeId::of::<f16>() {
-            let mut out = vec![f16::ZERO; f.len()];
-            zip_chunks_mut(&mut out, PAR_CHUNK, f, PAR_CHUNK, |o, i| {
-                o.convert_from_f32_slice(i)
-            });
-            return retype(out);
+            return retype(f16::slice_from_f32(f));
         }
         if TypeId::of::<D>() == TypeId::of::<bf16>() {
-            let mut out = vec![bf16::ZERO; f.len()];
-            zip_chunks_mut(&mut out, PAR_CHUNK, f, PAR_CHUNK, |o, i| {
-                o.convert_from_f32_slice(i)
-            });
-            return retype(out);
+            return retype(bf16::slice_from_f32(f));
         }
     }
     if TypeId::of::<D>() == TypeId::of::<f32>() {
         if TypeId::of::<S>() == TypeId::of::<f16>() {
-            let h: &[f16] = bytemuck::cast_slice(src);
-            return retype(f16_to_f32(h));
+            return retype(f16::slice_to_f32(bytemuck::cast_slice(src)));
         }
         if TypeId::of::<S>() == TypeId::of::<bf16>() {
-            let h: &[bf16] = bytemuck::cast_slice(src);
-            return retype(bf16_to_f32(h));
+            return retype(bf16_to_f32(bytemuck::cast_slice(src)));
         }
     }
     Ok(super::par_map(src, cast_one::<S, D>))
@@ -110,16 +100,6 @@ fn retype<A: bytemuck::Pod, B: bytemuck::Pod>(v: Vec<A>) -> Result<Vec<B>> {
 pub fn cast_to_bool<S: CastElem>(x: &View) -> Result<Vec<u8>> {
     let src = contiguous::<S>("cast", x)?;
     Ok(super::par_map(&src, |v: S| (v.to_f64() != 0.0) as u8))
-}
-
-/// f16 → f32 in parallel (SIMD conversion where the CPU has it).
-pub fn f16_to_f32(h: &[f16]) -> Vec<f32> {
-    // every element is written below
-    let mut out = crate::storage::alloc_overwrite::<f32>(h.len());
-    zip_chunks_mut(&mut out, PAR_CHUNK, h, PAR_CHUNK, |o, i| {
-        i.convert_to_f32_slice(o)
-    });
-    out
 }
 
 /// bf16 → f32 in parallel.

@@ -25,7 +25,6 @@ pub mod unary;
 
 use crate::par::{chunks_mut, zip_chunks_mut};
 use crate::storage::Elem;
-use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
 /// Elements per parallel task for cheap elementwise work.
@@ -268,17 +267,8 @@ impl Float for f16 {
     fn from_acc(a: f32) -> f16 {
         f16::from_bits(f32_to_f16_bits(a))
     }
-    fn slice_to_f32(x: &[Self]) -> Vec<f32> {
-        cast::f16_to_f32(x)
-    }
-    fn slice_from_f32(x: &[f32]) -> Vec<Self> {
-        // every element is written below
-        let mut out = crate::storage::alloc_overwrite::<f16>(x.len());
-        zip_chunks_mut(&mut out, PAR_CHUNK, x, PAR_CHUNK, |o, i| {
-            o.convert_from_f32_slice(i)
-        });
-        out
-    }
+    // slice_to_f32 / slice_from_f32: the default per-element loops, which vectorise (16 lanes
+    // with AVX-512), about twice as fast as `half`'s slice conversions here
 }
 impl Float for bf16 {
     type A = f32;
@@ -287,20 +277,14 @@ impl Float for bf16 {
     fn to_acc(self) -> f32 {
         self.to_f32()
     }
+    #[inline(always)]
     fn from_acc(a: f32) -> bf16 {
         bf16::from_f32(a)
     }
     fn slice_to_f32(x: &[Self]) -> Vec<f32> {
         cast::bf16_to_f32(x)
     }
-    fn slice_from_f32(x: &[f32]) -> Vec<Self> {
-        // every element is written below
-        let mut out = crate::storage::alloc_overwrite::<bf16>(x.len());
-        zip_chunks_mut(&mut out, PAR_CHUNK, x, PAR_CHUNK, |o, i| {
-            o.convert_from_f32_slice(i)
-        });
-        out
-    }
+    // slice_from_f32: the default loop (vectorised; twice as fast as `half`'s slice conversion)
 }
 
 /// Ask for the cache line holding `p` ahead of its use (x86-64; elsewhere nothing). Row kernels
