@@ -70,8 +70,9 @@ fn operand<'a, T>(data: &'a [T], layout: &'a Layout) -> Operand<'a, T> {
 
 /// Run gemm over every batch of `a` × `b` into a contiguous output.
 ///
-/// With `bias` (n values), every output row starts as the bias and gemm accumulates onto it.
-fn gemm_batched<T: Elem>(
+/// With `bias` (n values), each block of the output gets the bias added right after gemm
+/// writes it, on the same task, while the block is still in cache.
+fn gemm_batched<T: Float>(
     a: Operand<T>,
     b: Operand<T>,
     d: Dims,
@@ -79,12 +80,17 @@ fn gemm_batched<T: Elem>(
     zero: T,
     bias: Option<&[T]>,
 ) -> Vec<T> {
-    if d.batch * d.m * d.n == 0 || d.k == 0 {
-        // an empty sum is zero
-        return crate::storage::alloc_out::<T>(d.batch * d.m * d.n);
+    let len = d.batch * d.m * d.n;
+    if len == 0 || d.k == 0 {
+        // an empty sum is zero (plus the bias)
+        let mut out = crate::storage::alloc_out::<T>(len);
+        if let Some(bias) = bias {
+            for row in out.chunks_mut(d.n.max(1)) {
+                row.copy_from_slice(bias);
+            }
+        }
+        return out;
     }
-    // gemm writes every element (beta = 0 and the destination is not read)
-    let mut out = crate::storage::alloc_overwrite::<T>(d.batch * d.m * d.n);
     // x[.., m, k] × w[k, n] (w broadcast over the batch): one gemm over batch·m rows when the
     // rows of `a` are evenly spaced across its batch dims, instead of `batch` small gemms
     if d.batch > 1 && broadcast_batch(b.layout) {
@@ -98,20 +104,11 @@ fn gemm_batched<T: Elem>(
             return gemm_batched(rows, b, folded, one, zero, bias);
         }
     }
-    if let Some(bias) = bias {
-        let per = super::rows_per_task(d.n);
-        crate::par::chunks_mut(&mut out, d.n * per, |_, c| {
-            for row in c.chunks_mut(d.n) {
-                row.copy_from_slice(bias);
-            }
-        });
-    }
-    // gemm computes dst = alpha·dst + beta·a·b, reading dst only for a bias
-    let (read, alpha) = if bias.is_some() {
-        (true, one)
-    } else {
-        (false, zero)
-    };
+    // gemm writes every element without reading it (read = false), so the output is a pooled
+    // buffer with stale values or fresh capacity, never zeroed first; it is only written
+    // through pointers until `set_len` below
+    let mut out = crate::pool::take::<T>(len).unwrap_or_else(|| Vec::with_capacity(len));
+    let base = Shared(out.as_mut_ptr());
     let small = d.m * d.n * d.k < SMALL && d.batch > 1;
     let operands = |bi: usize| {
         // SAFETY: `raw_slice` checked that every element the layouts address lies inside `data`
@@ -130,27 +127,52 @@ fn gemm_batched<T: Elem>(
         )
     };
     let shape = (d.m, d.n, d.k);
-    let out_at = |ptr: *mut T| Dst {
-        ptr,
+    let out_at = |bi: usize| Dst {
+        // SAFETY: batch bi's m·n elements lie inside the len = batch·m·n of `out`'s capacity
+        ptr: unsafe { base.get().add(bi * d.m * d.n) },
         rs: d.n,
-        read,
-        alpha,
+        read: false,
+        alpha: zero,
         beta: one,
     };
+    // SAFETY (the epilogue): gemm has written the block's rows × cols elements at dst
+    let add_bias = |dst: Dst<T>, c0: usize, rows: usize, cols: usize| unsafe {
+        if let Some(bias) = bias {
+            add_rows(dst, &bias[c0..c0 + cols], rows)
+        }
+    };
     if small {
-        crate::par::chunks_mut(&mut out, d.m * d.n, |bi, dst| {
+        crate::par::for_each(d.batch, |bi| {
             let (am, bm) = operands(bi);
-            // SAFETY: a and b address m × k and k × n elements inside their data; dst holds m·n
-            unsafe { gemm_block(shape, out_at(dst.as_mut_ptr()), am, bm) }
+            let dst = out_at(bi);
+            // SAFETY: a and b address m × k and k × n elements inside their data; batch bi's
+            // m·n output elements are written by this task only
+            unsafe { gemm_block(shape, dst, am, bm) };
+            add_bias(dst, 0, d.m, d.n);
         });
-        return out;
+    } else {
+        for bi in 0..d.batch {
+            let (am, bm) = operands(bi);
+            // SAFETY: as above
+            unsafe { gemm_team(shape, out_at(bi), am, bm, &add_bias) }
+        }
     }
-    for (bi, dst) in out.chunks_mut(d.m * d.n).enumerate() {
-        let (am, bm) = operands(bi);
-        // SAFETY: as above
-        unsafe { gemm_team(shape, out_at(dst.as_mut_ptr()), am, bm) }
-    }
+    // SAFETY: every one of the len elements was written above (gemm writes its whole output)
+    unsafe { out.set_len(len) };
     out
+}
+
+/// `dst[r, c] += bias[c]` for `rows` rows of `bias.len()` columns.
+///
+/// # Safety
+/// `dst` addresses rows × bias.len() initialized elements that nothing else touches.
+unsafe fn add_rows<T: Float>(dst: Dst<T>, bias: &[T], rows: usize) {
+    for r in 0..rows {
+        let row = std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.rs), bias.len());
+        for (o, &b) in row.iter_mut().zip(bias) {
+            *o = T::from_acc(o.to_acc() + b.to_acc());
+        }
+    }
 }
 
 /// A strided matrix operand for the gemm crate: first element, column and row strides.
@@ -206,7 +228,8 @@ pub unsafe fn gemm_block<T: Elem>(
     )
 }
 
-/// [`gemm_block`] split into a grid of blocks (see [`grid`]), one task per block on the team.
+/// [`gemm_block`] split into a grid of blocks (see [`grid`]), one task per block on the team;
+/// `after(block dst, first column, rows, columns)` runs on the same task once gemm wrote it.
 ///
 /// # Safety
 /// As [`gemm_block`].
@@ -215,6 +238,7 @@ pub unsafe fn gemm_team<T: Elem>(
     d: Dst<T>,
     a: Mat<T>,
     b: Mat<T>,
+    after: &(dyn Fn(Dst<T>, usize, usize, usize) + Sync),
 ) {
     let (rb, cb) = grid(m, n, crate::par::threads());
     let (rper, cper) = (m.div_ceil(rb).max(1), n.div_ceil(cb).next_multiple_of(16));
@@ -238,16 +262,18 @@ pub unsafe fn gemm_team<T: Elem>(
         };
         // SAFETY: the caller's promise, restricted to this task's rows and columns, which no
         // other task writes
-        gemm_block(block, d, a, b)
+        gemm_block(block, d, a, b);
+        after(d, c0, block.0, block.1)
     });
 }
 
-/// A call's operands handed to team tasks: each task reads a and b and writes its own block.
-struct Shared<T>((Dst<T>, Mat<T>, Mat<T>));
-// SAFETY: see gemm_team: reads are shared, writes disjoint, and the tasks end before it returns
-unsafe impl<T> Sync for Shared<T> {}
-impl<T: Copy> Shared<T> {
-    fn get(&self) -> (Dst<T>, Mat<T>, Mat<T>) {
+/// Pointers handed to team tasks: each task reads through them and writes its own block.
+struct Shared<X>(X);
+// SAFETY: see gemm_team and gemm_batched: reads are shared, writes disjoint, and the tasks end
+// before the caller goes on
+unsafe impl<X> Sync for Shared<X> {}
+impl<X: Copy> Shared<X> {
+    fn get(&self) -> X {
         self.0
     }
 }

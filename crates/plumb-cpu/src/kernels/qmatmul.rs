@@ -229,6 +229,7 @@ fn qmatmul_panels(xs: &[f32], wm: QMat, rows: usize) -> Vec<f32> {
                 },
                 xm,
                 pm,
+                &|_, _, _, _| {},
             )
         };
         j0 += cols;

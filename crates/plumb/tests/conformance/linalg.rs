@@ -116,6 +116,31 @@ fn matmul(s: &mut Suite, dt: DType) {
             with_bias(mm(&a[..k], w, 1, 1, k, n)),
             2.0,
         )?);
+        // a linear layer wide enough to split into blocks of columns on a CPU team (each block
+        // adds its own columns of the bias), and one over k = 0 (the bias alone)
+        let (lm, lk, ln) = (40, 24, 96);
+        let xl = rand(2 * lm * lk, -1.0, 1.0, dt, 80);
+        let wl = rand(ln * lk, -1.0, 1.0, dt, 81); // [n, k]
+        let bl = rand(ln, -1.0, 1.0, dt, 82);
+        let mut want = mm(&xl, &transpose(&wl, ln, lk), 1, 2 * lm, lk, ln);
+        want.iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v += bl[i % ln]);
+        let tbl = tensor(dev, dt, &[ln], &bl)?;
+        out.push(cmp(
+            "linear [2,40,24]·[96,24]ᵀ + [96]",
+            &tensor(dev, dt, &[2, lm, lk], &xl)?
+                .linear(&tensor(dev, dt, &[ln, lk], &wl)?, Some(&tbl))?,
+            want,
+            2.0,
+        )?);
+        let empty = |shape: &[usize]| Tensor::zeros(shape.to_vec(), dt, dev);
+        out.push(cmp(
+            "linear [3,0]·[96,0]ᵀ + [96]",
+            &empty(&[3, 0])?.linear(&empty(&[ln, 0])?, Some(&tbl))?,
+            [bl.clone(), bl.clone(), bl.clone()].concat(),
+            2.0,
+        )?);
         // one row × a wide matrix read through a column window (row stride 310, offset 5)
         let wide = rand(k * 310, -1.0, 1.0, dt, 74);
         let win: Vec<f64> = (0..k)
