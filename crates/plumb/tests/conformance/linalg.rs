@@ -134,7 +134,7 @@ fn matmul(s: &mut Suite, dt: DType) {
             want,
             2.0,
         )?);
-        let empty = |shape: &[usize]| Tensor::zeros(shape.to_vec(), dt, dev);
+        let empty = |shape: &[usize]| Tensor::zeros(shape, dt, dev);
         out.push(cmp(
             "linear [3,0]·[96,0]ᵀ + [96]",
             &empty(&[3, 0])?.linear(&empty(&[ln, 0])?, Some(&tbl))?,
