@@ -8,6 +8,7 @@ use super::{Acc, Float};
 use crate::storage::raw_slice;
 use plumb_core::math::MulAdd;
 use plumb_core::{AttentionArgs, Layout, Result, View};
+use std::any::TypeId;
 
 /// Element offset of [b, h, i, 0] in a rank-4 layout.
 fn at(l: &Layout, b: usize, h: usize, i: usize) -> usize {
@@ -17,8 +18,8 @@ fn at(l: &Layout, b: usize, h: usize, i: usize) -> usize {
 /// Query rows per task.
 const ROWS: usize = 16;
 
-/// `None` (core then composes the op) for more than `ROWS` query rows or when a view's last dim
-/// is not contiguous.
+/// More than `ROWS` query rows go to [`super::attention_f32`] in f32; in other dtypes, or when
+/// a view's last dim is not contiguous, `None` (core then composes the op).
 pub fn attention_float<T: Float>(
     q: &View,
     k: &View,
@@ -30,9 +31,20 @@ pub fn attention_float<T: Float>(
     let (b, h, s, d) = (ql.shape[0], ql.shape[1], ql.shape[2], ql.shape[3]);
     let (hkv, t) = (kl.shape[1], kl.shape[2]);
     let unit = |l: &Layout| l.shape[3] <= 1 || l.strides[3] == 1;
-    // many query rows (prefill, encoders) run faster as gemm + softmax (measured on MiniLM:
-    // 192 vs 144 sentences/s); the fused loop wins when decoding a few rows over a long cache
-    if s > ROWS || !unit(ql) || !unit(kl) || !unit(vl) || hkv == 0 || h % hkv != 0 {
+    if hkv == 0 || h % hkv != 0 {
+        return Ok(None);
+    }
+    // many query rows (prefill, encoders) run faster through gemm (measured on MiniLM: the
+    // per-row loop 144 sentences/s against 192 for gemm + softmax as separate ops); the loop
+    // below wins when decoding a few rows over a long cache
+    if s > ROWS {
+        if TypeId::of::<T>() != TypeId::of::<f32>() {
+            return Ok(None);
+        }
+        let out = super::attention_f32::attention_f32(q, k, v, mask, args)?;
+        return Ok(Some(T::vec_from_f32(out)));
+    }
+    if !unit(ql) || !unit(kl) || !unit(vl) {
         return Ok(None);
     }
     let (qd, kd, vd) = (

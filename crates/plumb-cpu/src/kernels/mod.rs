@@ -5,6 +5,7 @@
 #[macro_use]
 pub mod simd;
 pub mod attention;
+pub mod attention_f32;
 pub mod binary;
 pub mod cast;
 pub mod cmp;

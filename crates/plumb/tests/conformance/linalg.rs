@@ -388,7 +388,8 @@ fn attention_ref(
 }
 
 /// Causal attention with 4 query heads over 2 kv heads, 3 new queries after 2 cached keys; then
-/// 12 queries read through a transposed view with key 4 masked out.
+/// 12 queries read through a transposed view with key 4 masked out; then 70 queries after 5
+/// cached keys, strided, with key 2 masked out.
 fn attention(s: &mut Suite, dt: DType) {
     s.case("attention", OpFamily::Matmul, dt, |dev| {
         let (h, hkv, sq, t, d) = (4, 2, 3, 5, 8);
@@ -435,6 +436,29 @@ fn attention(s: &mut Suite, dt: DType) {
                 "masked, strided q"
             };
             out.push(cmp_shape(what, &y, &[1, h, sq2, d], exp, 4.0)?);
+        }
+        // 70 queries after 5 cached keys (the CPU's f32 path for many rows: blocks of 64
+        // rows, the causal block stopping at its last visible key), q strided, key 2 masked
+        let (sq3, t3) = (70, 75);
+        let q3 = rand(sq3 * h * d, -1.0, 1.0, dt, 107);
+        let k3 = rand(hkv * t3 * d, -1.0, 1.0, dt, 108);
+        let v3 = rand(hkv * t3 * d, -1.0, 1.0, dt, 109);
+        let tq3 = tensor(dev, dt, &[1, sq3, h, d], &q3)?.transpose(1, 2)?;
+        let tk3 = tensor(dev, dt, &[1, hkv, t3, d], &k3)?;
+        let tv3 = tensor(dev, dt, &[1, hkv, t3, d], &v3)?;
+        let mut mask3 = vec![0.0; t3];
+        mask3[2] = f64::NEG_INFINITY;
+        let tmask3 = tensor(dev, dt, &[1, 1, 1, t3], &mask3)?;
+        let qv3 = |hi: usize, i: usize, x: usize| q3[(i * h + hi) * d + x];
+        for causal in [true, false] {
+            let exp = attention_ref(&qv3, &k3, &v3, (h, hkv, sq3, t3, d), causal, &mask3);
+            let y = Tensor::attention(&tq3, &tk3, &tv3, Some(&tmask3), causal, None)?;
+            let what = if causal {
+                "70 rows after 5 keys, masked causal, GQA 4/2"
+            } else {
+                "70 rows, 75 keys, masked, GQA 4/2"
+            };
+            out.push(cmp_shape(what, &y, &[1, h, sq3, d], exp, 4.0)?);
         }
         Ok(out)
     });
