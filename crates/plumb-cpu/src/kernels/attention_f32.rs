@@ -146,28 +146,36 @@ fn softmax_block_body<M: MulAdd>(
         let (row, hidden) = row.split_at_mut(seen);
         hidden.fill(0.0);
         if let Some((md, ml, start)) = mask {
-            let (base, step) = (start + r * ml.strides[2], ml.strides[3]);
-            for (j, x) in row.iter_mut().enumerate() {
-                *x += md[base + j * step];
+            let base = start + r * ml.strides[2];
+            match ml.strides[3] {
+                0 => row.iter_mut().for_each(|x| *x += md[base]),
+                1 => row
+                    .iter_mut()
+                    .zip(&md[base..base + seen])
+                    .for_each(|(x, &m)| *x += m),
+                step => row
+                    .iter_mut()
+                    .zip(md[base..].iter().step_by(step))
+                    .for_each(|(x, &m)| *x += m),
             }
         }
-        let m = row.iter().fold(f32::NEG_INFINITY, |m, &x| {
-            if m.is_nan() || x.is_nan() {
-                f32::NAN
-            } else {
-                m.max(x)
-            }
-        });
+        // NaNs skipped: a NaN makes its exponential, the sum and so the whole row NaN
+        let m = super::reduce::max_skipping_nan(row);
         if !m.is_finite() {
             row.fill(f32::NAN);
             continue;
         }
         let mut lanes = [0f32; 16];
-        for c in row.chunks_mut(16) {
+        let mut chunks = row.chunks_exact_mut(16);
+        for c in &mut chunks {
             for (l, x) in lanes.iter_mut().zip(c.iter_mut()) {
                 *x = exp_nonpos_f32_in::<M>(*x - m);
                 *l += *x;
             }
+        }
+        for (l, x) in lanes.iter_mut().zip(chunks.into_remainder()) {
+            *x = exp_nonpos_f32_in::<M>(*x - m);
+            *l += *x;
         }
         let inv = 1.0 / lanes.iter().sum::<f32>();
         for x in row.iter_mut() {

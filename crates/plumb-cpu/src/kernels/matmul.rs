@@ -168,12 +168,24 @@ fn gemm_batched<T: Float>(
 /// `dst` addresses rows × bias.len() initialized elements that nothing else touches.
 unsafe fn add_rows<T: Float>(dst: Dst<T>, bias: &[T], rows: usize) {
     for r in 0..rows {
-        let row = std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.rs), bias.len());
-        for (o, &b) in row.iter_mut().zip(bias) {
-            *o = T::from_acc(o.to_acc() + b.to_acc());
-        }
+        add_row(
+            std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.rs), bias.len()),
+            bias,
+        );
     }
 }
+
+#[inline(always)]
+fn add_row_body<T: Float>(row: &mut [T], bias: &[T]) {
+    for (o, &b) in row.iter_mut().zip(bias) {
+        *o = T::from_acc(o.to_acc() + b.to_acc());
+    }
+}
+
+multiversion!(
+    /// `row[c] += bias[c]`, compiled for the CPU's SIMD level.
+    fn add_row[T: Float](row: &mut [T], bias: &[T]) = add_row_body[T]
+);
 
 /// A strided matrix operand for the gemm crate: first element, column and row strides.
 #[derive(Clone, Copy)]
