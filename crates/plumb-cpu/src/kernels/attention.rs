@@ -18,8 +18,9 @@ fn at(l: &Layout, b: usize, h: usize, i: usize) -> usize {
 /// Query rows per task.
 const ROWS: usize = 16;
 
-/// More than `ROWS` query rows go to [`super::attention_f32`] in f32; in other dtypes, or when
-/// a view's last dim is not contiguous, `None` (core then composes the op).
+/// More than `ROWS` query rows go to [`super::attention_f32`] (f16 / bf16 widened to f32); f64
+/// there, or a view whose last dim is not contiguous here, gives `None` (core then composes
+/// the op).
 pub fn attention_float<T: Float>(
     q: &View,
     k: &View,
@@ -38,11 +39,7 @@ pub fn attention_float<T: Float>(
     // per-row loop 144 sentences/s against 192 for gemm + softmax as separate ops); the loop
     // below wins when decoding a few rows over a long cache
     if s > ROWS {
-        if TypeId::of::<T>() != TypeId::of::<f32>() {
-            return Ok(None);
-        }
-        let out = super::attention_f32::attention_f32(q, k, v, mask, args)?;
-        return Ok(Some(T::vec_from_f32(out)));
+        return many_rows::<T>(q, k, v, mask, args);
     }
     if !unit(ql) || !unit(kl) || !unit(vl) {
         return Ok(None);
@@ -85,6 +82,47 @@ pub fn attention_float<T: Float>(
         rows_task(o, &ctx, bh, i0);
     });
     Ok(Some(out))
+}
+
+/// [`super::attention_f32`] on f32 views as they are, on f16 / bf16 views widened to f32 (q, k
+/// and v as contiguous copies of their elements, the mask's whole storage under its own layout,
+/// as it is usually small and broadcast), rounded once on the way out; f64 is left to core.
+fn many_rows<T: Float>(
+    q: &View,
+    k: &View,
+    v: &View,
+    mask: Option<&View>,
+    args: AttentionArgs,
+) -> Result<Option<Vec<T>>> {
+    use super::attention_f32::attention_f32;
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        fn raw<'a>(x: &View<'a>) -> Result<(&'a [f32], &'a Layout)> {
+            Ok((raw_slice::<f32>("attention", x)?, x.layout))
+        }
+        let m = mask.map(raw).transpose()?;
+        let out = attention_f32(raw(q)?, raw(k)?, raw(v)?, m, args);
+        return Ok(Some(T::vec_from_f32(out)));
+    }
+    if !T::IS_HALF {
+        return Ok(None);
+    }
+    let wide = |x: &View| -> Result<(Vec<f32>, Layout)> {
+        let c = crate::storage::contiguous::<T>("attention", x)?;
+        Ok((T::slice_to_f32(&c), Layout::contiguous(x.shape())))
+    };
+    let (qw, kw, vw) = (wide(q)?, wide(k)?, wide(v)?);
+    let mw = match mask {
+        Some(m) => Some((T::slice_to_f32(raw_slice::<T>("attention", m)?), m.layout)),
+        None => None,
+    };
+    let out = attention_f32(
+        (&qw.0, &qw.1),
+        (&kw.0, &kw.1),
+        (&vw.0, &vw.1),
+        mw.as_ref().map(|(d, l)| (&d[..], *l)),
+        args,
+    );
+    Ok(Some(T::slice_from_f32(&out)))
 }
 
 /// What every task reads.

@@ -1,4 +1,5 @@
-//! `attention_f32` for many query rows (encoders, prefill). One team task per (batch, head,
+//! `attention_f32` for many query rows (encoders, prefill; f16 and bf16 widened to it, so their
+//! scores are not rounded to the narrow type between the steps). One team task per (batch, head,
 //! block of up to [`BLOCK`] query rows):
 //! - scores = scale · q·kᵀ by one single-threaded gemm into a scratch block;
 //! - mask, causal cut and a stable softmax row by row, in place while the block is in cache;
@@ -9,9 +10,8 @@
 //! Causal blocks stop at the last key their last row sees.
 
 use super::matmul::{gemm_block, Dst, Mat};
-use crate::storage::raw_slice;
 use plumb_core::math::{exp_nonpos_f32_in, MulAdd};
-use plumb_core::{AttentionArgs, Layout, Result, View};
+use plumb_core::{AttentionArgs, Layout};
 
 /// Query rows per task (a 64 × t block of scores: 64 KiB at t = 256).
 const BLOCK: usize = 64;
@@ -24,39 +24,32 @@ fn at(l: &Layout, b: usize, h: usize, i: usize) -> usize {
 /// A rank-4 view's [b, h] matrix of rows × last dim as a gemm operand.
 fn rows_of(data: &[f32], l: &Layout, b: usize, h: usize, i0: usize) -> Mat<f32> {
     Mat {
-        // SAFETY: raw_slice checked that every element the layout addresses lies in `data`
+        // SAFETY: an Operand's layout addresses only elements inside its data
         ptr: unsafe { data.as_ptr().add(at(l, b, h, i0)) },
         cs: l.strides[3] as isize,
         rs: l.strides[2] as isize,
     }
 }
 
+/// A rank-4 operand: its data and a layout that addresses only elements inside it.
+pub type Operand<'a> = (&'a [f32], &'a Layout);
+
 /// The attention of q [b, h, s, d] over k, v [b, hkv, t, d] (h a multiple of hkv) with an
 /// optional additive mask broadcast to [b, h, s, t], as a contiguous [b, h, s, d].
 pub fn attention_f32(
-    q: &View,
-    k: &View,
-    v: &View,
-    mask: Option<&View>,
+    (qd, ql): Operand<'_>,
+    (kd, kl): Operand<'_>,
+    (vd, vl): Operand<'_>,
+    mask: Option<Operand<'_>>,
     args: AttentionArgs,
-) -> Result<Vec<f32>> {
-    let (ql, kl, vl) = (q.layout, k.layout, v.layout);
+) -> Vec<f32> {
     let (b, h, s, d) = (ql.shape[0], ql.shape[1], ql.shape[2], ql.shape[3]);
     let (hkv, t) = (kl.shape[1], kl.shape[2]);
     let len = b * h * s * d;
     if len == 0 || t == 0 {
         // no keys: every output is an empty sum (the composed softmax · v gives zeros too)
-        return Ok(crate::storage::alloc_out::<f32>(len));
+        return crate::storage::alloc_out::<f32>(len);
     }
-    let (qd, kd, vd) = (
-        raw_slice::<f32>("attention", q)?,
-        raw_slice::<f32>("attention", k)?,
-        raw_slice::<f32>("attention", v)?,
-    );
-    let mask = match mask {
-        Some(m) => Some((raw_slice::<f32>("attention", m)?, m.layout)),
-        None => None,
-    };
     let rep = h / hkv;
     // causal: row i sees keys 0..=i + offset
     let offset = t.saturating_sub(s);
@@ -116,7 +109,7 @@ pub fn attention_f32(
         // SAFETY: p is rows × keys, v's first `keys` rows lie in its view, o holds rows × d
         unsafe { gemm_block((rows, d, keys), dst, pm, rows_of(vd, vl, bi, kh, 0)) };
     });
-    Ok(out)
+    out
 }
 
 /// Where a block's mask rows are: the mask's data, layout and the offset of the block's first
