@@ -416,9 +416,14 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
     ))
 }
 
-/// `matmul_f16` / `matmul_bf16`: widen to f32, multiply, round once.
+/// `matmul_f16` / `matmul_bf16`: widen to f32, multiply, round once; one row times a row-major
+/// matrix streams it as it is ([`matvec`], accumulating in f32).
 pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
     let d = dims(a, b);
+    // one row (decoding): stream b in its own type, half the bytes of a widened copy
+    if let Some(out) = matvec::<T>(a, b, d)? {
+        return Ok(out);
+    }
     if TypeId::of::<T>() == TypeId::of::<half::bf16>() {
         if let Some(out) = super::matmul_bf16::try_matmul_bf16(a, b)? {
             return Ok(T::slice_from_f32(&out));
