@@ -11,7 +11,7 @@ use plumb_core::{AttentionArgs, Layout, Result, View};
 use std::any::TypeId;
 
 /// Element offset of [b, h, i, 0] in a rank-4 layout.
-fn at(l: &Layout, b: usize, h: usize, i: usize) -> usize {
+pub(super) fn at(l: &Layout, b: usize, h: usize, i: usize) -> usize {
     l.offset + b * l.strides[0] + h * l.strides[1] + i * l.strides[2]
 }
 
@@ -170,12 +170,7 @@ fn rows_task_body<T: Float, M: MulAdd>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i
             orow.fill(T::from_acc(T::A::NAN));
             continue;
         }
-        let mut sum = T::A::ZERO;
-        for pj in &mut p[..visible] {
-            *pj = (*pj - m).exp_nonpos::<M>();
-            sum += *pj;
-        }
-        let inv = T::A::ONE / sum;
+        let inv = T::A::ONE / super::softmax::exp_sum_in_place::<T::A, M>(&mut p[..visible], m);
         acc.fill(T::A::ZERO);
         for (j, &pj) in p[..visible].iter().enumerate() {
             let vrow = &c.v.0[at(c.v.1, bi, kh, j)..][..d];

@@ -9,17 +9,13 @@
 //! each a separate pass over a [b, h, s, t] score tensor with its own hand-off to the team.
 //! Causal blocks stop at the last key their last row sees.
 
+use super::attention::at;
 use super::matmul::{gemm_block, Dst, Mat};
-use plumb_core::math::{exp_nonpos_f32_in, MulAdd};
+use plumb_core::math::MulAdd;
 use plumb_core::{AttentionArgs, Layout};
 
 /// Query rows per task (a 64 × t block of scores: 64 KiB at t = 256).
 const BLOCK: usize = 64;
-
-/// Element offset of [b, h, i, 0] in a rank-4 layout.
-fn at(l: &Layout, b: usize, h: usize, i: usize) -> usize {
-    l.offset + b * l.strides[0] + h * l.strides[1] + i * l.strides[2]
-}
 
 /// A rank-4 view's [b, h] matrix of rows × last dim as a gemm operand.
 fn rows_of(data: &[f32], l: &Layout, b: usize, h: usize, i0: usize) -> Mat<f32> {
@@ -158,19 +154,7 @@ fn softmax_block_body<M: MulAdd>(
             row.fill(f32::NAN);
             continue;
         }
-        let mut lanes = [0f32; 16];
-        let mut chunks = row.chunks_exact_mut(16);
-        for c in &mut chunks {
-            for (l, x) in lanes.iter_mut().zip(c.iter_mut()) {
-                *x = exp_nonpos_f32_in::<M>(*x - m);
-                *l += *x;
-            }
-        }
-        for (l, x) in lanes.iter_mut().zip(chunks.into_remainder()) {
-            *x = exp_nonpos_f32_in::<M>(*x - m);
-            *l += *x;
-        }
-        let inv = 1.0 / lanes.iter().sum::<f32>();
+        let inv = 1.0 / super::softmax::exp_sum_in_place::<f32, M>(row, m);
         for x in row.iter_mut() {
             *x *= inv;
         }

@@ -71,6 +71,25 @@ fn softmax_row_ahead<T: Float, M: MulAdd>(x: &[T], out: &mut [T], log: bool, nex
     }
 }
 
+/// `x ← e^(x − m)` over a row of accumulator values (every x ≤ m), returning their sum, in 16
+/// lanes so it vectorises. Used by the attention kernels on their score rows.
+#[inline(always)]
+pub fn exp_sum_in_place<A: Acc, M: MulAdd>(row: &mut [A], m: A) -> A {
+    let mut lanes = [A::ZERO; 16];
+    let mut chunks = row.chunks_exact_mut(16);
+    for c in &mut chunks {
+        for (l, x) in lanes.iter_mut().zip(c.iter_mut()) {
+            *x = (*x - m).exp_nonpos::<M>();
+            *l += *x;
+        }
+    }
+    for (l, x) in lanes.iter_mut().zip(chunks.into_remainder()) {
+        *x = (*x - m).exp_nonpos::<M>();
+        *l += *x;
+    }
+    lanes.iter().fold(A::ZERO, |a, &b| a + b)
+}
+
 #[inline(always)]
 fn softmax_rows_body<T: Float, M: MulAdd>(o: &mut [T], i: &[T], len: usize, log: bool) {
     for (r, o) in o.chunks_mut(len).enumerate() {
