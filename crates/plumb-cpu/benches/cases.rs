@@ -51,6 +51,21 @@ fn qmatvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
     })
 }
 
+/// x [1, k] × w [k, n] with float weights in the in-dim-major layout the model loaders keep
+/// (decoding): GB/s of weight bytes streamed.
+fn matvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
+    let w = Tensor::randn(0.0, 1.0, [k, n], dt, 5, d)?;
+    let x = Tensor::randn(0.0, 1.0, [1, k], dt, 6, d)?;
+    Ok(Case {
+        op: "matvec",
+        dtype: dt.name(),
+        shape: format!("1x{k}x{n}"),
+        work: dt.storage_bytes(n * k) as f64,
+        unit: "GB/s",
+        run: Box::new(move || x.matmul(&w)),
+    })
+}
+
 fn rowwise(d: &Device, op: &'static str) -> Result<Case> {
     let (r, c) = (4096, 4096);
     let x = Tensor::randn(0.0, 1.0, [r, c], DType::F32, 4, d)?;
@@ -81,6 +96,10 @@ pub fn all(d: &Device) -> Result<Vec<Case>> {
     v.push(matmul(d, 1024, DType::BF16)?);
     v.push(qmatvec(d, DType::Q4_1, 49152, 576)?);
     v.push(qmatvec(d, DType::Q8_0, 49152, 576)?);
+    for dt in [DType::F32, DType::F16, DType::BF16] {
+        v.push(matvec(d, dt, 49152, 576)?);
+        v.push(matvec(d, dt, 1536, 576)?);
+    }
     v.push(rowwise(d, "softmax_lastdim")?);
     v.push(rowwise(d, "layernorm_lastdim")?);
     Ok(v)

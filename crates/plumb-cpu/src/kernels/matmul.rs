@@ -6,7 +6,7 @@
 //! kernels: 134–143 vs 102–103 GFLOP/s at 1024, 2 threads, 2026-11-24 13:20 UTC). bf16 can use
 //! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there).
 
-use super::{Acc, Float};
+use super::Float;
 use crate::storage::{contiguous, device_err, raw_slice, Elem};
 use gemm::Parallelism;
 use plumb_core::{Layout, Result, View};
@@ -331,51 +331,8 @@ fn uniform_rows(l: &Layout) -> Option<isize> {
     Some(rs as isize)
 }
 
-/// Columns of `y` one task keeps in registers in [`row_times_matrix`].
-const ROW_COLS: usize = 256;
-
-/// y[n] = Σ_k x[k]·B[k, n] for one row x and a row-major B (row stride `rs`): each task streams
-/// all k rows of B over a band of columns, accumulating in place, so B is read once at memory
-/// speed (decoding with float weights; gemm's vector path measured slower here).
-#[inline(always)]
-fn row_times_matrix_body<T: Float>(y: &mut [T], x: &[T], b: &[T], rs: usize) {
-    let mut acc = [T::A::ZERO; ROW_COLS];
-    let acc = &mut acc[..y.len()];
-    for (k, &xk) in x.iter().enumerate() {
-        let xk = xk.to_acc();
-        let row = &b[k * rs..k * rs + acc.len()];
-        for (a, &w) in acc.iter_mut().zip(row) {
-            *a += xk * w.to_acc();
-        }
-    }
-    for (o, &a) in y.iter_mut().zip(acc.iter()) {
-        *o = T::from_acc(a);
-    }
-}
-
-multiversion!(
-    fn row_times_matrix[T: Float](y: &mut [T], x: &[T], b: &[T], rs: usize) = row_times_matrix_body[T]
-);
-
-/// The one-row case of [`matmul_gemm`] with a row-major right side, or `None`.
-fn matvec<T: Float>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
-    let bl = b.layout;
-    let r = bl.rank();
-    if d.m * d.batch != 1 || d.k == 0 || d.n == 0 || bl.strides[r - 1] != 1 {
-        return Ok(None);
-    }
-    let x = contiguous::<T>("matmul", a)?;
-    let bm = &raw_slice::<T>("matmul", b)?[bl.offset..];
-    let rs = bl.strides[r - 2];
-    let mut out = crate::storage::alloc_overwrite::<T>(d.n);
-    crate::par::chunks_mut(&mut out, ROW_COLS, |i, y| {
-        row_times_matrix(y, &x, &bm[i * ROW_COLS..], rs)
-    });
-    Ok(Some(out))
-}
-
 /// `matmul_f32` / `matmul_f64`, and with `bias` (n values added to every output row) the fused
-/// linear layer: one row times a row-major matrix streams it ([`matvec`]); otherwise the views'
+/// linear layer: one row times a row-major matrix streams it ([`matvec`](super::matvec::matvec)); otherwise the views'
 /// strides go to gemm as they are, and a bias becomes gemm's starting output (one pass instead of
 /// a separate add that reads the product again).
 pub fn matmul_gemm<T: Float + gemm_t::One>(
@@ -395,7 +352,7 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
             ));
         }
     }
-    if let Some(mut out) = matvec::<T>(a, b, d)? {
+    if let Some(mut out) = super::matvec::matvec::<T>(a, b, d)? {
         if let Some(bias) = &bias {
             for row in out.chunks_mut(d.n.max(1)) {
                 for (o, &b) in row.iter_mut().zip(bias.iter()) {
@@ -417,11 +374,11 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
 }
 
 /// `matmul_f16` / `matmul_bf16`: widen to f32, multiply, round once; one row times a row-major
-/// matrix streams it as it is ([`matvec`], accumulating in f32).
+/// matrix streams it as it is ([`matvec`](super::matvec::matvec), accumulating in f32).
 pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
     let d = dims(a, b);
     // one row (decoding): stream b in its own type, half the bytes of a widened copy
-    if let Some(out) = matvec::<T>(a, b, d)? {
+    if let Some(out) = super::matvec::matvec::<T>(a, b, d)? {
         return Ok(out);
     }
     if TypeId::of::<T>() == TypeId::of::<half::bf16>() {

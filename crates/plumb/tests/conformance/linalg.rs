@@ -154,6 +154,18 @@ fn matmul(s: &mut Suite, dt: DType) {
             mm(&a[..k], &win, 1, 1, k, 300),
             2.0,
         )?);
+        // one row × a matrix big enough that the CPU splits its rows into runs and its columns
+        // into two bands, then adds the runs' partial sums (k not a multiple of 4, and each
+        // band's width not a multiple of 8 or 16)
+        let (vk, vn) = (70, 2100);
+        let vx = rand(vk, -1.0, 1.0, dt, 83);
+        let vw = rand(vk * vn, -1.0, 1.0, dt, 84);
+        out.push(cmp(
+            "[1,70]×[70,2100]",
+            &tensor(dev, dt, &[1, vk], &vx)?.matmul(&tensor(dev, dt, &[vk, vn], &vw)?)?,
+            mm(&vx, &vw, 1, 1, vk, vn),
+            2.0,
+        )?);
         // batch broadcast: [2, 1, m, k] × [3, k, n] → [2, 3, m, n]
         let b3 = rand(3 * k * n, -1.0, 1.0, dt, 73);
         let ta4 = ta.unsqueeze(1)?;
