@@ -4,14 +4,16 @@
 //! Each task takes a run of rows of B and a band of at most [`MATVEC_COLS`] columns, so it reads
 //! B front to back (whole rows where n fits one band, as in every projection of the supported
 //! models), four rows per pass over its partial sums; the caller adds the partial sums of each
-//! column. f16 and bf16 are widened eight at a time with AVX2 (`vcvtph2ps`, or a shift) where
-//! the CPU has it; f32 and f64 run the generic body, which the compiler vectorises.
+//! column. On x86-64 with AVX2, f32 / f16 / bf16 run [`rows_times_matrix_avx2`]: eight
+//! columns per step (f16 widened by `vcvtph2ps`, bf16 by a shift) and a software prefetch
+//! [`AHEAD_BYTES`] down the task's own rows. f64, and CPUs without AVX2, run the generic body,
+//! which the compiler vectorises.
 //!
-//! Measured on the 2-core AVX-512 build machine (`bench_ops matvec`, two runs each, this against
-//! the build before): with 576 × 49152 weights f32 / f16 / bf16 went from 40–43 / 15–16 / 18–19
-//! to 45–46 / 41–43 / 40–41 GB/s. Tasks that each read a 256-column band of every row (512-byte
-//! runs far apart for f16), one row per pass, were what ran before. SmolLM2 decode is in
-//! BENCHMARKS.md ("Float dtypes on the CPU").
+//! Measured on the 2-core AVX-512 build machine (`bench_ops matvec`; `model_bench` decode):
+//! before, each task read a 256-column band of every row (512-byte runs far apart for f16), one
+//! row per pass. With 576 × 49152 weights that moved f32 / f16 / bf16 at 40–43 / 15–16 / 18–19
+//! GB/s; this layout moves them at 40–46 / 41–43 / 40–41. SmolLM2 decodes 1.2 / 2.4 / 2.0×
+//! faster (BENCHMARKS.md, "Float decode").
 
 use super::matmul::Dims;
 use super::Float;
@@ -59,9 +61,20 @@ multiversion!(
     fn rows_times_matrix[T: Float](acc: &mut [T::A], x: &[T], b: &[T], rs: usize) = rows_times_matrix_body[T]
 );
 
-/// The halves as eight f32 lanes, for the AVX2 form of [`rows_times_matrix`]
-/// ([`rows_times_matrix_avx2`]). f32 stays with the generic body, which the compiler vectorises
-/// with AVX-512 where the CPU has it.
+/// Bytes ahead of the rows being read that a task prefetches, down its own columns: the
+/// hardware prefetchers alone left SmolLM2's bf16 decode at 55 tok/s, 16–32 rows ahead
+/// (18–36 KiB for its 576-wide rows) gave 62–70 (`model_bench`, 2-core build machine).
+#[cfg(target_arch = "x86_64")]
+const AHEAD_BYTES: usize = 24 << 10;
+
+/// Rows ahead to prefetch for rows `w` values of `T` wide (at least 4: the next pass).
+#[cfg(target_arch = "x86_64")]
+fn ahead<T>(w: usize) -> usize {
+    (AHEAD_BYTES / (w * std::mem::size_of::<T>()).max(1)).clamp(4, 64)
+}
+
+/// f32 and the halves as eight f32 lanes, for the AVX2 form of [`rows_times_matrix`]
+/// ([`rows_times_matrix_avx2`]).
 #[cfg(target_arch = "x86_64")]
 trait Lanes8: Float<A = f32> {
     /// Eight values from `p` widened to f32.
@@ -69,6 +82,14 @@ trait Lanes8: Float<A = f32> {
     /// # Safety
     /// Eight values are readable at `p`; called only inside functions with AVX2 and F16C on.
     unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256;
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes8 for f32 {
+    #[inline(always)]
+    unsafe fn load8(p: *const f32) -> std::arch::x86_64::__m256 {
+        std::arch::x86_64::_mm256_loadu_ps(p)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -93,7 +114,10 @@ impl Lanes8 for bf16 {
     }
 }
 
-/// [`rows_times_matrix`] with AVX2 and FMA, eight columns per step.
+/// [`rows_times_matrix`] with AVX2 and FMA, eight columns per step, prefetching each cache line
+/// [`ahead`] rows down the same columns. On the bench's 576 × 49152 case, which stays in this
+/// machine's L3, it moves f32 as fast as the AVX-512 generic body (40–46 GB/s); decoding reads
+/// from memory, where the prefetch took SmolLM2 f32 from 42 to 47 tok/s.
 ///
 /// # Safety
 /// The CPU has AVX2, FMA and F16C.
@@ -101,6 +125,7 @@ impl Lanes8 for bf16 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn rows_times_matrix_avx2<T: Lanes8>(acc: &mut [f32], x: &[T], b: &[T], rs: usize) {
     let w = acc.len();
+    let ahead = ahead::<T>(w) * rs;
     acc.fill(0.0);
     let quads = x.len() / 4;
     for q in 0..quads {
@@ -109,10 +134,11 @@ unsafe fn rows_times_matrix_avx2<T: Lanes8>(acc: &mut [f32], x: &[T], b: &[T], r
             acc,
             std::array::from_fn(|i| x[k + i].to_acc()),
             std::array::from_fn(|i| &b[(k + i) * rs..][..w]),
+            ahead,
         );
     }
     for (k, &xk) in x.iter().enumerate().skip(4 * quads) {
-        avx2_pass::<T, 1>(acc, [xk.to_acc()], [&b[k * rs..][..w]]);
+        avx2_pass::<T, 1>(acc, [xk.to_acc()], [&b[k * rs..][..w]], ahead);
     }
 }
 
@@ -120,12 +146,23 @@ unsafe fn rows_times_matrix_avx2<T: Lanes8>(acc: &mut [f32], x: &[T], b: &[T], r
 /// [`rows_times_matrix_avx2`], inlined there (whose target features it needs).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn avx2_pass<T: Lanes8, const R: usize>(acc: &mut [f32], xs: [f32; R], rows: [&[T]; R]) {
+unsafe fn avx2_pass<T: Lanes8, const R: usize>(
+    acc: &mut [f32],
+    xs: [f32; R],
+    rows: [&[T]; R],
+    ahead: usize,
+) {
     use std::arch::x86_64::*;
     let full = acc.len() / 8 * 8;
+    let line = 64 / std::mem::size_of::<T>();
     let xv = xs.map(|v| _mm256_set1_ps(v));
     let mut c = 0;
     while c < full {
+        if c % line == 0 {
+            for row in &rows {
+                super::prefetch(row.as_ptr().wrapping_add(ahead + c));
+            }
+        }
         // c + 8 ≤ acc.len() = every row's length
         let mut s = _mm256_loadu_ps(acc.as_ptr().add(c));
         for i in 0..R {
@@ -147,8 +184,8 @@ fn same<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
         .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const U, x.len()) })
 }
 
-/// [`rows_times_matrix`], through [`rows_times_matrix_avx2`] for f16 / bf16 where the CPU has
-/// AVX2 and F16C (x86-64).
+/// [`rows_times_matrix`], through [`rows_times_matrix_avx2`] for f32 / f16 / bf16 where the CPU
+/// has AVX2, FMA and F16C (x86-64).
 fn rows_times<T: Float>(acc: &mut [T::A], x: &[T], b: &[T], rs: usize) {
     #[cfg(target_arch = "x86_64")]
     if super::simd::level() != super::simd::Level::Baseline {
@@ -166,6 +203,7 @@ fn rows_times<T: Float>(acc: &mut [T::A], x: &[T], b: &[T], rs: usize) {
                 }
             };
         }
+        try_avx2!(f32);
         try_avx2!(f16);
         try_avx2!(bf16);
     }
