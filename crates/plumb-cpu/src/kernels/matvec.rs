@@ -130,12 +130,9 @@ unsafe fn rows_times_matrix_avx2<T: Lanes8>(acc: &mut [f32], x: &[T], b: &[T], r
     let quads = x.len() / 4;
     for q in 0..quads {
         let k = 4 * q;
-        avx2_pass::<T, 4>(
-            acc,
-            std::array::from_fn(|i| x[k + i].to_acc()),
-            std::array::from_fn(|i| &b[(k + i) * rs..][..w]),
-            ahead,
-        );
+        let row = |i: usize| &b[(k + i) * rs..][..w];
+        let xs = [x[k], x[k + 1], x[k + 2], x[k + 3]].map(|v| v.to_acc());
+        avx2_pass::<T, 4>(acc, xs, [row(0), row(1), row(2), row(3)], ahead);
     }
     for (k, &xk) in x.iter().enumerate().skip(4 * quads) {
         avx2_pass::<T, 1>(acc, [xk.to_acc()], [&b[k * rs..][..w]], ahead);
@@ -238,13 +235,12 @@ pub fn matvec<T: Float>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
         let xs = &x[k0..(k0 + per_run).min(k)];
         rows_times(&mut acc[..width.min(n - c0)], xs, &bm[k0 * rs + c0..], rs)
     });
-    let mut out = crate::storage::alloc_overwrite::<T>(n);
-    for (c, o) in out.iter_mut().enumerate() {
-        let mut sum = partial[c];
-        for run in 1..runs {
-            sum += partial[run * bands * width + c];
+    // the first run's sums plus every other run's, one run at a time
+    let (sums, others) = partial.split_at_mut(bands * width);
+    for run in others.chunks_exact(bands * width) {
+        for (s, &p) in sums[..n].iter_mut().zip(&run[..n]) {
+            *s += p;
         }
-        *o = T::from_acc(sum);
     }
-    Ok(Some(out))
+    Ok(Some(sums[..n].iter().map(|&s| T::from_acc(s)).collect()))
 }
