@@ -492,9 +492,27 @@ fn in_major(w: Tensor) -> Result<Tensor> {
     w.t()?.contiguous()?.t()
 }
 
+/// The dtype a GGUF file's weight matrices are stored in, where every matrix is f16, or every
+/// one bf16 (a float export, as llama.cpp's converter writes with `--outtype f16`); `None` for
+/// quantized or mixed files, whose activations stay f32 as in llama.cpp.
+fn gguf_float_dtype(file: &WeightFile) -> Option<DType> {
+    let mut matrices = file
+        .tensors()
+        .into_iter()
+        .filter(|(t, _)| t.shape.len() == 2);
+    let first = match matrices.next()?.0.dtype {
+        StoredDType::Plain(d) if matches!(d, DType::F16 | DType::BF16) => d,
+        _ => return None,
+    };
+    matrices
+        .all(|(t, _)| t.dtype == StoredDType::Plain(first))
+        .then_some(first)
+}
+
 /// Open a model's weights for `device`, choosing the float dtype from `dtype` (`--dtype`), else
-/// the config's `torch_dtype`, else f32, narrowed to what `target` runs (see
-/// [`choose_float_dtype`]). `device` is `target` itself, or the meta device for a plan.
+/// the config's `torch_dtype` (safetensors) or the dtype of a GGUF's float matrices (f16 or bf16
+/// throughout), else f32, narrowed to what `target` runs (see [`choose_float_dtype`]). `device`
+/// is `target` itself, or the meta device for a plan.
 pub fn open_weights(
     files: &crate::config::ModelFiles,
     device: &Device,
@@ -502,14 +520,77 @@ pub fn open_weights(
     dtype: Option<DType>,
 ) -> Result<Weights> {
     let file = WeightFile::open(&files.weights)?;
-    let from_config = match (&files.config, files.is_gguf()) {
+    let from_file = match (&files.config, files.is_gguf()) {
         (Some(c), false) => crate::config::HfConfig::load(c)?.torch_dtype(),
+        (_, true) => gguf_float_dtype(&file),
         _ => None,
     };
-    let requested = dtype.or(from_config).unwrap_or(DType::F32);
+    let requested = dtype.or(from_file).unwrap_or(DType::F32);
     let (chosen, why) = choose_float_dtype(target, requested)?;
     if let Some(why) = why {
         device.note_conversion(format!("weights {requested} → {chosen}: {why}"));
     }
     Ok(Weights::new(file, device, target, chosen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GGUF v3 file with no metadata holding zero-filled tensors of the given shapes and
+    /// ggml type ids (0 f32, 1 f16, 8 q8_0, 30 bf16).
+    fn gguf(dir: &Path, name: &str, tensors: &[(&str, &[usize], u32)]) -> PathBuf {
+        let bytes_of = |shape: &[usize], ty: u32| {
+            let n: usize = shape.iter().product();
+            match ty {
+                0 => 4 * n,
+                1 | 30 => 2 * n,
+                8 => n / 32 * 34,
+                _ => unreachable!("type {ty}"),
+            }
+        };
+        let mut head = b"GGUF".to_vec();
+        head.extend(3u32.to_le_bytes());
+        head.extend((tensors.len() as u64).to_le_bytes());
+        head.extend(0u64.to_le_bytes());
+        let mut offset = 0usize;
+        for &(tname, shape, ty) in tensors {
+            head.extend((tname.len() as u64).to_le_bytes());
+            head.extend(tname.as_bytes());
+            head.extend((shape.len() as u32).to_le_bytes());
+            for &d in shape.iter().rev() {
+                head.extend((d as u64).to_le_bytes());
+            }
+            head.extend(ty.to_le_bytes());
+            head.extend((offset as u64).to_le_bytes());
+            offset += bytes_of(shape, ty).next_multiple_of(32);
+        }
+        head.resize(head.len().next_multiple_of(32) + offset, 0);
+        let path = dir.join(name);
+        std::fs::write(&path, head).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_gguf_of_half_matrices_defaults_to_their_dtype() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, [u32; 2], Option<DType>); 5] = [
+            ("f16.gguf", [1, 1], Some(DType::F16)),
+            ("bf16.gguf", [30, 30], Some(DType::BF16)),
+            ("mixed.gguf", [1, 30], None),
+            ("quantized.gguf", [1, 8], None),
+            ("f32.gguf", [0, 0], None),
+        ];
+        for (name, [ta, tb], want) in cases {
+            // a 1-D f32 norm never counts: float exports keep norms in f32
+            let tensors = [
+                ("a.weight", &[64usize, 32][..], ta),
+                ("b.weight", &[32, 64][..], tb),
+                ("norm.weight", &[32][..], 0),
+            ];
+            let path = gguf(dir.path(), name, &tensors);
+            let file = WeightFile::open(&path).unwrap();
+            assert_eq!(gguf_float_dtype(&file), want, "{name}");
+        }
+    }
 }
