@@ -332,9 +332,9 @@ fn uniform_rows(l: &Layout) -> Option<isize> {
 }
 
 /// `matmul_f32` / `matmul_f64`, and with `bias` (n values added to every output row) the fused
-/// linear layer: one row times a row-major matrix streams it ([`matvec`](super::matvec::matvec)); otherwise the views'
-/// strides go to gemm as they are, and a bias becomes gemm's starting output (one pass instead of
-/// a separate add that reads the product again).
+/// linear layer: one row times a row-major matrix streams it
+/// ([`matvec`](super::matvec::matvec)); otherwise the views' strides go to gemm as they are, and
+/// each gemm block adds its columns of the bias once written.
 pub fn matmul_gemm<T: Float + gemm_t::One>(
     a: &View,
     b: &View,

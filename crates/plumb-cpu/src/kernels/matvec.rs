@@ -12,8 +12,8 @@
 //! Measured on the 2-core AVX-512 build machine (`bench_ops matvec`; `model_bench` decode):
 //! before, each task read a 256-column band of every row (512-byte runs far apart for f16), one
 //! row per pass. With 576 × 49152 weights that moved f32 / f16 / bf16 at 40–43 / 15–16 / 18–19
-//! GB/s; this layout moves them at 40–46 / 41–43 / 40–41. SmolLM2 decodes 1.2 / 2.4 / 2.0×
-//! faster (BENCHMARKS.md, "Float decode").
+//! GB/s; this layout moves them at 40–46 / 41–43 / 40–41. SmolLM2 decodes f32 / f16 / bf16
+//! weights 1.1–1.2 / 2.3–2.6 / 2.0–2.2× faster (BENCHMARKS.md, "Float decode").
 
 use super::matmul::Dims;
 use super::Float;
