@@ -32,12 +32,12 @@ const MATVEC_TASK_BYTES: usize = 64 << 10;
 /// Tasks per thread for a large B, so that a thread slowed by other work hands its share on.
 const MATVEC_TASKS_PER_THREAD: usize = 4;
 
-/// acc[c] = Σ_k x[k]·B[k, c] over the rows of x, B row-major (row stride `rs`), acc.len()
-/// columns wide: four rows per pass, one load and store of the sums per four products.
+/// acc[c] += Σ_k x[k]·B[k, c] over the rows of x, B row-major (row stride `rs`), acc.len()
+/// columns wide (the caller's sums start at zero): four rows per pass, one load and store of the
+/// sums per four products.
 #[inline(always)]
 fn rows_times_matrix_body<T: Float>(acc: &mut [T::A], x: &[T], b: &[T], rs: usize) {
     let w = acc.len();
-    acc.fill(<T::A as super::Acc>::ZERO);
     let quads = x.len() / 4;
     for q in 0..quads {
         let k = 4 * q;
@@ -126,7 +126,6 @@ impl Lanes8 for bf16 {
 unsafe fn rows_times_matrix_avx2<T: Lanes8>(acc: &mut [f32], x: &[T], b: &[T], rs: usize) {
     let w = acc.len();
     let ahead = ahead::<T>(w) * rs;
-    acc.fill(0.0);
     let quads = x.len() / 4;
     for q in 0..quads {
         let k = 4 * q;
@@ -226,8 +225,8 @@ pub fn matvec<T: Float>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
     // runs of rows per band, so that bands × runs ≈ tasks
     let per_run = k.div_ceil(tasks.div_ceil(bands).min(k));
     let runs = k.div_ceil(per_run);
-    // partial sums: run-major, each run `bands` chunks of `width` (the last band's chunk only
-    // partly used where width does not divide n)
+    // partial sums, zeroed here and added to by the tasks: run-major, each run `bands` chunks
+    // of `width` (the last band's chunk only partly used where width does not divide n)
     let mut partial = vec![<T::A as super::Acc>::ZERO; runs * bands * width];
     crate::par::chunks_mut(&mut partial, width, |i, acc| {
         let (run, band) = (i / bands, i % bands);
