@@ -9,9 +9,13 @@ use plumb_nn::models::bert::Embedder;
 use plumb_nn::{open_weights, resolve_model};
 
 fn check(dtype: DType, min_cos: f64) {
+    check_dir(&minilm_dir(), dtype, min_cos)
+}
+
+fn check_dir(dir: &std::path::Path, dtype: DType, min_cos: f64) {
     let fx = fixture_json("minilm.json");
     let dev = test_device();
-    let files = resolve_model(minilm_dir().to_str().unwrap()).unwrap();
+    let files = resolve_model(dir.to_str().unwrap()).unwrap();
     let w = open_weights(&files, &dev, &dev, Some(dtype)).unwrap();
     let emb = Embedder::load(&files, &w).unwrap();
     w.finish();
@@ -69,4 +73,58 @@ fn minilm_position_ids_are_loaded_and_noted_when_narrowed() {
     assert!(matches!(t.dtype(), DType::I64 | DType::I32));
     let v = t.to_f64_vec().unwrap();
     assert_eq!(v[511], 511.0);
+}
+
+/// Query, key and value run as one stacked linear layer where their weights allow it (the
+/// tests above); a layer whose biases do not all exist keeps them apart. A copy of MiniLM
+/// without layer 0's key bias takes that path there, and must still match the reference: a bias
+/// added to every key shifts each row of scores by one constant, which softmax ignores.
+#[test]
+fn minilm_without_a_key_bias_runs_qkv_apart_and_matches() {
+    let src = minilm_dir();
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir(dir.path().join(&name)).unwrap();
+            for f in std::fs::read_dir(e.path()).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), dir.path().join(&name).join(f.file_name())).unwrap();
+            }
+        } else if name != "model.safetensors" {
+            std::fs::copy(e.path(), dir.path().join(&name)).unwrap();
+        }
+    }
+    let dropped = "encoder.layer.0.attention.self.key.bias";
+    let st = std::fs::read(src.join("model.safetensors")).unwrap();
+    let hlen = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&st[8..8 + hlen]).unwrap();
+    let data = &st[8 + hlen..];
+    assert!(
+        header.contains_key(dropped),
+        "{dropped} is in the checkpoint"
+    );
+    let (mut out_header, mut out_data) = (serde_json::Map::new(), Vec::new());
+    for (name, info) in header {
+        if name == dropped || name == "__metadata__" {
+            continue;
+        }
+        let off = &info["data_offsets"];
+        let (a, b) = (
+            off[0].as_u64().unwrap() as usize,
+            off[1].as_u64().unwrap() as usize,
+        );
+        let mut info = info.clone();
+        info["data_offsets"] = serde_json::json!([out_data.len(), out_data.len() + b - a]);
+        out_data.extend_from_slice(&data[a..b]);
+        out_header.insert(name, info);
+    }
+    let h = serde_json::to_vec(&out_header).unwrap();
+    let mut file = (h.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&h);
+    file.extend_from_slice(&out_data);
+    std::fs::write(dir.path().join("model.safetensors"), file).unwrap();
+    check_dir(dir.path(), DType::F32, 0.9999);
 }

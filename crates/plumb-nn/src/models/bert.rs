@@ -77,6 +77,64 @@ impl Linear {
     }
 }
 
+/// Query, key and value: one stacked [3·h, h] linear layer (one matmul, its output narrowed
+/// into the three) where the three weights load in one dtype and all have a bias or none; the
+/// three apart otherwise.
+enum Qkv {
+    Stacked(Linear),
+    Apart(Vec<Linear>),
+}
+
+impl Qkv {
+    fn load(w: &Weights, layer: &str, h: usize) -> Result<Qkv> {
+        let names = ["query", "key", "value"].map(|p| format!("{layer}.attention.self.{p}"));
+        let biases = names.iter().map(|n| format!("{n}.bias"));
+        let with_bias = biases.clone().filter(|b| w.contains(b)).count();
+        if with_bias == 0 || with_bias == 3 {
+            let weights = names
+                .iter()
+                .map(|n| format!("{n}.weight"))
+                .collect::<Vec<_>>();
+            let shape = [h, h];
+            let parts: Vec<(&str, &[usize])> =
+                weights.iter().map(|n| (n.as_str(), &shape[..])).collect();
+            if let Some(m) = w.get_matrix_stack(&parts)? {
+                let b = if with_bias == 3 {
+                    let bs = biases
+                        .map(|b| w.get(&b, &[h]))
+                        .collect::<Result<Vec<_>>>()?;
+                    Some(Tensor::cat(&bs.iter().collect::<Vec<_>>(), 0)?)
+                } else {
+                    None
+                };
+                return Ok(Qkv::Stacked(Linear { w: m, b }));
+            }
+        }
+        let apart = names.iter().map(|n| Linear::load(w, n, h, h));
+        Ok(Qkv::Apart(apart.collect::<Result<_>>()?))
+    }
+
+    /// `x` [.., h] → q, k and v, [.., h] each.
+    fn forward(&self, x: &Tensor, h: usize) -> Result<[Tensor; 3]> {
+        match self {
+            Qkv::Stacked(l) => {
+                let y = l.forward(x)?;
+                Ok([
+                    y.narrow(-1, 0, h)?,
+                    y.narrow(-1, h, h)?,
+                    y.narrow(-1, 2 * h, h)?,
+                ])
+            }
+            Qkv::Apart(ls) => {
+                let [q, k, v] = &ls[..] else {
+                    return Err(Error::invalid("bert", "q/k/v projection count"));
+                };
+                Ok([q.forward(x)?, k.forward(x)?, v.forward(x)?])
+            }
+        }
+    }
+}
+
 struct LayerNorm {
     w: Tensor,
     b: Tensor,
@@ -97,9 +155,7 @@ impl LayerNorm {
 }
 
 struct Layer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    qkv: Qkv,
     attn_out: Linear,
     attn_norm: LayerNorm,
     inter: Linear,
@@ -154,9 +210,7 @@ impl Bert {
         for i in 0..c.num_hidden_layers {
             let l = format!("{p}encoder.layer.{i}");
             layers.push(Layer {
-                q: Linear::load(w, &format!("{l}.attention.self.query"), h, h)?,
-                k: Linear::load(w, &format!("{l}.attention.self.key"), h, h)?,
-                v: Linear::load(w, &format!("{l}.attention.self.value"), h, h)?,
+                qkv: Qkv::load(w, &l, h)?,
                 attn_out: Linear::load(w, &format!("{l}.attention.output.dense"), h, h)?,
                 attn_norm: LayerNorm::load(w, &format!("{l}.attention.output.LayerNorm"), h, eps)?,
                 inter: Linear::load(
@@ -223,9 +277,8 @@ impl Bert {
         let hd = h / nh;
         let heads = |t: Tensor| -> Result<Tensor> { t.reshape([b, s, nh, hd])?.transpose(1, 2) };
         for l in &self.layers {
-            let q = heads(l.q.forward(&x)?)?;
-            let k = heads(l.k.forward(&x)?)?;
-            let v = heads(l.v.forward(&x)?)?;
+            let [q, k, v] = l.qkv.forward(&x, h)?.map(heads);
+            let (q, k, v) = (q?, k?, v?);
             let ctx = Tensor::attention(&q, &k, &v, Some(&neg), false, None)?
                 .transpose(1, 2)?
                 .reshape([b, s, h])?;
