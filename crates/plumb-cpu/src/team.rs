@@ -238,6 +238,14 @@ impl<T> SyncPtr<T> {
         SyncPtr(out.as_mut_ptr())
     }
 
+    /// The output's first element, for tasks whose parts are not runs of it (columns of a
+    /// matrix): each task writes only its own elements through it. (Only the x86-64 kernel of
+    /// `matmul_rows` needs it.)
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub fn ptr(self) -> *mut T {
+        self.0
+    }
+
     /// # Safety
     /// `start + len` lies inside the slice given to [`SyncPtr::new`], which is still borrowed
     /// by the caller of [`for_each`], and no other task touches that range.

@@ -104,6 +104,9 @@ fn gemm_batched<T: Float>(
             return gemm_batched(rows, b, folded, one, zero, bias);
         }
     }
+    if let Some(out) = few_rows(&a, &b, d, bias) {
+        return out;
+    }
     // gemm writes every element without reading it (read = false), so the output is a pooled
     // buffer with stale values or fresh capacity, never zeroed first; it is only written
     // through pointers until `set_len` below
@@ -160,6 +163,43 @@ fn gemm_batched<T: Float>(
     // SAFETY: every one of the len elements was written above (gemm writes its whole output)
     unsafe { out.set_len(len) };
     out
+}
+
+/// f32 with few rows of `a` over a row-major `b` (a linear layer at batch one):
+/// [`matmul_rows`](super::matmul_rows) reads `b` where it lies instead of packing it.
+/// `PLUMB_CPU_ROWS=0` leaves every product to the gemm crate.
+fn few_rows<T: Float>(
+    a: &Operand<T>,
+    b: &Operand<T>,
+    d: Dims,
+    bias: Option<&[T]>,
+) -> Option<Vec<T>> {
+    use super::matmul_rows::{applies, matmul_rows, Rows};
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if TypeId::of::<T>() != TypeId::of::<f32>()
+        || d.batch != 1
+        || a.cs != 1
+        || b.cs != 1
+        || !applies(d.m, d.k, d.n)
+        || *OFF.get_or_init(|| std::env::var("PLUMB_CPU_ROWS").is_ok_and(|v| v == "0"))
+    {
+        return None;
+    }
+    let (lda, ldb) = (usize::try_from(a.rs).ok()?, usize::try_from(b.rs).ok()?);
+    // SAFETY: T is f32 (checked above), so these are the same slices
+    let f = |x: &[T]| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) };
+    let rows = Rows {
+        a: f(a.data).get(a.layout.offset..)?,
+        lda,
+        b: f(b.data).get(b.layout.offset..)?,
+        ldb,
+        m: d.m,
+        k: d.k,
+        n: d.n,
+    };
+    let out = matmul_rows(rows, bias.map(f))?;
+    // SAFETY: as above, back to T = f32
+    Some(unsafe { std::mem::transmute::<Vec<f32>, Vec<T>>(out) })
 }
 
 /// `dst[r, c] += bias[c]` for `rows` rows of `bias.len()` columns.

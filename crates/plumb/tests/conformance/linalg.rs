@@ -141,6 +141,27 @@ fn matmul(s: &mut Suite, dt: DType) {
             [bl.clone(), bl.clone(), bl.clone()].concat(),
             2.0,
         )?);
+        // a linear layer over a weight kept in-dim-major (the transpose of a contiguous [k, n],
+        // as the model loaders store it): on an AVX-512 CPU few rows read it in place
+        // (kernels/matmul_rows.rs): chunks of k, a partial strip of columns, a partial group
+        // of rows, the bias on the last chunk
+        let (im, ik, inn) = (13, 300, 130);
+        let xi = rand(im * ik, -1.0, 1.0, dt, 83);
+        let wi = rand(ik * inn, -1.0, 1.0, dt, 84); // [k, n]
+        let bi = rand(inn, -1.0, 1.0, dt, 85);
+        let mut want = mm(&xi, &wi, 1, im, ik, inn);
+        want.iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v += bi[i % inn]);
+        out.push(cmp(
+            "linear [1,13,300]·[130,300]ᵀ + [130], w in-dim-major",
+            &tensor(dev, dt, &[1, im, ik], &xi)?.linear(
+                &tensor(dev, dt, &[ik, inn], &wi)?.t()?,
+                Some(&tensor(dev, dt, &[inn], &bi)?),
+            )?,
+            want,
+            2.0,
+        )?);
         // one row × a wide matrix read through a column window (row stride 310, offset 5)
         let wide = rand(k * 310, -1.0, 1.0, dt, 74);
         let win: Vec<f64> = (0..k)

@@ -1,0 +1,94 @@
+//! Probe: `kernels/matmul_rows.rs` (few rows × a row-major weight read in place) against the
+//! gemm crate, one thread, for the linear layers of MiniLM at batch one (40 rows). With
+//! `COLD=1` each call takes the next of enough copies of the weight to fill 40 MB, so the
+//! weights come from L3 as they do in the model; otherwise one weight stays in L2.
+//!
+//!     PLUMB_NUM_THREADS=1 cargo run --release -p plumb-cpu --example rows_probe
+//!     COLD=1 PLUMB_NUM_THREADS=1 cargo run --release -p plumb-cpu --example rows_probe
+//!
+//! Where the kernel does not apply (no AVX-512) it says so and exits.
+
+use plumb_cpu::kernels::matmul_rows::{applies, matmul_rows, Rows};
+use std::time::Instant;
+
+fn main() {
+    if !applies(1, 1, 1) {
+        println!("rows_probe: matmul_rows needs AVX-512, which this CPU (or PLUMB_CPU_SIMD) lacks");
+        return;
+    }
+    let cold = std::env::var("COLD").is_ok();
+    let val = |i: usize, s: usize| ((i * s) % 1000) as f32 * 1e-3 - 0.5;
+    for (m, k, n) in [
+        (40, 384, 1152),
+        (40, 384, 384),
+        (40, 384, 1536),
+        (40, 1536, 384),
+    ] {
+        let copies = if cold {
+            (40_000_000 / (k * n * 4)).max(1)
+        } else {
+            1
+        };
+        let a: Vec<f32> = (0..m * k).map(|i| val(i, 7919)).collect();
+        let bs: Vec<Vec<f32>> = (0..copies)
+            .map(|c| (0..k * n).map(|i| val(i + c, 104729)).collect())
+            .collect();
+        let mut want = vec![0f32; m * n];
+        let reps = 2000;
+        let flops = 2.0 * (m * k * n) as f64 * reps as f64;
+        for _ in 0..2 {
+            let t = Instant::now();
+            for r in 0..reps {
+                let b = &bs[r % copies];
+                // SAFETY: a is m × k, b is k × n and want m × n, all row-major
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        want.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        1,
+                        k as isize,
+                        b.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                };
+            }
+            let g = flops / t.elapsed().as_secs_f64() / 1e9;
+            let t = Instant::now();
+            let mut got = vec![];
+            for r in 0..reps {
+                let (b, lda, ldb) = (&bs[r % copies], k, n);
+                let x = Rows {
+                    a: &a,
+                    lda,
+                    b,
+                    ldb,
+                    m,
+                    k,
+                    n,
+                };
+                got = matmul_rows(x, None).expect("the kernel applies");
+            }
+            let p = flops / t.elapsed().as_secs_f64() / 1e9;
+            let diff = want
+                .iter()
+                .zip(&got)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            println!("{m}x{k}x{n} weights {}: gemm crate {g:.1}, matmul_rows {p:.1} GFLOP/s (max diff {diff:e})",
+                if cold { "from L3" } else { "in L2" });
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! `matmul_f32` for a few rows (an encoder's batch of one sentence): c = a · b (+ bias), where
+//! `a` is up to [`MAX_ROWS`] rows and `b` a row-major [k, n] matrix (a linear layer's weight
+//! as the loaders keep it, in-dim-major), read where it lies instead of packed first.
+//!
+//! With few rows each weight is used for few multiply-adds, and a model's weights come from
+//! L3 on every call (MiniLM's 42 MB of linear weights against 2 MB of L2 per core), so the
+//! speed of a call is how well reading `b` overlaps the arithmetic. Each thread takes a run of
+//! strips of 64 columns, and each strip goes in chunks of [`KC`] rows of `b` (32 KiB):
+//! - the first group of up to 6 rows of `a` reads the chunk from `b` and copies it into an
+//!   aligned buffer (rows of a wide matrix lie a multiple of 64 bytes apart, so read in place
+//!   they would crowd a few L1 sets), the other groups read the copy from L1;
+//! - each group multiplies it into 6 × 64 values held in 24 AVX-512 registers;
+//! - while it does, each group asks for its share of the next chunk's rows (the next strip's
+//!   first chunk after the last one) to be fetched into L2, so the next first group finds them
+//!   there instead of waiting on L3.
+//!
+//! Measured on the 2-core AVX-512 build machine (`examples/rows_probe.rs`, one thread, 40 rows,
+//! weights cycling through 40 MB): 122–142 GFLOP/s against the gemm crate's 118–143 for the
+//! shapes of MiniLM; MiniLM at batch one (`model_bench`, alternating with `PLUMB_CPU_ROWS=0`):
+//! +1–7% in each of 7 paired rounds. AVX-512 only (x86-64); elsewhere, and for more rows, the
+//! gemm crate runs.
+
+/// Most rows of `a` this kernel takes; more go to the gemm crate, whose packing then pays.
+pub const MAX_ROWS: usize = 96;
+
+/// Columns per strip (four AVX-512 vectors).
+#[cfg(target_arch = "x86_64")]
+const STRIP: usize = 64;
+
+/// Rows of `b` per chunk: 128 rows of a 64-column strip are 32 KiB.
+#[cfg(target_arch = "x86_64")]
+const KC: usize = 128;
+
+/// Rows of `a` per register block.
+#[cfg(target_arch = "x86_64")]
+const ROWS: usize = 6;
+
+/// How many rows of `b` ahead the first register block of a run's first chunk prefetches
+/// (nothing fetched that chunk earlier).
+#[cfg(target_arch = "x86_64")]
+const AHEAD: usize = 24;
+
+/// Whether this kernel runs an m × k × n product here: AVX-512 in this CPU (and the dispatch
+/// level), 1 ≤ m ≤ [`MAX_ROWS`], k ≥ 1, n ≥ 1.
+pub fn applies(m: usize, k: usize, n: usize) -> bool {
+    (1..=MAX_ROWS).contains(&m)
+        && k > 0
+        && n > 0
+        && cfg!(target_arch = "x86_64")
+        && super::simd::level() == super::simd::Level::V4
+}
+
+/// Operands of [`matmul_rows`]: `a` m rows of k (row stride `lda`), `b` k rows of n (row
+/// stride `ldb`), both with unit column stride.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    pub a: &'a [f32],
+    pub lda: usize,
+    pub b: &'a [f32],
+    pub ldb: usize,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Rows<'_> {
+    /// Every element the strides address lies inside `a` and `b`.
+    fn in_bounds(&self) -> bool {
+        let last = |rows: usize, ld: usize, cols: usize| (rows - 1) * ld + cols;
+        self.m > 0
+            && self.k > 0
+            && self.n > 0
+            && self.lda >= self.k
+            && self.ldb >= self.n
+            && last(self.m, self.lda, self.k) <= self.a.len()
+            && last(self.k, self.ldb, self.n) <= self.b.len()
+    }
+}
+
+/// c = a · b (+ `bias`, n values, on every row) as a contiguous m × n vector; `None` where
+/// [`applies`] is false or the operands do not hold what their strides address.
+pub fn matmul_rows(x: Rows, bias: Option<&[f32]>) -> Option<Vec<f32>> {
+    if !applies(x.m, x.k, x.n) || !x.in_bounds() || bias.is_some_and(|b| b.len() != x.n) {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut out = crate::storage::alloc_overwrite::<f32>(x.m * x.n);
+        let c = crate::team::SyncPtr::new(&mut out);
+        let strips = x.n.div_ceil(STRIP);
+        let tasks = crate::par::threads().clamp(1, strips);
+        crate::par::for_each(tasks, |t| {
+            let run = t * strips / tasks..(t + 1) * strips / tasks;
+            // SAFETY: AVX-512 (`applies`); the operands hold what they address (`in_bounds`);
+            // the columns of this task's strips in every row of `out` are its alone
+            unsafe { strips_of(x, bias, c.ptr(), run) }
+        });
+        Some(out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// One chunk of one strip: rows k0 .. k0 + kc of b, columns c0 .. c0 + cols.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Chunk {
+    c0: usize,
+    cols: usize,
+    k0: usize,
+    kc: usize,
+}
+
+/// The chunks of a run of strips, strip by strip, in the order they are computed.
+#[cfg(target_arch = "x86_64")]
+fn chunks(x: Rows, run: std::ops::Range<usize>) -> impl Iterator<Item = Chunk> {
+    run.flat_map(move |s| {
+        let (c0, cols) = (s * STRIP, STRIP.min(x.n - s * STRIP));
+        (0..x.k).step_by(KC).map(move |k0| Chunk {
+            c0,
+            cols,
+            k0,
+            kc: KC.min(x.k - k0),
+        })
+    })
+}
+
+/// The columns of strips `run` of every row of c (row stride n), chunk by chunk. While it
+/// computes one chunk, each register block fetches its share of the next chunk's rows into L2.
+///
+/// # Safety
+/// AVX-512 is present; `x` is in bounds; `c` addresses m × n values of which the strips' columns
+/// are this call's alone.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+unsafe fn strips_of(x: Rows, bias: Option<&[f32]>, c: *mut f32, run: std::ops::Range<usize>) {
+    use std::arch::x86_64::__mmask16;
+    // the chunk of b's strip, copied by the first register block for the others: rows of a
+    // wide matrix lie a multiple of 64 bytes apart, so read in place they share few L1 sets
+    let mut packed = Packed([0.0; KC * STRIP]);
+    let blocks = x.m.div_ceil(ROWS);
+    let mut next_chunks = chunks(x, run.clone()).skip(1);
+    for (n, ch) in chunks(x, run).enumerate() {
+        let mask = |v: usize| ((1u32 << ch.cols.saturating_sub(16 * v).min(16)) - 1) as __mmask16;
+        let masks = [mask(0), mask(1), mask(2), mask(3)];
+        let next = next_chunks.next();
+        let last = ch.k0 + ch.kc == x.k;
+        for g in 0..blocks {
+            let i = g * ROWS;
+            let rows = ROWS.min(x.m - i);
+            let first_block = g == 0;
+            // this block's share of the next chunk's rows, and its cache lines per row
+            let fetch = next.map_or((std::ptr::null(), 0, 0), |nx| {
+                let (lo, hi) = (g * nx.kc / blocks, (g + 1) * nx.kc / blocks);
+                let at = x.b.as_ptr().add((nx.k0 + lo) * x.ldb + nx.c0);
+                (at, hi - lo, nx.cols.div_ceil(16))
+            });
+            let blk = Block {
+                a: x.a.as_ptr().add(i * x.lda + ch.k0),
+                lda: x.lda,
+                b: if first_block {
+                    x.b.as_ptr().add(ch.k0 * x.ldb + ch.c0)
+                } else {
+                    packed.0.as_ptr()
+                },
+                ldb: if first_block { x.ldb } else { STRIP },
+                pack: packed.0.as_mut_ptr(),
+                // nothing was fetched ahead of the very first chunk: its first block asks for
+                // its own rows a few steps ahead
+                ahead: if n == 0 && first_block { ch.kc } else { 0 },
+                fetch,
+                b_ld: x.ldb,
+                kc: ch.kc,
+                c: c.add(i * x.n + ch.c0),
+                ldc: x.n,
+                masks,
+                first: ch.k0 == 0,
+                bias: if last {
+                    bias.map(|b| &b[ch.c0..ch.c0 + ch.cols])
+                } else {
+                    None
+                },
+            };
+            match (rows, first_block) {
+                (6, true) => block::<6, true>(blk),
+                (6, false) => block::<6, false>(blk),
+                (5, true) => block::<5, true>(blk),
+                (5, false) => block::<5, false>(blk),
+                (4, true) => block::<4, true>(blk),
+                (4, false) => block::<4, false>(blk),
+                (3, true) => block::<3, true>(blk),
+                (3, false) => block::<3, false>(blk),
+                (2, true) => block::<2, true>(blk),
+                (2, false) => block::<2, false>(blk),
+                (_, true) => block::<1, true>(blk),
+                (_, false) => block::<1, false>(blk),
+            }
+        }
+    }
+}
+
+/// A 64-byte aligned chunk of a strip.
+#[cfg(target_arch = "x86_64")]
+#[repr(align(64))]
+struct Packed([f32; KC * STRIP]);
+
+/// One register block: R rows of a × a chunk of kc rows of b's strip.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Block<'a> {
+    a: *const f32,
+    lda: usize,
+    /// the chunk's first row: in b (the first block, which copies it to `pack`) or in `pack`
+    b: *const f32,
+    ldb: usize,
+    pack: *mut f32,
+    /// rows of the chunk to prefetch [`AHEAD`] steps ahead (the first chunk's first block)
+    ahead: usize,
+    /// rows of b to fetch into L2 (first row, rows, cache lines per row), row stride `b_ld`
+    fetch: (*const f32, usize, usize),
+    b_ld: usize,
+    kc: usize,
+    c: *mut f32,
+    ldc: usize,
+    masks: [std::arch::x86_64::__mmask16; 4],
+    /// start from zero (else add to what c holds)
+    first: bool,
+    /// add on the way out (the last chunk)
+    bias: Option<&'a [f32]>,
+}
+
+/// # Safety
+/// As [`strips_of`]: `a` addresses R rows of kc, `b` kc rows of the strip's masked columns,
+/// `c` R rows of them, `fetch` rows inside b.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+unsafe fn block<const R: usize, const FIRST: bool>(p: Block) {
+    use std::arch::x86_64::*;
+    let m = p.masks;
+    let mut acc = [[_mm512_setzero_ps(); 4]; R];
+    if !p.first {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            for (v, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_maskz_loadu_ps(m[v], p.c.add(r * p.ldc + 16 * v));
+            }
+        }
+    }
+    let (fetch, fetch_rows, lines) = p.fetch;
+    for kk in 0..p.kc {
+        let row = p.b.add(kk * p.ldb);
+        if FIRST && kk + AHEAD < p.ahead {
+            let ahead = row.add(AHEAD * p.ldb) as *const i8;
+            for v in 0..4 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * v));
+            }
+        }
+        if kk < fetch_rows {
+            let f = fetch.add(kk * p.b_ld) as *const i8;
+            for v in 0..lines {
+                _mm_prefetch::<_MM_HINT_T1>(f.wrapping_add(64 * v));
+            }
+        }
+        let bv = if FIRST {
+            [0, 1, 2, 3].map(|v| _mm512_maskz_loadu_ps(m[v], row.add(16 * v)))
+        } else {
+            [0, 1, 2, 3].map(|v| _mm512_load_ps(row.add(16 * v)))
+        };
+        if FIRST {
+            for (v, &bv) in bv.iter().enumerate() {
+                _mm512_store_ps(p.pack.add(kk * STRIP + 16 * v), bv);
+            }
+        }
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let x = _mm512_set1_ps(*p.a.add(r * p.lda + kk));
+            for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                *acc = _mm512_fmadd_ps(x, bv, *acc);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        for (v, &acc) in acc.iter().enumerate() {
+            let out = match p.bias {
+                Some(b) => _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m[v], b.as_ptr().add(16 * v))),
+                None => acc,
+            };
+            _mm512_mask_storeu_ps(p.c.add(r * p.ldc + 16 * v), m[v], out);
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// Every register block size, column tails, several chunks of k, strided operands, with
+    /// and without bias, against an f64 product.
+    #[test]
+    fn matches_the_f64_product() {
+        if !applies(1, 1, 1) {
+            eprintln!("skipped: matmul_rows needs AVX-512, which this CPU or PLUMB_CPU_SIMD lacks");
+            return;
+        }
+        let val = |i: usize, s: usize| ((i * s) % 1001) as f32 / 1001.0 - 0.5;
+        for (m, k, n, pad) in [
+            (1, 1, 1, 0),
+            (5, 7, 130, 3),
+            (6, 300, 64, 0),
+            (13, 384, 200, 1),
+            (96, 129, 17, 0),
+        ] {
+            let (lda, ldb) = (k + pad, n + 2 * pad);
+            let a: Vec<f32> = (0..m * lda).map(|i| val(i, 7919)).collect();
+            let b: Vec<f32> = (0..k * ldb).map(|i| val(i, 104729)).collect();
+            let bias: Vec<f32> = (0..n).map(|i| val(i, 31)).collect();
+            let x = Rows {
+                a: &a,
+                lda,
+                b: &b,
+                ldb,
+                m,
+                k,
+                n,
+            };
+            for with_bias in [false, true] {
+                let c = matmul_rows(x, with_bias.then_some(&bias[..])).expect("applies");
+                for (idx, &got) in c.iter().enumerate() {
+                    let (i, j) = (idx / n, idx % n);
+                    let mut want: f64 = (0..k)
+                        .map(|p| a[i * lda + p] as f64 * b[p * ldb + j] as f64)
+                        .sum();
+                    if with_bias {
+                        want += bias[j] as f64;
+                    }
+                    let tol = 1e-6 * (k as f64).sqrt() * (1.0 + want.abs());
+                    assert!(
+                        (got as f64 - want).abs() <= tol,
+                        "{m}x{k}x{n} bias {with_bias}: c[{i},{j}] = {got}, want {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn declines_what_it_does_not_take() {
+        let (a, b) = (vec![0f32; 4], vec![0f32; 4]);
+        let x = Rows {
+            a: &a,
+            lda: 2,
+            b: &b,
+            ldb: 2,
+            m: 2,
+            k: 2,
+            n: 2,
+        };
+        assert!(matmul_rows(
+            Rows {
+                m: MAX_ROWS + 1,
+                ..x
+            },
+            None
+        )
+        .is_none());
+        assert!(
+            matmul_rows(Rows { ldb: 3, ..x }, None).is_none(),
+            "b too short"
+        );
+        assert!(
+            matmul_rows(x, Some(&[1.0])).is_none(),
+            "bias of the wrong length"
+        );
+    }
+}
