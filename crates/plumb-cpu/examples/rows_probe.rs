@@ -1,7 +1,8 @@
 //! Probe: `kernels/matmul_rows.rs` (few rows × a row-major weight read in place) against the
 //! gemm crate, one thread, for the linear layers of MiniLM at batch one (40 rows). With
 //! `COLD=1` each call takes the next of enough copies of the weight to fill 40 MB, so the
-//! weights come from L3 as they do in the model; otherwise one weight stays in L2.
+//! weights come from L3 as they do in the model; otherwise one weight stays in L2. `M=…` sets
+//! the number of rows (up to `MAX_ROWS`).
 //!
 //!     PLUMB_NUM_THREADS=1 cargo run --release -p plumb-cpu --example rows_probe
 //!     COLD=1 PLUMB_NUM_THREADS=1 cargo run --release -p plumb-cpu --example rows_probe
@@ -18,12 +19,12 @@ fn main() {
     }
     let cold = std::env::var("COLD").is_ok();
     let val = |i: usize, s: usize| ((i * s) % 1000) as f32 * 1e-3 - 0.5;
-    for (m, k, n) in [
-        (40, 384, 1152),
-        (40, 384, 384),
-        (40, 384, 1536),
-        (40, 1536, 384),
-    ] {
+    // rows of a: M=…, default 40 (a sentence)
+    let m: usize = std::env::var("M")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    for (k, n) in [(384, 1152), (384, 384), (384, 1536), (1536, 384)] {
         let copies = if cold {
             (40_000_000 / (k * n * 4)).max(1)
         } else {
