@@ -238,6 +238,13 @@ impl<T> SyncPtr<T> {
         SyncPtr(out.as_mut_ptr())
     }
 
+    /// The start of `out`'s allocation (its spare capacity too), for tasks that write every
+    /// element before the owner sets the length.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub fn spare(out: &mut Vec<T>) -> Self {
+        SyncPtr(out.as_mut_ptr())
+    }
+
     /// The output's first element, for tasks whose parts are not runs of it (columns of a
     /// matrix): each task writes only its own elements through it. (Only the x86-64 kernel of
     /// `matmul_rows` needs it.)

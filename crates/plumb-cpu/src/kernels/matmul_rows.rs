@@ -85,8 +85,12 @@ pub fn matmul_rows(x: Rows, bias: Option<&[f32]>) -> Option<Vec<f32>> {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let mut out = crate::storage::alloc_overwrite::<f32>(x.m * x.n);
-        let c = crate::team::SyncPtr::new(&mut out);
+        // every element is written below (the first chunk of each strip stores all its rows)
+        // before the length is set: a pooled buffer with stale values or fresh capacity, never
+        // zeroed first
+        let len = x.m * x.n;
+        let mut out = crate::pool::take::<f32>(len).unwrap_or_else(|| Vec::with_capacity(len));
+        let c = crate::team::SyncPtr::spare(&mut out);
         let strips = x.n.div_ceil(STRIP);
         let tasks = crate::par::threads().clamp(1, strips);
         crate::par::for_each(tasks, |t| {
@@ -95,6 +99,8 @@ pub fn matmul_rows(x: Rows, bias: Option<&[f32]>) -> Option<Vec<f32>> {
             // the columns of this task's strips in every row of `out` are its alone
             unsafe { strips_of(x, bias, c.ptr(), run) }
         });
+        // SAFETY: the tasks wrote all m × n elements (see above) and have finished
+        unsafe { out.set_len(len) };
         Some(out)
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -137,7 +143,9 @@ unsafe fn strips_of(x: Rows, bias: Option<&[f32]>, c: *mut f32, run: std::ops::R
     use std::arch::x86_64::__mmask16;
     // the chunk of b's strip, copied by the first register block for the others: rows of a
     // wide matrix lie a multiple of 64 bytes apart, so read in place they share few L1 sets
-    let mut packed = Packed([0.0; KC * STRIP]);
+    // (left uninitialized: the first block writes all KC × 64 values the others then read)
+    let mut packed = Packed([const { std::mem::MaybeUninit::uninit() }; KC * STRIP]);
+    let packed = packed.0.as_mut_ptr() as *mut f32;
     let blocks = x.m.div_ceil(ROWS);
     let mut next_chunks = chunks(x, run.clone()).skip(1);
     for (n, ch) in chunks(x, run).enumerate() {
@@ -161,10 +169,10 @@ unsafe fn strips_of(x: Rows, bias: Option<&[f32]>, c: *mut f32, run: std::ops::R
                 b: if first_block {
                     x.b.as_ptr().add(ch.k0 * x.ldb + ch.c0)
                 } else {
-                    packed.0.as_ptr()
+                    packed as *const f32
                 },
                 ldb: if first_block { x.ldb } else { STRIP },
-                pack: packed.0.as_mut_ptr(),
+                pack: packed,
                 // nothing was fetched ahead of the very first chunk: its first block asks for
                 // its own rows a few steps ahead
                 ahead: if n == 0 && first_block { ch.kc } else { 0 },
@@ -202,7 +210,7 @@ unsafe fn strips_of(x: Rows, bias: Option<&[f32]>, c: *mut f32, run: std::ops::R
 /// A 64-byte aligned chunk of a strip.
 #[cfg(target_arch = "x86_64")]
 #[repr(align(64))]
-struct Packed([f32; KC * STRIP]);
+struct Packed([std::mem::MaybeUninit<f32>; KC * STRIP]);
 
 /// One register block: R rows of a × a chunk of kc rows of b's strip.
 #[cfg(target_arch = "x86_64")]
