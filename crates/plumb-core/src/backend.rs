@@ -157,6 +157,12 @@ pub trait Backend: Send + Sync + Debug {
     fn matmul_bias(&self, a: View, b: View, bias: View) -> Result<StorageRef> {
         compose_matmul_bias(self, a, b, bias)
     }
+    /// [`Backend::matmul_bias`] with the unary `act` applied to every output (a linear layer
+    /// and its activation). The default composes `matmul_bias` and `unary`; a backend may apply
+    /// `act` to each block of the product while the block is still in cache.
+    fn matmul_bias_act(&self, a: View, b: View, bias: View, act: UnaryOp) -> Result<StorageRef> {
+        compose_matmul_bias_act(self, a, b, bias, act)
+    }
     /// `x` [rows…, k] (f32/f16/bf16) × `w`ᵀ where `w` is quantized [n, k] → [rows…, n] in x's
     /// dtype, without dequantizing all of `w` first.
     fn qmatmul(&self, x: View, w: View) -> Result<StorageRef>;
@@ -240,6 +246,30 @@ pub trait Backend: Send + Sync + Debug {
 
 /// [`Backend::matmul_bias`] as `matmul` followed by `binary(Add)` with the bias broadcast over
 /// every row (what backends without a fused kernel run).
+/// [`Backend::matmul_bias_act`] as `matmul_bias` then `unary` (the default, and what a backend
+/// runs for the dtypes it does not fuse).
+pub fn compose_matmul_bias_act<B: Backend + ?Sized>(
+    be: &B,
+    a: View,
+    b: View,
+    bias: View,
+    act: UnaryOp,
+) -> Result<StorageRef> {
+    let (ra, rb) = (a.layout.rank(), b.layout.rank());
+    let mut shape = a.shape()[..ra - 1].to_vec();
+    shape.push(b.shape()[rb - 1]);
+    let dtype = a.dtype;
+    let y = be.matmul_bias(a, b, bias)?;
+    be.unary(
+        act,
+        View {
+            storage: y.as_ref(),
+            layout: &Layout::contiguous(&shape),
+            dtype,
+        },
+    )
+}
+
 pub fn compose_matmul_bias<B: Backend + ?Sized>(
     be: &B,
     a: View,

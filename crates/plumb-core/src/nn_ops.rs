@@ -2,9 +2,10 @@
 //! causal masks and scaled-dot-product attention.
 
 use crate::backend::AttentionArgs;
+use crate::caps::Support;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::OpFamily;
+use crate::op::{OpFamily, UnaryOp};
 use crate::shape::{broadcast_shapes, resolve_dim};
 use crate::tensor::Tensor;
 
@@ -258,11 +259,46 @@ impl Tensor {
     /// or quantized), `bias` [n]. With float weights it is one backend op (`matmul_bias`, which
     /// the CPU fuses into its gemm); quantized weights run `qmatmul` and then the add.
     pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.linear_then(w, bias, None)
+    }
+
+    /// [`Tensor::linear`] followed by the activation `act` (gelu, gelu_tanh, relu or silu):
+    /// `x.linear(w, bias)?.unary(act)` as one op (`linear_gelu`, …) where the weights are float,
+    /// a bias is given and the device runs `act` natively in x's dtype (the CPU applies it to
+    /// each block of the product while it is in cache); as the two ops otherwise.
+    pub fn linear_act(&self, w: &Tensor, bias: Option<&Tensor>, act: UnaryOp) -> Result<Tensor> {
+        self.linear_then(w, bias, Some(act))
+    }
+
+    fn linear_then(
+        &self,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        act: Option<UnaryOp>,
+    ) -> Result<Tensor> {
+        let fused = act.and_then(|a| {
+            let name = match a {
+                UnaryOp::Gelu => "linear_gelu",
+                UnaryOp::GeluTanh => "linear_gelu_tanh",
+                UnaryOp::Relu => "linear_relu",
+                UnaryOp::Silu => "linear_silu",
+                _ => return None,
+            };
+            let native = self.device().supports(OpFamily::Elementwise, self.dtype());
+            (self.dtype().is_float() && native == Support::Native).then_some((a, name))
+        });
+        let composed = |y: Tensor| match act {
+            Some(a) => y.unary(a),
+            None => Ok(y),
+        };
         let Some(bias) = bias else {
-            return self.qmatmul(w);
+            return composed(self.qmatmul(w)?);
         };
         if w.dtype().is_quantized() || bias.dtype() != self.dtype() {
-            return self.qmatmul(w)?.add(bias);
+            return composed(self.qmatmul(w)?.add(bias)?);
+        }
+        if act.is_some() && fused.is_none() {
+            return composed(self.linear(w, Some(bias))?);
         }
         float_only("linear", self)?;
         let k = self.shape().last().copied().unwrap_or(0);
@@ -299,13 +335,16 @@ impl Tensor {
         let xl = xs.len() - 1;
         xs[xl] = n;
         let y = Tensor::dispatch(
-            "linear",
+            fused.map_or("linear", |(_, name)| name),
             OpFamily::Matmul,
             self.dtype(),
             &[&x, &wt, bias],
             &xs,
             self.dtype(),
-            &|be, v| be.matmul_bias(v[0], v[1], v[2]),
+            &|be, v| match fused {
+                Some((a, _)) => be.matmul_bias_act(v[0], v[1], v[2], a),
+                None => be.matmul_bias(v[0], v[1], v[2]),
+            },
         )?;
         if self.rank() == 1 {
             y.reshape(out)

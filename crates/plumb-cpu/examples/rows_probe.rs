@@ -80,7 +80,7 @@ fn main() {
                     k,
                     n,
                 };
-                got = matmul_rows(x, None).expect("the kernel applies");
+                got = matmul_rows(x, None, None).expect("the kernel applies");
             }
             let p = flops / t.elapsed().as_secs_f64() / 1e9;
             let diff = want

@@ -246,8 +246,8 @@ impl Backend for CpuBackend {
 
     fn matmul(&self, a: View, b: View) -> Result<StorageRef> {
         self.run(|| match a.dtype {
-            DType::F32 => store(a.dtype, matmul::matmul_gemm::<f32>(&a, &b, None)?),
-            DType::F64 => store(a.dtype, matmul::matmul_gemm::<f64>(&a, &b, None)?),
+            DType::F32 => store(a.dtype, matmul::matmul_gemm::<f32>(&a, &b, None, None)?),
+            DType::F64 => store(a.dtype, matmul::matmul_gemm::<f64>(&a, &b, None, None)?),
             DType::F16 => store(a.dtype, matmul::matmul_half::<half::f16>(&a, &b)?),
             DType::BF16 => store(a.dtype, matmul::matmul_half::<half::bf16>(&a, &b)?),
             dt => Err(not_float("matmul", dt)),
@@ -256,9 +256,35 @@ impl Backend for CpuBackend {
 
     fn matmul_bias(&self, a: View, b: View, bias: View) -> Result<StorageRef> {
         self.run(|| match a.dtype {
-            DType::F32 => store(a.dtype, matmul::matmul_gemm::<f32>(&a, &b, Some(&bias))?),
-            DType::F64 => store(a.dtype, matmul::matmul_gemm::<f64>(&a, &b, Some(&bias))?),
+            DType::F32 => store(
+                a.dtype,
+                matmul::matmul_gemm::<f32>(&a, &b, Some(&bias), None)?,
+            ),
+            DType::F64 => store(
+                a.dtype,
+                matmul::matmul_gemm::<f64>(&a, &b, Some(&bias), None)?,
+            ),
             _ => plumb_core::compose_matmul_bias(self, a, b, bias),
+        })
+    }
+
+    fn matmul_bias_act(&self, a: View, b: View, bias: View, act: UnaryOp) -> Result<StorageRef> {
+        self.run(|| match a.dtype {
+            DType::F32 => {
+                let act = unary::row_map::<f32>(act);
+                store(
+                    a.dtype,
+                    matmul::matmul_gemm(&a, &b, Some(&bias), Some(&*act))?,
+                )
+            }
+            DType::F64 => {
+                let act = unary::row_map::<f64>(act);
+                store(
+                    a.dtype,
+                    matmul::matmul_gemm(&a, &b, Some(&bias), Some(&*act))?,
+                )
+            }
+            _ => plumb_core::compose_matmul_bias_act(self, a, b, bias, act),
         })
     }
 

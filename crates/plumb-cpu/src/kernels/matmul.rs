@@ -6,6 +6,7 @@
 //! kernels: 134–143 vs 102–103 GFLOP/s at 1024, 2 threads, 2026-11-24 13:20 UTC). bf16 can use
 //! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there).
 
+use super::unary::RowMap;
 use super::Float;
 use crate::storage::{contiguous, device_err, raw_slice, Elem};
 use gemm::Parallelism;
@@ -79,15 +80,19 @@ fn gemm_batched<T: Float>(
     one: T,
     zero: T,
     bias: Option<&[T]>,
+    act: Option<RowMap<T>>,
 ) -> Vec<T> {
     let len = d.batch * d.m * d.n;
     if len == 0 || d.k == 0 {
-        // an empty sum is zero (plus the bias)
+        // an empty sum is zero (plus the bias, through the activation)
         let mut out = crate::storage::alloc_out::<T>(len);
         if let Some(bias) = bias {
             for row in out.chunks_mut(d.n.max(1)) {
                 row.copy_from_slice(bias);
             }
+        }
+        if let Some(act) = act {
+            act(&mut out);
         }
         return out;
     }
@@ -101,10 +106,10 @@ fn gemm_batched<T: Float>(
                 m: d.batch * d.m,
                 ..d
             };
-            return gemm_batched(rows, b, folded, one, zero, bias);
+            return gemm_batched(rows, b, folded, one, zero, bias, act);
         }
     }
-    if let Some(out) = few_rows(&a, &b, d, bias) {
+    if let Some(out) = few_rows(&a, &b, d, bias, act) {
         return out;
     }
     // gemm writes every element without reading it (read = false), so the output is a pooled
@@ -143,6 +148,14 @@ fn gemm_batched<T: Float>(
         if let Some(bias) = bias {
             add_rows(dst, &bias[c0..c0 + cols], rows)
         }
+        if let Some(act) = act {
+            for r in 0..rows {
+                act(std::slice::from_raw_parts_mut(
+                    dst.ptr.add(r * dst.rs),
+                    cols,
+                ));
+            }
+        }
     };
     if small {
         crate::par::for_each(d.batch, |bi| {
@@ -173,6 +186,7 @@ fn few_rows<T: Float>(
     b: &Operand<T>,
     d: Dims,
     bias: Option<&[T]>,
+    act: Option<RowMap<T>>,
 ) -> Option<Vec<T>> {
     use super::matmul_rows::{applies, matmul_rows, Rows};
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -197,7 +211,9 @@ fn few_rows<T: Float>(
         k: d.k,
         n: d.n,
     };
-    let out = matmul_rows(rows, bias.map(f))?;
+    // SAFETY: as above (a map of f32 rows when T is f32)
+    let act = act.map(|g| unsafe { std::mem::transmute::<RowMap<T>, RowMap<f32>>(g) });
+    let out = matmul_rows(rows, bias.map(f), act)?;
     // SAFETY: as above, back to T = f32
     Some(unsafe { std::mem::transmute::<Vec<f32>, Vec<T>>(out) })
 }
@@ -371,14 +387,15 @@ fn uniform_rows(l: &Layout) -> Option<isize> {
     Some(rs as isize)
 }
 
-/// `matmul_f32` / `matmul_f64`, and with `bias` (n values added to every output row) the fused
-/// linear layer: one row times a row-major matrix streams it
+/// `matmul_f32` / `matmul_f64`, and with `bias` (n values added to every output row, then `act`
+/// applied to each row where given) the fused linear layer: one row times a row-major matrix streams it
 /// ([`matvec`](super::matvec::matvec)); otherwise the views' strides go to gemm as they are, and
 /// each gemm block adds its columns of the bias once written.
 pub fn matmul_gemm<T: Float + gemm_t::One>(
     a: &View,
     b: &View,
     bias: Option<&View>,
+    act: Option<RowMap<T>>,
 ) -> Result<Vec<T>> {
     let d = dims(a, b);
     let bias = bias
@@ -400,6 +417,9 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
                 }
             }
         }
+        if let Some(act) = act {
+            act(&mut out);
+        }
         return Ok(out);
     }
     let (da, db) = (raw_slice::<T>("matmul", a)?, raw_slice::<T>("matmul", b)?);
@@ -410,6 +430,7 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
         T::ONE,
         T::ZERO,
         bias.as_deref(),
+        act,
     ))
 }
 
@@ -444,7 +465,15 @@ pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
         let bf = T::slice_to_f32(&contiguous::<T>("matmul", b)?);
         (bf, Layout::contiguous(b.shape()))
     };
-    let out = gemm_batched(operand(&af, &la), operand(&bf, &lb), d, 1f32, 0f32, None);
+    let out = gemm_batched(
+        operand(&af, &la),
+        operand(&bf, &lb),
+        d,
+        1f32,
+        0f32,
+        None,
+        None,
+    );
     let narrowed = T::slice_from_f32(&out);
     // the widened copies go back to the buffer pool: fresh ones cost page faults on every call
     for v in [af, bf, out] {

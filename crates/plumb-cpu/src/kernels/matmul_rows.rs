@@ -20,6 +20,8 @@
 //! +1–7% in each of 7 paired rounds. AVX-512 only (x86-64); elsewhere, and for more rows, the
 //! gemm crate runs.
 
+use super::unary::RowMap;
+
 /// Most rows of `a` this kernel takes; more go to the gemm crate, whose packing then pays.
 pub const MAX_ROWS: usize = 96;
 
@@ -79,7 +81,10 @@ impl Rows<'_> {
 
 /// c = a · b (+ `bias`, n values, on every row) as a contiguous m × n vector; `None` where
 /// [`applies`] is false or the operands do not hold what their strides address.
-pub fn matmul_rows(x: Rows, bias: Option<&[f32]>) -> Option<Vec<f32>> {
+///
+/// With `act`, each row of each strip goes through it once its last chunk is stored (while it
+/// is in L1): a linear layer's activation.
+pub fn matmul_rows(x: Rows, bias: Option<&[f32]>, act: Option<RowMap<f32>>) -> Option<Vec<f32>> {
     if !applies(x.m, x.k, x.n) || !x.in_bounds() || bias.is_some_and(|b| b.len() != x.n) {
         return None;
     }
@@ -97,7 +102,7 @@ pub fn matmul_rows(x: Rows, bias: Option<&[f32]>) -> Option<Vec<f32>> {
             let run = t * strips / tasks..(t + 1) * strips / tasks;
             // SAFETY: AVX-512 (`applies`); the operands hold what they address (`in_bounds`);
             // the columns of this task's strips in every row of `out` are its alone
-            unsafe { strips_of(x, bias, c.ptr(), run) }
+            unsafe { strips_of(x, bias, act, c.ptr(), run) }
         });
         // SAFETY: the tasks wrote all m × n elements (see above) and have finished
         unsafe { out.set_len(len) };
@@ -139,7 +144,13 @@ fn chunks(x: Rows, run: std::ops::Range<usize>) -> impl Iterator<Item = Chunk> {
 /// are this call's alone.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn strips_of(x: Rows, bias: Option<&[f32]>, c: *mut f32, run: std::ops::Range<usize>) {
+unsafe fn strips_of(
+    x: Rows,
+    bias: Option<&[f32]>,
+    act: Option<RowMap<f32>>,
+    c: *mut f32,
+    run: std::ops::Range<usize>,
+) {
     use std::arch::x86_64::__mmask16;
     // the chunk of b's strip, copied by the first register block for the others: rows of a
     // wide matrix lie a multiple of 64 bytes apart, so read in place they share few L1 sets
@@ -202,6 +213,14 @@ unsafe fn strips_of(x: Rows, bias: Option<&[f32]>, c: *mut f32, run: std::ops::R
                 (2, false) => block::<2, false>(blk),
                 (_, true) => block::<1, true>(blk),
                 (_, false) => block::<1, false>(blk),
+            }
+            if let (true, Some(act)) = (last, act) {
+                for r in i..i + rows {
+                    act(std::slice::from_raw_parts_mut(
+                        c.add(r * x.n + ch.c0),
+                        ch.cols,
+                    ));
+                }
             }
         }
     }
@@ -330,7 +349,7 @@ mod tests {
                 n,
             };
             for with_bias in [false, true] {
-                let c = matmul_rows(x, with_bias.then_some(&bias[..])).expect("applies");
+                let c = matmul_rows(x, with_bias.then_some(&bias[..]), None).expect("applies");
                 for (idx, &got) in c.iter().enumerate() {
                     let (i, j) = (idx / n, idx % n);
                     let mut want: f64 = (0..k)
@@ -366,15 +385,16 @@ mod tests {
                 m: MAX_ROWS + 1,
                 ..x
             },
+            None,
             None
         )
         .is_none());
         assert!(
-            matmul_rows(Rows { ldb: 3, ..x }, None).is_none(),
+            matmul_rows(Rows { ldb: 3, ..x }, None, None).is_none(),
             "b too short"
         );
         assert!(
-            matmul_rows(x, Some(&[1.0])).is_none(),
+            matmul_rows(x, Some(&[1.0]), None).is_none(),
             "bias of the wrong length"
         );
     }

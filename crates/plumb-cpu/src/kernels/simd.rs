@@ -111,6 +111,17 @@ multiversion!(
     /// `o[i] = f(i[i])` for one chunk.
     pub fn map_chunk[S: Copy, D: Copy, F: Fn(S) -> D](o: &mut [D], i: &[S], f: &F) = map_chunk_body[S, D, F]
 );
+#[inline(always)]
+fn map_in_place_body<T: Copy, F: Fn(T) -> T>(x: &mut [T], f: &F) {
+    for v in x.iter_mut() {
+        *v = f(*v);
+    }
+}
+
+multiversion!(
+    /// `x[i] = f(x[i])` (an activation applied to a block of a product while it is in cache).
+    pub fn map_in_place[T: Copy, F: Fn(T) -> T](x: &mut [T], f: &F) = map_in_place_body[T, F]
+);
 multiversion!(
     /// `o[i] = f(a[i], b[i])` for one chunk.
     pub fn zip_chunk[S: Copy, D: Copy, F: Fn(S, S) -> D](o: &mut [D], a: &[S], b: &[S], f: &F) = zip_chunk_body[S, D, F]

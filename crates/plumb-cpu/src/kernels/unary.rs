@@ -183,3 +183,20 @@ pub fn unary_int<T: IntElem>(op: UnaryOp, x: &View) -> Result<Vec<T>> {
     let src = contiguous::<T>(op.name(), x)?;
     Ok(par_map(&src, f))
 }
+
+/// A row of `T` mapped through `op` in place (computed in T's accumulator type), for kernels that
+/// apply an activation to each block of their output while it is in cache.
+pub type RowMap<'a, T> = &'a (dyn Fn(&mut [T]) + Sync);
+
+/// An owned [`RowMap`].
+pub type RowMapBox<T> = Box<dyn Fn(&mut [T]) + Sync>;
+
+/// [`RowMap`] of `op` for a float type.
+pub fn row_map<T: Float>(op: UnaryOp) -> RowMapBox<T> {
+    fn boxed<T: Float, F: Fn(T::A) -> T::A + Sync + 'static>(f: F) -> RowMapBox<T> {
+        Box::new(move |row: &mut [T]| {
+            super::simd::map_in_place(row, &|v: T| T::from_acc(f(v.to_acc())))
+        })
+    }
+    per_op!(op, T::A, |x| |f| boxed::<T, _>(f))
+}

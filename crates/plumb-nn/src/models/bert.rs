@@ -75,6 +75,10 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.linear(&self.w, self.b.as_ref())
     }
+    /// The layer and its activation, fused where the device can.
+    fn forward_act(&self, x: &Tensor, act: UnaryOp) -> Result<Tensor> {
+        x.linear_act(&self.w, self.b.as_ref(), act)
+    }
 }
 
 /// Query, key and value: one stacked [3·h, h] linear layer (one matmul, its output narrowed
@@ -284,7 +288,7 @@ impl Bert {
                 .reshape([b, s, h])?;
             let a = l.attn_out.forward(&ctx)?.add(&x)?;
             x = l.attn_norm.forward(&a)?;
-            let i = l.inter.forward(&x)?.unary(c.hidden_act)?;
+            let i = l.inter.forward_act(&x, c.hidden_act)?;
             let o = l.out.forward(&i)?.add(&x)?;
             x = l.out_norm.forward(&o)?;
         }

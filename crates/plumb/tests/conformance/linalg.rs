@@ -3,7 +3,7 @@
 
 use crate::elementwise::per_dtype;
 use crate::harness::{cmp, cmp_shape, rand, tensor, transpose, Suite};
-use plumb::{DType, OpFamily, Tensor};
+use plumb::{DType, OpFamily, Tensor, UnaryOp};
 
 /// [batch, m, k] × [batch, k, n] on the host.
 fn mm(a: &[f64], b: &[f64], batch: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -131,7 +131,17 @@ fn matmul(s: &mut Suite, dt: DType) {
             "linear [2,40,24]·[96,24]ᵀ + [96]",
             &tensor(dev, dt, &[2, lm, lk], &xl)?
                 .linear(&tensor(dev, dt, &[ln, lk], &wl)?, Some(&tbl))?,
-            want,
+            want.clone(),
+            2.0,
+        )?);
+        out.push(cmp(
+            "linear_act silu [2,40,24]·[96,24]ᵀ + [96]",
+            &tensor(dev, dt, &[2, lm, lk], &xl)?.linear_act(
+                &tensor(dev, dt, &[ln, lk], &wl)?,
+                Some(&tbl),
+                UnaryOp::Silu,
+            )?,
+            want.iter().map(|&v| UnaryOp::Silu.reference(v)).collect(),
             2.0,
         )?);
         let empty = |shape: &[usize]| Tensor::zeros(shape, dt, dev);
@@ -159,7 +169,30 @@ fn matmul(s: &mut Suite, dt: DType) {
                 &tensor(dev, dt, &[ik, inn], &wi)?.t()?,
                 Some(&tensor(dev, dt, &[inn], &bi)?),
             )?,
-            want,
+            want.clone(),
+            2.0,
+        )?);
+        // the same layers with their activation (`linear_act`: one op where the device fuses
+        // it, on the CPU applied to each block of the product): few rows over the in-dim-major
+        // weight, the team's gemm blocks over a row-major one, and one row
+        let act =
+            |y: &[f64], op: UnaryOp| -> Vec<f64> { y.iter().map(|&v| op.reference(v)).collect() };
+        let wi_t = tensor(dev, dt, &[ik, inn], &wi)?.t()?;
+        let bi_t = tensor(dev, dt, &[inn], &bi)?;
+        out.push(cmp(
+            "linear_act gelu [1,13,300]·[130,300]ᵀ + [130], w in-dim-major",
+            &tensor(dev, dt, &[1, im, ik], &xi)?.linear_act(&wi_t, Some(&bi_t), UnaryOp::Gelu)?,
+            act(&want, UnaryOp::Gelu),
+            2.0,
+        )?);
+        out.push(cmp(
+            "linear_act gelu_tanh [1,300]·[130,300]ᵀ + [130], w in-dim-major",
+            &tensor(dev, dt, &[1, ik], &xi[..ik])?.linear_act(
+                &wi_t,
+                Some(&bi_t),
+                UnaryOp::GeluTanh,
+            )?,
+            act(&want[..inn], UnaryOp::GeluTanh),
             2.0,
         )?);
         // one row × a wide matrix read through a column window (row stride 310, offset 5)
