@@ -109,7 +109,10 @@ pub fn matmul_rows(x: Rows, bias: Option<&[f32]>, act: Option<RowMap<f32>>) -> O
         Some(out)
     }
     #[cfg(not(target_arch = "x86_64"))]
-    None
+    {
+        let _ = act;
+        None
+    }
 }
 
 /// One chunk of one strip: rows k0 .. k0 + kc of b, columns c0 .. c0 + cols.
