@@ -244,8 +244,6 @@ pub trait Backend: Send + Sync + Debug {
     fn reset_peak_bytes(&self) {}
 }
 
-/// [`Backend::matmul_bias`] as `matmul` followed by `binary(Add)` with the bias broadcast over
-/// every row (what backends without a fused kernel run).
 /// [`Backend::matmul_bias_act`] as `matmul_bias` then `unary` (the default, and what a backend
 /// runs for the dtypes it does not fuse).
 pub fn compose_matmul_bias_act<B: Backend + ?Sized>(
@@ -270,6 +268,8 @@ pub fn compose_matmul_bias_act<B: Backend + ?Sized>(
     )
 }
 
+/// [`Backend::matmul_bias`] as `matmul` followed by `binary(Add)` with the bias broadcast over
+/// every row (what backends without a fused kernel run).
 pub fn compose_matmul_bias<B: Backend + ?Sized>(
     be: &B,
     a: View,

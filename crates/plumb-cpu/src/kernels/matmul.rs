@@ -388,9 +388,10 @@ fn uniform_rows(l: &Layout) -> Option<isize> {
 }
 
 /// `matmul_f32` / `matmul_f64`, and with `bias` (n values added to every output row, then `act`
-/// applied to each row where given) the fused linear layer: one row times a row-major matrix streams it
-/// ([`matvec`](super::matvec::matvec)); otherwise the views' strides go to gemm as they are, and
-/// each gemm block adds its columns of the bias once written.
+/// applied to each row where given) the fused linear layer: one row times a row-major matrix
+/// streams it ([`matvec`](super::matvec::matvec)); few rows of f32 go to
+/// [`matmul_rows`](super::matmul_rows); otherwise the views' strides go to gemm as they are, and
+/// each gemm block adds its columns of the bias (and applies `act`) once written.
 pub fn matmul_gemm<T: Float + gemm_t::One>(
     a: &View,
     b: &View,
