@@ -244,6 +244,14 @@ pub trait Backend: Send + Sync + Debug {
     fn reset_peak_bytes(&self) {}
 }
 
+/// The output shape of `a` [batch…, m, k] × `b` [batch…, k, n]: a's dims with n last.
+fn matmul_shape(a: &View, b: &View) -> Vec<usize> {
+    let (ra, rb) = (a.layout.rank(), b.layout.rank());
+    let mut shape = a.shape()[..ra - 1].to_vec();
+    shape.push(b.shape()[rb - 1]);
+    shape
+}
+
 /// [`Backend::matmul_bias_act`] as `matmul_bias` then `unary` (the default, and what a backend
 /// runs for the dtypes it does not fuse).
 pub fn compose_matmul_bias_act<B: Backend + ?Sized>(
@@ -253,9 +261,7 @@ pub fn compose_matmul_bias_act<B: Backend + ?Sized>(
     bias: View,
     act: UnaryOp,
 ) -> Result<StorageRef> {
-    let (ra, rb) = (a.layout.rank(), b.layout.rank());
-    let mut shape = a.shape()[..ra - 1].to_vec();
-    shape.push(b.shape()[rb - 1]);
+    let shape = matmul_shape(&a, &b);
     let dtype = a.dtype;
     let y = be.matmul_bias(a, b, bias)?;
     be.unary(
@@ -276,9 +282,7 @@ pub fn compose_matmul_bias<B: Backend + ?Sized>(
     b: View,
     bias: View,
 ) -> Result<StorageRef> {
-    let (ra, rb) = (a.layout.rank(), b.layout.rank());
-    let mut shape = a.shape()[..ra - 1].to_vec();
-    shape.push(b.shape()[rb - 1]);
+    let shape = matmul_shape(&a, &b);
     let y = be.matmul(a, b)?;
     let yl = Layout::contiguous(&shape);
     let mut strides = vec![0; shape.len()];
