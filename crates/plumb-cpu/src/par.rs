@@ -8,6 +8,7 @@
 
 use crate::team::{self, SyncPtr};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 thread_local! {
@@ -86,6 +87,86 @@ pub fn zip_chunks_mut<T: Send, S: Sync>(
             f(o, &src[start..(start + src_chunk).min(src.len())]);
         }
     })
+}
+
+/// Items `0 .. items` split into one run per task, each taken from its front by its task; a
+/// task whose run is used up takes items from the back of the longest other run. A static split
+/// keeps each task's items in order (its kernel can fetch the next one ahead), and taking from
+/// the others evens out a task that started late or ran slower on a shared machine.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub struct Runs {
+    /// per run: `front << 32 | back`, the items `front .. back` not yet taken
+    runs: Vec<AtomicU64>,
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+impl Runs {
+    /// `items` in `tasks` runs of near-equal length (at least one run; items below 2³²).
+    pub fn new(items: usize, tasks: usize) -> Runs {
+        let tasks = tasks.max(1);
+        let pack = |f: usize, b: usize| AtomicU64::new(((f as u64) << 32) | b as u64);
+        Runs {
+            runs: (0..tasks)
+                .map(|t| pack(t * items / tasks, (t + 1) * items / tasks))
+                .collect(),
+        }
+    }
+
+    /// Take one item of run `r` from its front (`back == false`) or its back.
+    fn take(&self, r: usize, back: bool) -> Option<usize> {
+        let run = self.runs.get(r)?;
+        let mut cur = run.load(Ordering::Relaxed);
+        loop {
+            let (f, b) = (cur >> 32, cur & 0xffff_ffff);
+            if f >= b {
+                return None;
+            }
+            let (next, item) = if back {
+                ((f << 32) | (b - 1), b - 1)
+            } else {
+                (((f + 1) << 32) | b, f)
+            };
+            match run.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(item as usize),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Items left in run `r`.
+    fn left(&self, r: usize) -> u64 {
+        let cur = self.runs[r].load(Ordering::Relaxed);
+        (cur & 0xffff_ffff).saturating_sub(cur >> 32)
+    }
+
+    /// The next item for task `t`: the front of its own run, else the back of the run with the
+    /// most items left; `None` when every item is taken. The flag says whether it came from
+    /// another run.
+    pub fn next(&self, t: usize) -> Option<(usize, bool)> {
+        if let Some(i) = self.take(t, false) {
+            return Some((i, false));
+        }
+        loop {
+            let r = (0..self.runs.len()).max_by_key(|&r| self.left(r))?;
+            if self.left(r) == 0 {
+                return None;
+            }
+            if let Some(i) = self.take(r, true) {
+                return Some((i, true));
+            }
+        }
+    }
+
+    /// The item task `t` will most likely get next after `item`: the front of its own run if
+    /// `item` came from there, else the item before it (the next one taken from that back).
+    pub fn guess(&self, t: usize, item: usize, stolen: bool) -> Option<usize> {
+        if stolen {
+            return item.checked_sub(1);
+        }
+        let cur = self.runs.get(t)?.load(Ordering::Relaxed);
+        let (f, b) = ((cur >> 32) as usize, (cur & 0xffff_ffff) as usize);
+        (f < b).then_some(f)
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +260,53 @@ mod tests {
         }));
         let msg = r.expect_err("the panic must propagate");
         assert_eq!(msg.downcast_ref::<&str>(), Some(&"chunk 7"));
+    }
+
+    #[test]
+    fn runs_go_front_to_back_then_steal_from_the_longest_back() {
+        let r = Runs::new(10, 3); // runs 0..3, 3..6, 6..10
+        let mine: Vec<_> = std::iter::from_fn(|| r.next(0)).collect();
+        assert_eq!(
+            mine,
+            [
+                (0, false),
+                (1, false),
+                (2, false),
+                (9, true),
+                (8, true),
+                (5, true),
+                (7, true),
+                (4, true),
+                (6, true),
+                (3, true)
+            ]
+        );
+        assert_eq!(r.next(1), None);
+        let r = Runs::new(10, 3);
+        assert_eq!(r.guess(0, 0, false), Some(0), "front not taken yet");
+        assert_eq!(r.next(0), Some((0, false)));
+        assert_eq!(r.guess(0, 0, false), Some(1));
+        assert_eq!(r.guess(0, 9, true), Some(8));
+        assert_eq!(Runs::new(0, 2).next(1), None);
+        assert_eq!(Runs::new(3, 0).next(0), Some((0, false)));
+    }
+
+    #[test]
+    fn runs_hand_out_every_item_once_across_threads() {
+        for (items, tasks) in [(1000, 4), (7, 3), (5, 8), (0, 2)] {
+            let r = Runs::new(items, tasks);
+            let seen: Vec<AtomicUsize> = (0..items).map(|_| AtomicUsize::new(0)).collect();
+            with_threads(tasks, || {
+                for_each(tasks, |t| {
+                    while let Some((i, _)) = r.next(t) {
+                        seen[i].fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            });
+            assert!(
+                seen.iter().all(|v| v.load(Ordering::Relaxed) == 1),
+                "{items} items in {tasks} runs"
+            );
+        }
     }
 }

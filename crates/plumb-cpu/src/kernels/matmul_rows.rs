@@ -5,7 +5,9 @@
 //! With few rows each weight is used for few multiply-adds, and a model's weights come from
 //! L3 on every call (MiniLM's 42 MB of linear weights against 2 MB of L2 per core), so the
 //! speed of a call is how well reading `b` overlaps the arithmetic. Each thread takes a run of
-//! strips of 64 columns, and each strip goes in chunks of [`KC`] rows of `b` (32 KiB):
+//! strips of 64 columns, and a thread done with its run takes strips from the back of another's
+//! ([`Runs`]: on a shared machine one thread often runs late or slow, and the other waited for
+//! it at the end of every call). Each strip goes in chunks of [`KC`] rows of `b` (32 KiB):
 //! - the first group of up to 6 rows of `a` reads the chunk from `b` and copies it into an
 //!   aligned buffer (rows of a wide matrix lie a multiple of 64 bytes apart, so read in place
 //!   they would crowd a few L1 sets), the other groups read the copy from L1;
@@ -21,6 +23,8 @@
 //! gemm crate runs.
 
 use super::unary::RowMap;
+#[cfg(target_arch = "x86_64")]
+use crate::par::Runs;
 
 /// Most rows of `a` this kernel takes; more go to the gemm crate, whose packing then pays.
 pub const MAX_ROWS: usize = 96;
@@ -98,11 +102,11 @@ pub fn matmul_rows(x: Rows, bias: Option<&[f32]>, act: Option<RowMap<f32>>) -> O
         let c = crate::team::SyncPtr::spare(&mut out);
         let strips = x.n.div_ceil(STRIP);
         let tasks = crate::par::threads().clamp(1, strips);
+        let runs = Runs::new(strips, tasks);
         crate::par::for_each(tasks, |t| {
-            let run = t * strips / tasks..(t + 1) * strips / tasks;
             // SAFETY: AVX-512 (`applies`); the operands hold what they address (`in_bounds`);
-            // the columns of this task's strips in every row of `out` are its alone
-            unsafe { strips_of(x, bias, act, c.ptr(), run) }
+            // the columns of each strip in every row of `out` belong to the task that took it
+            unsafe { strips_of(x, bias, act, c.ptr(), &runs, t) }
         });
         // SAFETY: the tasks wrote all m × n elements (see above) and have finished
         unsafe { out.set_len(len) };
@@ -125,22 +129,22 @@ struct Chunk {
     kc: usize,
 }
 
-/// The chunks of a run of strips, strip by strip, in the order they are computed.
+/// Chunk `j` of strip `s`.
 #[cfg(target_arch = "x86_64")]
-fn chunks(x: Rows, run: std::ops::Range<usize>) -> impl Iterator<Item = Chunk> {
-    run.flat_map(move |s| {
-        let (c0, cols) = (s * STRIP, STRIP.min(x.n - s * STRIP));
-        (0..x.k).step_by(KC).map(move |k0| Chunk {
-            c0,
-            cols,
-            k0,
-            kc: KC.min(x.k - k0),
-        })
-    })
+fn chunk(x: Rows, s: usize, j: usize) -> Chunk {
+    let (c0, k0) = (s * STRIP, j * KC);
+    Chunk {
+        c0,
+        cols: STRIP.min(x.n - c0),
+        k0,
+        kc: KC.min(x.k - k0),
+    }
 }
 
-/// The columns of strips `run` of every row of c (row stride n), chunk by chunk. While it
-/// computes one chunk, each register block fetches its share of the next chunk's rows into L2.
+/// The columns of task `t`'s strips of every row of c (row stride n), chunk by chunk: the strips
+/// of its run in order, then strips taken from the back of the others' runs. While it computes
+/// one chunk, each register block fetches its share of the next chunk's rows into L2 (after a
+/// strip's last chunk: the first chunk of the strip it will most likely take next).
 ///
 /// # Safety
 /// AVX-512 is present; `x` is in bounds; `c` addresses m × n values of which the strips' columns
@@ -152,7 +156,8 @@ unsafe fn strips_of(
     bias: Option<&[f32]>,
     act: Option<RowMap<f32>>,
     c: *mut f32,
-    run: std::ops::Range<usize>,
+    runs: &Runs,
+    t: usize,
 ) {
     use std::arch::x86_64::__mmask16;
     // the chunk of b's strip, copied by the first register block for the others: rows of a
@@ -161,68 +166,83 @@ unsafe fn strips_of(
     let mut packed = Packed([const { std::mem::MaybeUninit::uninit() }; KC * STRIP]);
     let packed = packed.0.as_mut_ptr() as *mut f32;
     let blocks = x.m.div_ceil(ROWS);
-    let mut next_chunks = chunks(x, run.clone()).skip(1);
-    for (n, ch) in chunks(x, run).enumerate() {
-        let mask = |v: usize| ((1u32 << ch.cols.saturating_sub(16 * v).min(16)) - 1) as __mmask16;
-        let masks = [mask(0), mask(1), mask(2), mask(3)];
-        let next = next_chunks.next();
-        let last = ch.k0 + ch.kc == x.k;
-        for g in 0..blocks {
-            let i = g * ROWS;
-            let rows = ROWS.min(x.m - i);
-            let first_block = g == 0;
-            // this block's share of the next chunk's rows, and its cache lines per row
-            let fetch = next.map_or((std::ptr::null(), 0, 0), |nx| {
-                let (lo, hi) = (g * nx.kc / blocks, (g + 1) * nx.kc / blocks);
-                let at = x.b.as_ptr().add((nx.k0 + lo) * x.ldb + nx.c0);
-                (at, hi - lo, nx.cols.div_ceil(16))
-            });
-            let blk = Block {
-                a: x.a.as_ptr().add(i * x.lda + ch.k0),
-                lda: x.lda,
-                b: if first_block {
-                    x.b.as_ptr().add(ch.k0 * x.ldb + ch.c0)
-                } else {
-                    packed as *const f32
-                },
-                ldb: if first_block { x.ldb } else { STRIP },
-                pack: packed,
-                // nothing was fetched ahead of the very first chunk: its first block asks for
-                // its own rows a few steps ahead
-                ahead: if n == 0 && first_block { ch.kc } else { 0 },
-                fetch,
-                b_ld: x.ldb,
-                kc: ch.kc,
-                c: c.add(i * x.n + ch.c0),
-                ldc: x.n,
-                masks,
-                first: ch.k0 == 0,
-                bias: if last {
-                    bias.map(|b| &b[ch.c0..ch.c0 + ch.cols])
-                } else {
-                    None
-                },
+    let per = x.k.div_ceil(KC);
+    // the strip whose first chunk the chunk before was fetching (none before the first)
+    let mut fetched = None;
+    while let Some((s, stolen)) = runs.next(t) {
+        for j in 0..per {
+            let ch = chunk(x, s, j);
+            let mask =
+                |v: usize| ((1u32 << ch.cols.saturating_sub(16 * v).min(16)) - 1) as __mmask16;
+            let masks = [mask(0), mask(1), mask(2), mask(3)];
+            let last = j + 1 == per;
+            // nothing was fetched ahead of a strip's first chunk it did not guess: the first
+            // block asks for its own rows a few steps ahead
+            let unfetched = j == 0 && fetched != Some(s);
+            let next = if last {
+                let guess = runs.guess(t, s, stolen);
+                fetched = guess;
+                guess.map(|g| chunk(x, g, 0))
+            } else {
+                Some(chunk(x, s, j + 1))
             };
-            match (rows, first_block) {
-                (6, true) => block::<6, true>(blk),
-                (6, false) => block::<6, false>(blk),
-                (5, true) => block::<5, true>(blk),
-                (5, false) => block::<5, false>(blk),
-                (4, true) => block::<4, true>(blk),
-                (4, false) => block::<4, false>(blk),
-                (3, true) => block::<3, true>(blk),
-                (3, false) => block::<3, false>(blk),
-                (2, true) => block::<2, true>(blk),
-                (2, false) => block::<2, false>(blk),
-                (_, true) => block::<1, true>(blk),
-                (_, false) => block::<1, false>(blk),
-            }
-            if let (true, Some(act)) = (last, act) {
-                for r in i..i + rows {
-                    act(std::slice::from_raw_parts_mut(
-                        c.add(r * x.n + ch.c0),
-                        ch.cols,
-                    ));
+            for g in 0..blocks {
+                let i = g * ROWS;
+                let rows = ROWS.min(x.m - i);
+                let first_block = g == 0;
+                // this block's share of the next chunk's rows, and its cache lines per row
+                let fetch = next.map_or((std::ptr::null(), 0, 0), |nx| {
+                    let (lo, hi) = (g * nx.kc / blocks, (g + 1) * nx.kc / blocks);
+                    let at = x.b.as_ptr().add((nx.k0 + lo) * x.ldb + nx.c0);
+                    (at, hi - lo, nx.cols.div_ceil(16))
+                });
+                let blk = Block {
+                    a: x.a.as_ptr().add(i * x.lda + ch.k0),
+                    lda: x.lda,
+                    b: if first_block {
+                        x.b.as_ptr().add(ch.k0 * x.ldb + ch.c0)
+                    } else {
+                        packed as *const f32
+                    },
+                    ldb: if first_block { x.ldb } else { STRIP },
+                    pack: packed,
+                    // nothing was fetched ahead of the very first chunk: its first block asks for
+                    // its own rows a few steps ahead
+                    ahead: if unfetched && first_block { ch.kc } else { 0 },
+                    fetch,
+                    b_ld: x.ldb,
+                    kc: ch.kc,
+                    c: c.add(i * x.n + ch.c0),
+                    ldc: x.n,
+                    masks,
+                    first: ch.k0 == 0,
+                    bias: if last {
+                        bias.map(|b| &b[ch.c0..ch.c0 + ch.cols])
+                    } else {
+                        None
+                    },
+                };
+                match (rows, first_block) {
+                    (6, true) => block::<6, true>(blk),
+                    (6, false) => block::<6, false>(blk),
+                    (5, true) => block::<5, true>(blk),
+                    (5, false) => block::<5, false>(blk),
+                    (4, true) => block::<4, true>(blk),
+                    (4, false) => block::<4, false>(blk),
+                    (3, true) => block::<3, true>(blk),
+                    (3, false) => block::<3, false>(blk),
+                    (2, true) => block::<2, true>(blk),
+                    (2, false) => block::<2, false>(blk),
+                    (_, true) => block::<1, true>(blk),
+                    (_, false) => block::<1, false>(blk),
+                }
+                if let (true, Some(act)) = (last, act) {
+                    for r in i..i + rows {
+                        act(std::slice::from_raw_parts_mut(
+                            c.add(r * x.n + ch.c0),
+                            ch.cols,
+                        ));
+                    }
                 }
             }
         }
@@ -351,8 +371,20 @@ mod tests {
                 k,
                 n,
             };
-            for with_bias in [false, true] {
-                let c = matmul_rows(x, with_bias.then_some(&bias[..]), None).expect("applies");
+            // with and without bias through the team, and with bias as one task that took
+            // its own strips and then every other run's from the back (`stolen`)
+            for (with_bias, stolen) in [(false, false), (true, false), (true, true)] {
+                let add = with_bias.then_some(&bias[..]);
+                let c = if stolen {
+                    let mut c = vec![f32::NAN; m * n];
+                    let runs = Runs::new(n.div_ceil(STRIP), 3);
+                    // SAFETY: AVX-512 (checked above); x is in bounds; c holds m × n values
+                    unsafe { strips_of(x, add, None, c.as_mut_ptr(), &runs, 0) };
+                    assert_eq!(runs.next(1), None, "every strip was taken");
+                    c
+                } else {
+                    matmul_rows(x, add, None).expect("applies")
+                };
                 for (idx, &got) in c.iter().enumerate() {
                     let (i, j) = (idx / n, idx % n);
                     let mut want: f64 = (0..k)
@@ -364,7 +396,7 @@ mod tests {
                     let tol = 1e-6 * (k as f64).sqrt() * (1.0 + want.abs());
                     assert!(
                         (got as f64 - want).abs() <= tol,
-                        "{m}x{k}x{n} bias {with_bias}: c[{i},{j}] = {got}, want {want}"
+                        "{m}x{k}x{n} bias {with_bias} stolen {stolen}: c[{i},{j}] = {got}, want {want}"
                     );
                 }
             }
