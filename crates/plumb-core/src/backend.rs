@@ -163,6 +163,13 @@ pub trait Backend: Send + Sync + Debug {
     fn matmul_bias_act(&self, a: View, b: View, bias: View, act: UnaryOp) -> Result<StorageRef> {
         compose_matmul_bias_act(self, a, b, bias, act)
     }
+    /// [`Backend::matmul_bias`] plus `residual` (the output's shape, a's dtype, any strides)
+    /// added to every output: a linear layer and the skip connection after it. The default
+    /// composes `matmul_bias` and `binary(Add)`; a backend may add the residual to each block of
+    /// the product while the block is still in cache.
+    fn matmul_bias_add(&self, a: View, b: View, bias: View, residual: View) -> Result<StorageRef> {
+        compose_matmul_bias_add(self, a, b, bias, residual)
+    }
     /// `x` [rows…, k] (f32/f16/bf16) × `w`ᵀ where `w` is quantized [n, k] → [rows…, n] in x's
     /// dtype, without dequantizing all of `w` first.
     fn qmatmul(&self, x: View, w: View) -> Result<StorageRef>;
@@ -271,6 +278,30 @@ pub fn compose_matmul_bias_act<B: Backend + ?Sized>(
             layout: &Layout::contiguous(&shape),
             dtype,
         },
+    )
+}
+
+/// [`Backend::matmul_bias_add`] as `matmul_bias` then `binary(Add)` with the residual (the
+/// default, and what a backend runs for the dtypes it does not fuse).
+pub fn compose_matmul_bias_add<B: Backend + ?Sized>(
+    be: &B,
+    a: View,
+    b: View,
+    bias: View,
+    residual: View,
+) -> Result<StorageRef> {
+    let shape = matmul_shape(&a, &b);
+    let dtype = a.dtype;
+    let y = be.matmul_bias(a, b, bias)?;
+    let yl = Layout::contiguous(&shape);
+    be.binary(
+        BinaryOp::Add,
+        View {
+            storage: y.as_ref(),
+            layout: &yl,
+            dtype,
+        },
+        residual,
     )
 }
 

@@ -20,8 +20,8 @@ pub mod shape;
 pub mod tensor;
 
 pub use backend::{
-    compose_matmul_bias, compose_matmul_bias_act, AttentionArgs, Backend, BackendStorage,
-    ByteCounter, StorageRef, View,
+    compose_matmul_bias, compose_matmul_bias_act, compose_matmul_bias_add, AttentionArgs, Backend,
+    BackendStorage, ByteCounter, StorageRef, View,
 };
 pub use caps::{Capabilities, DeviceInfo, DeviceKind, Limits, Support};
 pub use device::{Device, OpRecord};

@@ -32,6 +32,14 @@ fn index_dtype(op: &'static str, ids: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// What a linear layer does to its product before returning it.
+#[derive(Clone, Copy)]
+enum Then<'a> {
+    Nothing,
+    Act(UnaryOp),
+    Add(&'a Tensor),
+}
+
 impl Tensor {
     fn softmax_impl(&self, dim: isize, log: bool) -> Result<Tensor> {
         let op = if log { "log_softmax" } else { "softmax" };
@@ -259,7 +267,7 @@ impl Tensor {
     /// or quantized), `bias` [n]. With float weights it is one backend op (`matmul_bias`, which
     /// the CPU fuses into its gemm); quantized weights run `qmatmul` and then the add.
     pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        self.linear_then(w, bias, None)
+        self.linear_then(w, bias, Then::Nothing)
     }
 
     /// [`Tensor::linear`] followed by the activation `act` (gelu, gelu_tanh, relu or silu):
@@ -267,29 +275,42 @@ impl Tensor {
     /// a bias is given and the device runs `act` natively in x's dtype (the CPU applies it to
     /// each block of the product while it is in cache); as the two ops otherwise.
     pub fn linear_act(&self, w: &Tensor, bias: Option<&Tensor>, act: UnaryOp) -> Result<Tensor> {
-        self.linear_then(w, bias, Some(act))
+        self.linear_then(w, bias, Then::Act(act))
     }
 
-    fn linear_then(
+    /// [`Tensor::linear`] plus `residual` (the output's shape): `x.linear(w, bias)?.add(residual)`,
+    /// a linear layer and the skip connection after it, as one op (`linear_add`) where the
+    /// weights are float, a bias is given, the residual has the output's shape and x's dtype and
+    /// the device adds natively in that dtype (the CPU adds it to each block of the product while
+    /// it is in cache); as the two ops otherwise.
+    pub fn linear_add(
         &self,
         w: &Tensor,
         bias: Option<&Tensor>,
-        act: Option<UnaryOp>,
+        residual: &Tensor,
     ) -> Result<Tensor> {
-        let fused = act.and_then(|a| {
-            let name = match a {
-                UnaryOp::Gelu => "linear_gelu",
-                UnaryOp::GeluTanh => "linear_gelu_tanh",
-                UnaryOp::Relu => "linear_relu",
-                UnaryOp::Silu => "linear_silu",
-                _ => return None,
-            };
-            let native = self.device().supports(OpFamily::Elementwise, self.dtype());
-            (self.dtype().is_float() && native == Support::Native).then_some((a, name))
-        });
-        let composed = |y: Tensor| match act {
-            Some(a) => y.unary(a),
-            None => Ok(y),
+        self.linear_then(w, bias, Then::Add(residual))
+    }
+
+    fn linear_then(&self, w: &Tensor, bias: Option<&Tensor>, then: Then) -> Result<Tensor> {
+        let native = self.device().supports(OpFamily::Elementwise, self.dtype()) == Support::Native
+            && self.dtype().is_float();
+        let fused = match then {
+            Then::Nothing => Some("linear"),
+            Then::Act(a) => match a {
+                UnaryOp::Gelu => Some("linear_gelu"),
+                UnaryOp::GeluTanh => Some("linear_gelu_tanh"),
+                UnaryOp::Relu => Some("linear_relu"),
+                UnaryOp::Silu => Some("linear_silu"),
+                _ => None,
+            }
+            .filter(|_| native),
+            Then::Add(r) => Some("linear_add").filter(|_| native && r.dtype() == self.dtype()),
+        };
+        let composed = |y: Tensor| match then {
+            Then::Nothing => Ok(y),
+            Then::Act(a) => y.unary(a),
+            Then::Add(r) => y.add(r),
         };
         let Some(bias) = bias else {
             return composed(self.qmatmul(w)?);
@@ -297,9 +318,9 @@ impl Tensor {
         if w.dtype().is_quantized() || bias.dtype() != self.dtype() {
             return composed(self.qmatmul(w)?.add(bias)?);
         }
-        if act.is_some() && fused.is_none() {
+        let Some(name) = fused else {
             return composed(self.linear(w, Some(bias))?);
-        }
+        };
         float_only("linear", self)?;
         let k = self.shape().last().copied().unwrap_or(0);
         if w.rank() != 2 || self.rank() == 0 || w.shape()[1] != k {
@@ -334,16 +355,25 @@ impl Tensor {
         let mut xs = x.shape().to_vec();
         let xl = xs.len() - 1;
         xs[xl] = n;
+        let residual = match then {
+            Then::Add(r) if r.shape() == out => Some(r.reshape(&xs[..])?),
+            // a residual that only broadcasts to the output: the two ops
+            Then::Add(_) => return composed(self.linear(w, Some(bias))?),
+            _ => None,
+        };
+        let mut inputs = vec![&x, &wt, bias];
+        inputs.extend(residual.as_ref());
         let y = Tensor::dispatch(
-            fused.map_or("linear", |(_, name)| name),
+            name,
             OpFamily::Matmul,
             self.dtype(),
-            &[&x, &wt, bias],
+            &inputs,
             &xs,
             self.dtype(),
-            &|be, v| match fused {
-                Some((a, _)) => be.matmul_bias_act(v[0], v[1], v[2], a),
-                None => be.matmul_bias(v[0], v[1], v[2]),
+            &|be, v| match then {
+                Then::Act(a) => be.matmul_bias_act(v[0], v[1], v[2], a),
+                Then::Add(_) => be.matmul_bias_add(v[0], v[1], v[2], v[3]),
+                Then::Nothing => be.matmul_bias(v[0], v[1], v[2]),
             },
         )?;
         if self.rank() == 1 {

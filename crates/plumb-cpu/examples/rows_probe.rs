@@ -91,7 +91,7 @@ fn main() {
                     k,
                     n,
                 };
-                got = matmul_rows(x, None, None);
+                got = matmul_rows(x, None, None, None);
             });
             let Some(got) = got else {
                 println!("rows_probe: matmul_rows declined {m}x{k}x{n}");

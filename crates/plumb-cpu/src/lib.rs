@@ -246,8 +246,14 @@ impl Backend for CpuBackend {
 
     fn matmul(&self, a: View, b: View) -> Result<StorageRef> {
         self.run(|| match a.dtype {
-            DType::F32 => store(a.dtype, matmul::matmul_gemm::<f32>(&a, &b, None, None)?),
-            DType::F64 => store(a.dtype, matmul::matmul_gemm::<f64>(&a, &b, None, None)?),
+            DType::F32 => store(
+                a.dtype,
+                matmul::matmul_gemm::<f32>(&a, &b, None, None, None)?,
+            ),
+            DType::F64 => store(
+                a.dtype,
+                matmul::matmul_gemm::<f64>(&a, &b, None, None, None)?,
+            ),
             DType::F16 => store(a.dtype, matmul::matmul_half::<half::f16>(&a, &b)?),
             DType::BF16 => store(a.dtype, matmul::matmul_half::<half::bf16>(&a, &b)?),
             dt => Err(not_float("matmul", dt)),
@@ -258,11 +264,11 @@ impl Backend for CpuBackend {
         self.run(|| match a.dtype {
             DType::F32 => store(
                 a.dtype,
-                matmul::matmul_gemm::<f32>(&a, &b, Some(&bias), None)?,
+                matmul::matmul_gemm::<f32>(&a, &b, Some(&bias), None, None)?,
             ),
             DType::F64 => store(
                 a.dtype,
-                matmul::matmul_gemm::<f64>(&a, &b, Some(&bias), None)?,
+                matmul::matmul_gemm::<f64>(&a, &b, Some(&bias), None, None)?,
             ),
             _ => plumb_core::compose_matmul_bias(self, a, b, bias),
         })
@@ -274,17 +280,31 @@ impl Backend for CpuBackend {
                 let act = unary::row_map::<f32>(act);
                 store(
                     a.dtype,
-                    matmul::matmul_gemm(&a, &b, Some(&bias), Some(&*act))?,
+                    matmul::matmul_gemm(&a, &b, Some(&bias), Some(&*act), None)?,
                 )
             }
             DType::F64 => {
                 let act = unary::row_map::<f64>(act);
                 store(
                     a.dtype,
-                    matmul::matmul_gemm(&a, &b, Some(&bias), Some(&*act))?,
+                    matmul::matmul_gemm(&a, &b, Some(&bias), Some(&*act), None)?,
                 )
             }
             _ => plumb_core::compose_matmul_bias_act(self, a, b, bias, act),
+        })
+    }
+
+    fn matmul_bias_add(&self, a: View, b: View, bias: View, residual: View) -> Result<StorageRef> {
+        self.run(|| match a.dtype {
+            DType::F32 => store(
+                a.dtype,
+                matmul::matmul_gemm::<f32>(&a, &b, Some(&bias), None, Some(&residual))?,
+            ),
+            DType::F64 => store(
+                a.dtype,
+                matmul::matmul_gemm::<f64>(&a, &b, Some(&bias), None, Some(&residual))?,
+            ),
+            _ => plumb_core::compose_matmul_bias_add(self, a, b, bias, residual),
         })
     }
 

@@ -72,7 +72,9 @@ fn operand<'a, T>(data: &'a [T], layout: &'a Layout) -> Operand<'a, T> {
 /// Run gemm over every batch of `a` × `b` into a contiguous output.
 ///
 /// With `bias` (n values), each block of the output gets the bias added right after gemm
-/// writes it, on the same task, while the block is still in cache.
+/// writes it, on the same task, while the block is still in cache; then `act`, then `res` (a
+/// residual laid out as the output: batch · m · n values) added the same way.
+#[allow(clippy::too_many_arguments)]
 fn gemm_batched<T: Float>(
     a: Operand<T>,
     b: Operand<T>,
@@ -81,6 +83,7 @@ fn gemm_batched<T: Float>(
     zero: T,
     bias: Option<&[T]>,
     act: Option<RowMap<T>>,
+    res: Option<&[T]>,
 ) -> Vec<T> {
     let len = d.batch * d.m * d.n;
     if len == 0 || d.k == 0 {
@@ -94,6 +97,9 @@ fn gemm_batched<T: Float>(
         if let Some(act) = act {
             act(&mut out);
         }
+        if let Some(res) = res {
+            add_row(&mut out, res);
+        }
         return out;
     }
     // x[.., m, k] × w[k, n] (w broadcast over the batch): one gemm over batch·m rows when the
@@ -106,10 +112,10 @@ fn gemm_batched<T: Float>(
                 m: d.batch * d.m,
                 ..d
             };
-            return gemm_batched(rows, b, folded, one, zero, bias, act);
+            return gemm_batched(rows, b, folded, one, zero, bias, act, res);
         }
     }
-    if let Some(out) = few_rows(&a, &b, d, bias, act) {
+    if let Some(out) = few_rows(&a, &b, d, bias, act, res) {
         return out;
     }
     // gemm writes every element without reading it (read = false), so the output is a pooled
@@ -143,17 +149,20 @@ fn gemm_batched<T: Float>(
         alpha: zero,
         beta: one,
     };
-    // SAFETY (the epilogue): gemm has written the block's rows × cols elements at dst
+    // SAFETY (the epilogue): gemm has written the block's rows × cols elements at dst, which
+    // lies inside `out` (so the residual's elements at the same offset exist)
     let add_bias = |dst: Dst<T>, c0: usize, rows: usize, cols: usize| unsafe {
         if let Some(bias) = bias {
             add_rows(dst, &bias[c0..c0 + cols], rows)
         }
-        if let Some(act) = act {
-            for r in 0..rows {
-                act(std::slice::from_raw_parts_mut(
-                    dst.ptr.add(r * dst.rs),
-                    cols,
-                ));
+        for r in 0..rows {
+            let row = std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.rs), cols);
+            if let Some(act) = act {
+                act(row);
+            }
+            if let Some(res) = res {
+                let at = dst.ptr.add(r * dst.rs).offset_from(base.get()) as usize;
+                add_row(row, &res[at..at + cols]);
             }
         }
     };
@@ -187,6 +196,7 @@ fn few_rows<T: Float>(
     d: Dims,
     bias: Option<&[T]>,
     act: Option<RowMap<T>>,
+    res: Option<&[T]>,
 ) -> Option<Vec<T>> {
     use super::matmul_rows::{applies, matmul_rows, Rows};
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -213,7 +223,7 @@ fn few_rows<T: Float>(
     };
     // SAFETY: as above (a map of f32 rows when T is f32)
     let act = act.map(|g| unsafe { std::mem::transmute::<RowMap<T>, RowMap<f32>>(g) });
-    let out = matmul_rows(rows, bias.map(f), act)?;
+    let out = matmul_rows(rows, bias.map(f), act, res.map(f))?;
     // SAFETY: as above, back to T = f32
     Some(unsafe { std::mem::transmute::<Vec<f32>, Vec<T>>(out) })
 }
@@ -388,7 +398,8 @@ fn uniform_rows(l: &Layout) -> Option<isize> {
 }
 
 /// `matmul_f32` / `matmul_f64`, and with `bias` (n values added to every output row, then `act`
-/// applied to each row where given) the fused linear layer: one row times a row-major matrix
+/// applied to each row where given, then `res` added: a residual of the output's shape) the
+/// fused linear layer: one row times a row-major matrix
 /// streams it ([`matvec`](super::matvec::matvec)); few rows of f32 go to
 /// [`matmul_rows`](super::matmul_rows); otherwise the views' strides go to gemm as they are, and
 /// each gemm block adds its columns of the bias (and applies `act`) once written.
@@ -397,8 +408,26 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
     b: &View,
     bias: Option<&View>,
     act: Option<RowMap<T>>,
+    res: Option<&View>,
 ) -> Result<Vec<T>> {
     let d = dims(a, b);
+    let res = res
+        .map(|v| contiguous::<T>("matmul_bias_add", v))
+        .transpose()?;
+    if let Some(res) = &res {
+        if res.len() != d.batch * d.m * d.n {
+            return Err(device_err(
+                "matmul_bias_add",
+                format!(
+                    "residual of {} values for a {}x{}x{} output",
+                    res.len(),
+                    d.batch,
+                    d.m,
+                    d.n
+                ),
+            ));
+        }
+    }
     let bias = bias
         .map(|v| contiguous::<T>("matmul_bias", v))
         .transpose()?;
@@ -421,6 +450,9 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
         if let Some(act) = act {
             act(&mut out);
         }
+        if let Some(res) = &res {
+            add_row(&mut out, res);
+        }
         return Ok(out);
     }
     let (da, db) = (raw_slice::<T>("matmul", a)?, raw_slice::<T>("matmul", b)?);
@@ -432,6 +464,7 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
         T::ZERO,
         bias.as_deref(),
         act,
+        res.as_deref(),
     ))
 }
 
@@ -472,6 +505,7 @@ pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
         d,
         1f32,
         0f32,
+        None,
         None,
         None,
     );

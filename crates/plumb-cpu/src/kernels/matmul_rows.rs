@@ -87,9 +87,19 @@ impl Rows<'_> {
 /// [`applies`] is false or the operands do not hold what their strides address.
 ///
 /// With `act`, each row of each strip goes through it once its last chunk is stored (while it
-/// is in L1): a linear layer's activation.
-pub fn matmul_rows(x: Rows, bias: Option<&[f32]>, act: Option<RowMap<f32>>) -> Option<Vec<f32>> {
-    if !applies(x.m, x.k, x.n) || !x.in_bounds() || bias.is_some_and(|b| b.len() != x.n) {
+/// is in L1): a linear layer's activation. Then `res` (m × n values, row-major) is added the same
+/// way: the skip connection after a linear layer.
+pub fn matmul_rows(
+    x: Rows,
+    bias: Option<&[f32]>,
+    act: Option<RowMap<f32>>,
+    res: Option<&[f32]>,
+) -> Option<Vec<f32>> {
+    if !applies(x.m, x.k, x.n)
+        || !x.in_bounds()
+        || bias.is_some_and(|b| b.len() != x.n)
+        || res.is_some_and(|r| r.len() != x.m * x.n)
+    {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
@@ -106,7 +116,7 @@ pub fn matmul_rows(x: Rows, bias: Option<&[f32]>, act: Option<RowMap<f32>>) -> O
         crate::par::for_each(tasks, |t| {
             // SAFETY: AVX-512 (`applies`); the operands hold what they address (`in_bounds`);
             // the columns of each strip in every row of `out` belong to the task that took it
-            unsafe { strips_of(x, bias, act, c.ptr(), &runs, t) }
+            unsafe { strips_of(x, bias, act, res, c.ptr(), &runs, t) }
         });
         // SAFETY: the tasks wrote all m × n elements (see above) and have finished
         unsafe { out.set_len(len) };
@@ -155,6 +165,7 @@ unsafe fn strips_of(
     x: Rows,
     bias: Option<&[f32]>,
     act: Option<RowMap<f32>>,
+    res: Option<&[f32]>,
     c: *mut f32,
     runs: &Runs,
     t: usize,
@@ -236,12 +247,18 @@ unsafe fn strips_of(
                     (_, true) => block::<1, true>(blk),
                     (_, false) => block::<1, false>(blk),
                 }
-                if let (true, Some(act)) = (last, act) {
+                if last && (act.is_some() || res.is_some()) {
                     for r in i..i + rows {
-                        act(std::slice::from_raw_parts_mut(
-                            c.add(r * x.n + ch.c0),
-                            ch.cols,
-                        ));
+                        let at = r * x.n + ch.c0;
+                        let row = std::slice::from_raw_parts_mut(c.add(at), ch.cols);
+                        if let Some(act) = act {
+                            act(row);
+                        }
+                        if let Some(res) = res {
+                            for (o, &v) in row.iter_mut().zip(&res[at..at + ch.cols]) {
+                                *o += v;
+                            }
+                        }
                     }
                 }
             }
@@ -379,11 +396,11 @@ mod tests {
                     let mut c = vec![f32::NAN; m * n];
                     let runs = Runs::new(n.div_ceil(STRIP), 3);
                     // SAFETY: AVX-512 (checked above); x is in bounds; c holds m × n values
-                    unsafe { strips_of(x, add, None, c.as_mut_ptr(), &runs, 0) };
+                    unsafe { strips_of(x, add, None, None, c.as_mut_ptr(), &runs, 0) };
                     assert_eq!(runs.next(1), None, "every strip was taken");
                     c
                 } else {
-                    matmul_rows(x, add, None).expect("applies")
+                    matmul_rows(x, add, None, None).expect("applies")
                 };
                 for (idx, &got) in c.iter().enumerate() {
                     let (i, j) = (idx / n, idx % n);
@@ -421,15 +438,16 @@ mod tests {
                 ..x
             },
             None,
+            None,
             None
         )
         .is_none());
         assert!(
-            matmul_rows(Rows { ldb: 3, ..x }, None, None).is_none(),
+            matmul_rows(Rows { ldb: 3, ..x }, None, None, None).is_none(),
             "b too short"
         );
         assert!(
-            matmul_rows(x, Some(&[1.0]), None).is_none(),
+            matmul_rows(x, Some(&[1.0]), None, None).is_none(),
             "bias of the wrong length"
         );
     }

@@ -79,6 +79,10 @@ impl Linear {
     fn forward_act(&self, x: &Tensor, act: UnaryOp) -> Result<Tensor> {
         x.linear_act(&self.w, self.b.as_ref(), act)
     }
+    /// The layer plus the skip connection `residual`, fused where the device can.
+    fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        x.linear_add(&self.w, self.b.as_ref(), residual)
+    }
 }
 
 /// Query, key and value: one stacked [3·h, h] linear layer (one matmul, its output narrowed
@@ -286,10 +290,10 @@ impl Bert {
             let ctx = Tensor::attention(&q, &k, &v, Some(&neg), false, None)?
                 .transpose(1, 2)?
                 .reshape([b, s, h])?;
-            let a = l.attn_out.forward(&ctx)?.add(&x)?;
+            let a = l.attn_out.forward_add(&ctx, &x)?;
             x = l.attn_norm.forward(&a)?;
             let i = l.inter.forward_act(&x, c.hidden_act)?;
-            let o = l.out.forward(&i)?.add(&x)?;
+            let o = l.out.forward_add(&i, &x)?;
             x = l.out_norm.forward(&o)?;
         }
         Ok(x)

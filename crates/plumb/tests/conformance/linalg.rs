@@ -195,6 +195,69 @@ fn matmul(s: &mut Suite, dt: DType) {
             act(&want[..inn], UnaryOp::GeluTanh),
             2.0,
         )?);
+        // the same layers plus a residual (`linear_add`: one op where the device fuses it, on
+        // the CPU added to each block of the product): few rows over the in-dim-major weight,
+        // the team's gemm blocks with the residual read through a transposed view, one row, and
+        // a residual that only broadcasts to the output (the two ops)
+        let plus =
+            |y: &[f64], r: &[f64]| -> Vec<f64> { y.iter().zip(r).map(|(a, b)| a + b).collect() };
+        let ri = rand(im * inn, -1.0, 1.0, dt, 86);
+        out.push(cmp(
+            "linear_add [1,13,300]·[130,300]ᵀ + [130] + [1,13,130], w in-dim-major",
+            &tensor(dev, dt, &[1, im, ik], &xi)?.linear_add(
+                &wi_t,
+                Some(&bi_t),
+                &tensor(dev, dt, &[1, im, inn], &ri)?,
+            )?,
+            plus(&want, &ri),
+            2.0,
+        )?);
+        out.push(cmp(
+            "linear_add [300]·[130,300]ᵀ + [130] + [130]",
+            &tensor(dev, dt, &[ik], &xi[..ik])?.linear_add(
+                &wi_t,
+                Some(&bi_t),
+                &tensor(dev, dt, &[inn], &ri[..inn])?,
+            )?,
+            plus(&want[..inn], &ri[..inn]),
+            2.0,
+        )?);
+        let rl = rand(2 * lm * ln, -1.0, 1.0, dt, 87); // [2, 96, 40]
+        let rl_t: Vec<f64> = (0..2 * lm * ln)
+            .map(|i| {
+                let (bt, r, c) = (i / (lm * ln), i / ln % lm, i % ln);
+                rl[bt * lm * ln + c * lm + r]
+            })
+            .collect();
+        let mut want_l = mm(&xl, &transpose(&wl, ln, lk), 1, 2 * lm, lk, ln);
+        want_l
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v += bl[i % ln]);
+        out.push(cmp(
+            "linear_add [2,40,24]·[96,24]ᵀ + [96] + [2,96,40]ᵀ",
+            &tensor(dev, dt, &[2, lm, lk], &xl)?.linear_add(
+                &tensor(dev, dt, &[ln, lk], &wl)?,
+                Some(&tbl),
+                &tensor(dev, dt, &[2, ln, lm], &rl)?.transpose(1, 2)?,
+            )?,
+            plus(&want_l, &rl_t),
+            2.0,
+        )?);
+        out.push(cmp(
+            "linear_add [2,40,24]·[96,24]ᵀ + [96] + [96] (broadcast)",
+            &tensor(dev, dt, &[2, lm, lk], &xl)?.linear_add(
+                &tensor(dev, dt, &[ln, lk], &wl)?,
+                Some(&tbl),
+                &tbl,
+            )?,
+            want_l
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + bl[i % ln])
+                .collect(),
+            2.0,
+        )?);
         // one row × a wide matrix read through a column window (row stride 310, offset 5)
         let wide = rand(k * 310, -1.0, 1.0, dt, 74);
         let win: Vec<f64> = (0..k)
