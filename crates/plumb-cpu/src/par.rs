@@ -103,6 +103,10 @@ pub struct Runs {
 impl Runs {
     /// `items` in `tasks` runs of near-equal length (at least one run; items below 2³²).
     pub fn new(items: usize, tasks: usize) -> Runs {
+        debug_assert!(
+            (items as u64) >> 32 == 0,
+            "{items} items do not fit a run's 32-bit bounds"
+        );
         let tasks = tasks.max(1);
         let pack = |f: usize, b: usize| AtomicU64::new(((f as u64) << 32) | b as u64);
         Runs {
