@@ -259,6 +259,25 @@ fn matmul_shape(a: &View, b: &View) -> Vec<usize> {
     shape
 }
 
+/// `matmul_bias` of a and b, then `then` on its output (contiguous, a's dtype): the composed
+/// forms of the fused linear ops.
+fn matmul_bias_then<B: Backend + ?Sized>(
+    be: &B,
+    a: View,
+    b: View,
+    bias: View,
+    then: impl FnOnce(View) -> Result<StorageRef>,
+) -> Result<StorageRef> {
+    let shape = matmul_shape(&a, &b);
+    let dtype = a.dtype;
+    let y = be.matmul_bias(a, b, bias)?;
+    then(View {
+        storage: y.as_ref(),
+        layout: &Layout::contiguous(&shape),
+        dtype,
+    })
+}
+
 /// [`Backend::matmul_bias_act`] as `matmul_bias` then `unary` (the default, and what a backend
 /// runs for the dtypes it does not fuse).
 pub fn compose_matmul_bias_act<B: Backend + ?Sized>(
@@ -268,17 +287,7 @@ pub fn compose_matmul_bias_act<B: Backend + ?Sized>(
     bias: View,
     act: UnaryOp,
 ) -> Result<StorageRef> {
-    let shape = matmul_shape(&a, &b);
-    let dtype = a.dtype;
-    let y = be.matmul_bias(a, b, bias)?;
-    be.unary(
-        act,
-        View {
-            storage: y.as_ref(),
-            layout: &Layout::contiguous(&shape),
-            dtype,
-        },
-    )
+    matmul_bias_then(be, a, b, bias, |y| be.unary(act, y))
 }
 
 /// [`Backend::matmul_bias_add`] as `matmul_bias` then `binary(Add)` with the residual (the
@@ -290,19 +299,7 @@ pub fn compose_matmul_bias_add<B: Backend + ?Sized>(
     bias: View,
     residual: View,
 ) -> Result<StorageRef> {
-    let shape = matmul_shape(&a, &b);
-    let dtype = a.dtype;
-    let y = be.matmul_bias(a, b, bias)?;
-    let yl = Layout::contiguous(&shape);
-    be.binary(
-        BinaryOp::Add,
-        View {
-            storage: y.as_ref(),
-            layout: &yl,
-            dtype,
-        },
-        residual,
-    )
+    matmul_bias_then(be, a, b, bias, |y| be.binary(BinaryOp::Add, y, residual))
 }
 
 /// [`Backend::matmul_bias`] as `matmul` followed by `binary(Add)` with the bias broadcast over
