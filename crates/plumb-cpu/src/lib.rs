@@ -6,7 +6,10 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! let cpu = plumb_core::Device::new(Arc::new(plumb_cpu::CpuBackend::new())).unwrap();
+//! # fn main() -> plumb_core::Result<()> {
+//! let cpu = plumb_core::Device::new(Arc::new(plumb_cpu::CpuBackend::new()))?;
+//! # Ok(())
+//! # }
 //! ```
 
 mod info;
