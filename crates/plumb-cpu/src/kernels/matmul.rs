@@ -155,7 +155,12 @@ fn gemm_batched<T: Float>(
         if let Some(bias) = bias {
             add_rows(dst, &bias[c0..c0 + cols], rows)
         }
-        for r in 0..rows {
+        let rows_after = if act.is_some() || res.is_some() {
+            rows
+        } else {
+            0
+        };
+        for r in 0..rows_after {
             let row = std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.rs), cols);
             if let Some(act) = act {
                 act(row);
