@@ -51,6 +51,21 @@ fn qmatvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
     })
 }
 
+/// x [m, k] × w [k, n] with few rows (a sentence through a linear layer at batch one), the
+/// weight in the in-dim-major layout the model loaders keep: GFLOP/s.
+fn linear(d: &Device, dt: DType, m: usize, k: usize, n: usize) -> Result<Case> {
+    let w = Tensor::randn(0.0, 1.0, [k, n], dt, 7, d)?;
+    let x = Tensor::randn(0.0, 1.0, [m, k], dt, 8, d)?;
+    Ok(Case {
+        op: "linear",
+        dtype: dt.name(),
+        shape: format!("{m}x{k}x{n}"),
+        work: 2.0 * (m * k * n) as f64,
+        unit: "GFLOP/s",
+        run: Box::new(move || x.matmul(&w)),
+    })
+}
+
 /// x [1, k] × w [k, n] with float weights in the in-dim-major layout the model loaders keep
 /// (decoding): GB/s of weight bytes streamed.
 fn matvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
@@ -99,6 +114,7 @@ pub fn all(d: &Device) -> Result<Vec<Case>> {
     for dt in [DType::F32, DType::F16, DType::BF16] {
         v.push(matvec(d, dt, 49152, 576)?);
         v.push(matvec(d, dt, 1536, 576)?);
+        v.push(linear(d, dt, 40, 384, 1536)?);
     }
     v.push(rowwise(d, "softmax_lastdim")?);
     v.push(rowwise(d, "layernorm_lastdim")?);

@@ -6,6 +6,7 @@
 //! kernels: 134–143 vs 102–103 GFLOP/s at 1024, 2 threads, 2026-11-24 13:20 UTC). bf16 can use
 //! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there).
 
+use super::matmul_widen::{matmul_widen, Strided, Wide};
 use super::unary::RowMap;
 use super::Float;
 use crate::storage::{contiguous, device_err, raw_slice, Elem};
@@ -47,6 +48,10 @@ pub fn dims(a: &View, b: &View) -> Dims {
         n: sb[sb.len() - 1],
     }
 }
+
+/// Most rows of a half-precision product that [`matmul_widen`] takes (as `matmul_rows` does for
+/// f32).
+const FEW_ROWS: usize = super::matmul_rows::MAX_ROWS;
 
 /// Below this many multiply-adds per matrix, batches run in parallel with single-threaded gemm.
 const SMALL: usize = 64 * 64 * 64;
@@ -192,9 +197,16 @@ fn gemm_batched<T: Float>(
     out
 }
 
+/// `PLUMB_CPU_ROWS=0`: products of few rows go to the gemm crate (on widened copies for f16 and
+/// bf16) instead of Plumb's kernels for them (`matmul_rows.rs`, `matmul_widen.rs`); read once.
+fn rows_kernels_off() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("PLUMB_CPU_ROWS").is_ok_and(|v| v == "0"))
+}
+
 /// f32 with few rows of `a` over a row-major `b` (a linear layer at batch one):
 /// [`matmul_rows`](super::matmul_rows) reads `b` where it lies instead of packing it.
-/// `PLUMB_CPU_ROWS=0` leaves every product to the gemm crate.
+/// `PLUMB_CPU_ROWS=0` leaves every product to the gemm crate ([`rows_kernels_off`]).
 fn few_rows<T: Float>(
     a: &Operand<T>,
     b: &Operand<T>,
@@ -204,13 +216,12 @@ fn few_rows<T: Float>(
     res: Option<&[T]>,
 ) -> Option<Vec<T>> {
     use super::matmul_rows::{applies, matmul_rows, Rows};
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if TypeId::of::<T>() != TypeId::of::<f32>()
         || d.batch != 1
         || a.cs != 1
         || b.cs != 1
         || !applies(d.m, d.k, d.n)
-        || *OFF.get_or_init(|| std::env::var("PLUMB_CPU_ROWS").is_ok_and(|v| v == "0"))
+        || rows_kernels_off()
     {
         return None;
     }
@@ -369,7 +380,7 @@ impl<X: Copy> Shared<X> {
 /// (`bench_ops matmul` f32 256 / 512 / 1024 / 2048: 235–254 / 282–290 / 309 / 314–317 →
 /// 311 / 314–319 / 318–319 / 320–323 GFLOP/s; MiniLM batch 1, `model_bench`: 110 → 168–175
 /// sentences/s).
-fn grid(m: usize, n: usize, threads: usize) -> (usize, usize) {
+pub(super) fn grid(m: usize, n: usize, threads: usize) -> (usize, usize) {
     let t = threads.max(1);
     (1..=t)
         .filter(|r| t.is_multiple_of(*r))
@@ -475,7 +486,7 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
 
 /// `matmul_f16` / `matmul_bf16`: widen to f32, multiply, round once; one row times a row-major
 /// matrix streams it as it is ([`matvec`](super::matvec::matvec), accumulating in f32).
-pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
+pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
     let d = dims(a, b);
     // one row (decoding): stream b in its own type, half the bytes of a widened copy
     if let Some(out) = super::matvec::matvec::<T>(a, b, d)? {
@@ -485,6 +496,9 @@ pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
         if let Some(out) = super::matmul_bf16::try_matmul_bf16(a, b)? {
             return Ok(T::slice_from_f32(&out));
         }
+    }
+    if let Some(out) = widened::<T>(a, b, d)? {
+        return Ok(out);
     }
     let af = T::slice_to_f32(&contiguous::<T>("matmul", a)?);
     let la = Layout::contiguous(a.shape());
@@ -520,6 +534,55 @@ pub fn matmul_half<T: Float>(a: &View, b: &View) -> Result<Vec<T>> {
         crate::pool::give(<f32 as crate::storage::Elem>::wrap(v));
     }
     Ok(narrowed)
+}
+
+/// [`matmul_widen`] for products of few rows (at most [`FEW_ROWS`] after folding a weight
+/// broadcast over the batch into one matrix), per batch; `None` where it does not apply here,
+/// for more rows, or where the batches are too small for it to pay.
+///
+/// With few rows, widening the whole of `b` (a weight) on every call costs more than the product:
+/// `b` is widened in L2-sized panels instead. With many, the gemm crate on widened copies ran as
+/// fast or faster here (see `matmul_widen.rs`). `PLUMB_CPU_ROWS=0` turns it off
+/// ([`rows_kernels_off`]).
+fn widened<T: Wide>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
+    if !super::matmul_widen::applies() || d.m * d.n * d.k == 0 || rows_kernels_off() {
+        return Ok(None);
+    }
+    let (da, db) = (raw_slice::<T>("matmul", a)?, raw_slice::<T>("matmul", b)?);
+    let (oa, ob) = (operand(da, a.layout), operand(db, b.layout));
+    let fold = (d.batch > 1 && broadcast_batch(b.layout))
+        .then(|| uniform_rows(a.layout))
+        .flatten();
+    let (batches, m, ars) = match fold {
+        Some(rs) => (1, d.batch * d.m, rs),
+        None => (d.batch, d.m, oa.rs),
+    };
+    if m > FEW_ROWS || (batches > 1 && d.m * d.n * d.k < SMALL) {
+        return Ok(None);
+    }
+    let x = |bi: usize| Strided {
+        a: &da[batch_offset(a.layout, bi)..],
+        ars: ars as usize,
+        acs: oa.cs as usize,
+        b: &db[batch_offset(b.layout, bi)..],
+        brs: ob.rs as usize,
+        bcs: ob.cs as usize,
+        m,
+        k: d.k,
+        n: d.n,
+    };
+    if batches == 1 {
+        return Ok(matmul_widen(x(0)));
+    }
+    let mut out = Vec::with_capacity(d.batch * d.m * d.n);
+    for bi in 0..batches {
+        let Some(c) = matmul_widen(x(bi)) else {
+            return Ok(None);
+        };
+        out.extend_from_slice(&c);
+        crate::pool::give(T::wrap(c));
+    }
+    Ok(Some(out))
 }
 
 /// The constants gemm needs, for the two types it is called with directly.

@@ -31,7 +31,7 @@ pub const MAX_ROWS: usize = 96;
 
 /// Columns per strip (four AVX-512 vectors).
 #[cfg(target_arch = "x86_64")]
-const STRIP: usize = 64;
+pub(super) const STRIP: usize = 64;
 
 /// Rows of `b` per chunk: 128 rows of a 64-column strip are 32 KiB.
 #[cfg(target_arch = "x86_64")]
@@ -39,7 +39,7 @@ const KC: usize = 128;
 
 /// Rows of `a` per register block.
 #[cfg(target_arch = "x86_64")]
-const ROWS: usize = 6;
+pub(super) const ROWS: usize = 6;
 
 /// How many rows of `b` ahead the first register block of a run's first chunk prefetches
 /// (nothing fetched that chunk earlier).
@@ -170,7 +170,6 @@ unsafe fn strips_of(
     runs: &Runs,
     t: usize,
 ) {
-    use std::arch::x86_64::__mmask16;
     // the chunk of b's strip, copied by the first register block for the others: rows of a
     // wide matrix lie a multiple of 64 bytes apart, so read in place they share few L1 sets
     // (left uninitialized: the first block writes all KC × 64 values the others then read)
@@ -183,9 +182,7 @@ unsafe fn strips_of(
     while let Some((s, stolen)) = runs.next(t) {
         for j in 0..per {
             let ch = chunk(x, s, j);
-            let mask =
-                |v: usize| ((1u32 << ch.cols.saturating_sub(16 * v).min(16)) - 1) as __mmask16;
-            let masks = [mask(0), mask(1), mask(2), mask(3)];
+            let masks = strip_masks(ch.cols);
             let last = j + 1 == per;
             // nothing was fetched ahead of a strip's first chunk it did not guess: the first
             // block asks for its own rows a few steps ahead
@@ -233,20 +230,7 @@ unsafe fn strips_of(
                         None
                     },
                 };
-                match (rows, first_block) {
-                    (6, true) => block::<6, true>(blk),
-                    (6, false) => block::<6, false>(blk),
-                    (5, true) => block::<5, true>(blk),
-                    (5, false) => block::<5, false>(blk),
-                    (4, true) => block::<4, true>(blk),
-                    (4, false) => block::<4, false>(blk),
-                    (3, true) => block::<3, true>(blk),
-                    (3, false) => block::<3, false>(blk),
-                    (2, true) => block::<2, true>(blk),
-                    (2, false) => block::<2, false>(blk),
-                    (_, true) => block::<1, true>(blk),
-                    (_, false) => block::<1, false>(blk),
-                }
+                run_block(rows, first_block, blk);
                 if last && (act.is_some() || res.is_some()) {
                     for r in i..i + rows {
                         let at = r * x.n + ch.c0;
@@ -264,6 +248,13 @@ unsafe fn strips_of(
             }
         }
     }
+}
+
+/// The lane masks of a strip's four vectors for its first `cols` columns (all set for a full
+/// strip).
+#[cfg(target_arch = "x86_64")]
+pub(super) fn strip_masks(cols: usize) -> [std::arch::x86_64::__mmask16; 4] {
+    [0, 1, 2, 3].map(|v| ((1u32 << cols.saturating_sub(16 * v).min(16)) - 1) as u16)
 }
 
 /// A 64-byte aligned chunk of a strip.
@@ -294,6 +285,30 @@ struct Block<'a> {
     first: bool,
     /// add on the way out (the last chunk)
     bias: Option<&'a [f32]>,
+}
+
+/// [`block`] for `rows` (1 to [`ROWS`]) rows of a; `first_block`: it reads the chunk from b and
+/// copies it to `pack` for the others.
+///
+/// # Safety
+/// As [`block`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+unsafe fn run_block(rows: usize, first_block: bool, blk: Block) {
+    match (rows, first_block) {
+        (6, true) => block::<6, true>(blk),
+        (6, false) => block::<6, false>(blk),
+        (5, true) => block::<5, true>(blk),
+        (5, false) => block::<5, false>(blk),
+        (4, true) => block::<4, true>(blk),
+        (4, false) => block::<4, false>(blk),
+        (3, true) => block::<3, true>(blk),
+        (3, false) => block::<3, false>(blk),
+        (2, true) => block::<2, true>(blk),
+        (2, false) => block::<2, false>(blk),
+        (_, true) => block::<1, true>(blk),
+        (_, false) => block::<1, false>(blk),
+    }
 }
 
 /// # Safety

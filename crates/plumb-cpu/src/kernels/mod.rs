@@ -14,6 +14,7 @@ pub mod index;
 pub mod matmul;
 pub mod matmul_bf16;
 pub mod matmul_rows;
+pub mod matmul_widen;
 pub mod matvec;
 pub mod norm;
 pub mod qdot;
