@@ -85,6 +85,27 @@ impl CpuBackend {
     fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         par::with_threads(self.threads, f)
     }
+
+    /// f16 / bf16 `matmul_bias` (then `act`, then + `res`) in one pass where the few-rows
+    /// kernel takes the product (`matmul::linear_half`); `None`: the caller composes the ops.
+    fn linear_half(
+        &self,
+        a: &View,
+        b: &View,
+        bias: &View,
+        act: Option<UnaryOp>,
+        res: Option<&View>,
+    ) -> Result<Option<StorageRef>> {
+        let out =
+            match a.dtype {
+                DType::F16 => matmul::linear_half::<half::f16>(a, b, bias, act, res)?
+                    .map(|v| store(a.dtype, v)),
+                DType::BF16 => matmul::linear_half::<half::bf16>(a, b, bias, act, res)?
+                    .map(|v| store(a.dtype, v)),
+                _ => None,
+            };
+        out.transpose()
+    }
 }
 
 fn store<T: Elem>(dtype: DType, v: Vec<T>) -> Result<StorageRef> {
@@ -273,7 +294,9 @@ impl Backend for CpuBackend {
                 a.dtype,
                 matmul::matmul_gemm::<f64>(&a, &b, Some(&bias), None, None)?,
             ),
-            _ => plumb_core::compose_matmul_bias(self, a, b, bias),
+            _ => self
+                .linear_half(&a, &b, &bias, None, None)?
+                .map_or_else(|| plumb_core::compose_matmul_bias(self, a, b, bias), Ok),
         })
     }
 
@@ -293,7 +316,12 @@ impl Backend for CpuBackend {
                     matmul::matmul_gemm(&a, &b, Some(&bias), Some(&*act), None)?,
                 )
             }
-            _ => plumb_core::compose_matmul_bias_act(self, a, b, bias, act),
+            _ => self
+                .linear_half(&a, &b, &bias, Some(act), None)?
+                .map_or_else(
+                    || plumb_core::compose_matmul_bias_act(self, a, b, bias, act),
+                    Ok,
+                ),
         })
     }
 
@@ -307,7 +335,12 @@ impl Backend for CpuBackend {
                 a.dtype,
                 matmul::matmul_gemm::<f64>(&a, &b, Some(&bias), None, Some(&residual))?,
             ),
-            _ => plumb_core::compose_matmul_bias_add(self, a, b, bias, residual),
+            _ => self
+                .linear_half(&a, &b, &bias, None, Some(&residual))?
+                .map_or_else(
+                    || plumb_core::compose_matmul_bias_add(self, a, b, bias, residual),
+                    Ok,
+                ),
         })
     }
 

@@ -6,12 +6,12 @@
 //! kernels: 134–143 vs 102–103 GFLOP/s at 1024, 2 threads, 2026-11-24 13:20 UTC). bf16 can use
 //! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there).
 
-use super::matmul_widen::{matmul_widen, Strided, Wide};
+use super::matmul_widen::{matmul_widen, Epilogue, Strided, Wide};
 use super::unary::RowMap;
 use super::Float;
 use crate::storage::{contiguous, device_err, raw_slice, Elem};
 use gemm::Parallelism;
-use plumb_core::{Layout, Result, View};
+use plumb_core::{Layout, Result, UnaryOp, View};
 use std::any::TypeId;
 
 /// Storage offset of batch `bi` (batch dims = all but the last two).
@@ -497,7 +497,7 @@ pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
             return Ok(T::slice_from_f32(&out));
         }
     }
-    if let Some(out) = widened::<T>(a, b, d)? {
+    if let Some(out) = widened::<T>(a, b, d, Epilogue::NONE)? {
         return Ok(out);
     }
     let af = T::slice_to_f32(&contiguous::<T>("matmul", a)?);
@@ -536,6 +536,37 @@ pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
     Ok(narrowed)
 }
 
+/// `matmul_bias` (then `act`, then + `res`) for f16 / bf16 as one pass where [`widened`] takes
+/// the product (more than one row, at most [`FEW_ROWS`]): the bias, the activation and the
+/// residual are applied to the f32 sums, which are rounded once. `None` elsewhere: the caller
+/// composes the ops.
+pub fn linear_half<T: Wide>(
+    a: &View,
+    b: &View,
+    bias: &View,
+    act: Option<UnaryOp>,
+    res: Option<&View>,
+) -> Result<Option<Vec<T>>> {
+    let d = dims(a, b);
+    // one row streams the weight as it is (matvec), faster than widening it
+    if d.batch * d.m < 2 {
+        return Ok(None);
+    }
+    let bias = contiguous::<T>("matmul_bias", bias)?;
+    let res = res
+        .map(|v| contiguous::<T>("matmul_bias_add", v))
+        .transpose()?;
+    let act = act.map(super::unary::row_map::<f32>);
+    let epi = Epilogue {
+        bias: Some(&bias),
+        act: act.as_deref(),
+        res: res.as_deref(),
+    };
+    // a bias or residual of another size is declined by the kernel (and composed, which
+    // reports it)
+    widened(a, b, d, epi)
+}
+
 /// [`matmul_widen`] for products of few rows (at most [`FEW_ROWS`] after folding a weight
 /// broadcast over the batch into one matrix), per batch; `None` where it does not apply here,
 /// for more rows, or where the batches are too small for it to pay.
@@ -544,7 +575,10 @@ pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
 /// `b` is widened in L2-sized panels instead. With many, the gemm crate on widened copies ran as
 /// fast or faster here (see `matmul_widen.rs`). `PLUMB_CPU_ROWS=0` turns it off
 /// ([`rows_kernels_off`]).
-fn widened<T: Wide>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
+///
+/// `epi` (the fused linear layer's bias, activation and residual) is taken with one batch only
+/// (after folding); with more, `None`.
+fn widened<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<T>) -> Result<Option<Vec<T>>> {
     if !super::matmul_widen::applies() || d.m * d.n * d.k == 0 || rows_kernels_off() {
         return Ok(None);
     }
@@ -557,7 +591,7 @@ fn widened<T: Wide>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
         Some(rs) => (1, d.batch * d.m, rs),
         None => (d.batch, d.m, oa.rs),
     };
-    if m > FEW_ROWS || (batches > 1 && d.m * d.n * d.k < SMALL) {
+    if m > FEW_ROWS || (batches > 1 && (d.m * d.n * d.k < SMALL || !epi.is_none())) {
         return Ok(None);
     }
     let x = |bi: usize| Strided {
@@ -572,11 +606,11 @@ fn widened<T: Wide>(a: &View, b: &View, d: Dims) -> Result<Option<Vec<T>>> {
         n: d.n,
     };
     if batches == 1 {
-        return Ok(matmul_widen(x(0)));
+        return Ok(matmul_widen(x(0), epi));
     }
     let mut out = Vec::with_capacity(d.batch * d.m * d.n);
     for bi in 0..batches {
-        let Some(c) = matmul_widen(x(bi)) else {
+        let Some(c) = matmul_widen(x(bi), Epilogue::NONE) else {
             return Ok(None);
         };
         out.extend_from_slice(&c);

@@ -14,7 +14,9 @@
 //! - while it computes, it asks for the next chunk's rows of `b` and the next block's rows of `a`
 //!   a few cache lines per tile, so the widening finds them in L2;
 //! - partial sums stay in an f32 scratch output between chunks; after the last chunk each row
-//!   block is rounded into the output.
+//!   block gets the linear layer's bias, activation and residual where it has them
+//!   ([`Epilogue`], for `matmul_bias`, `matmul_bias_act` and `matmul_bias_add`) and is rounded
+//!   into the output: one rounding, where the composed ops rounded after each.
 //!
 //! The kernel takes any number of rows, but `matmul.rs` sends it at most 96: with hundreds of
 //! rows it ran level with or behind the widened copies on the 2-core build machine (f16 time ÷
@@ -22,6 +24,7 @@
 //! 384×1536×384 0.75 against 0.85; a temporary probe, not kept). Its own measurement at 40 rows
 //! is `bench_ops linear` (BENCHMARKS.md). x86-64 with AVX-512 only.
 
+use super::unary::RowMap;
 use super::Float;
 
 /// Columns of the output per panel: its chunk of b, widened, is [`KC`] × 512 f32 (256 KiB).
@@ -133,11 +136,38 @@ pub fn applies() -> bool {
     cfg!(target_arch = "x86_64") && super::simd::level() == super::simd::Level::V4
 }
 
-/// c = a · b as a contiguous m × n vector of `T`, accumulated in f32 and rounded once; `None`
-/// where [`applies`] is false, a dim is 0 or the operands do not hold what their strides
-/// address.
-pub fn matmul_widen<T: Wide>(x: Strided<T>) -> Option<Vec<T>> {
-    if !applies() || !x.in_bounds() {
+/// What a linear layer does to its product before it is rounded, in f32: add `bias` (n values)
+/// to every row, apply `act` to each row, add `res` (m × n values, row-major: the skip
+/// connection), in that order.
+#[derive(Clone, Copy)]
+pub struct Epilogue<'a, T> {
+    pub bias: Option<&'a [T]>,
+    pub act: Option<RowMap<'a, f32>>,
+    pub res: Option<&'a [T]>,
+}
+
+impl<T> Epilogue<'_, T> {
+    /// The product alone.
+    pub const NONE: Self = Epilogue {
+        bias: None,
+        act: None,
+        res: None,
+    };
+
+    pub fn is_none(&self) -> bool {
+        self.bias.is_none() && self.act.is_none() && self.res.is_none()
+    }
+}
+
+/// c = a · b (then `epi`) as a contiguous m × n vector of `T`, accumulated in f32 and rounded
+/// once; `None` where [`applies`] is false, a dim is 0, the operands do not hold what their
+/// strides address, or the bias or residual is not of the output's width or size.
+pub fn matmul_widen<T: Wide>(x: Strided<T>, epi: Epilogue<T>) -> Option<Vec<T>> {
+    if !applies()
+        || !x.in_bounds()
+        || epi.bias.is_some_and(|b| b.len() != x.n)
+        || epi.res.is_some_and(|r| r.len() != x.m * x.n)
+    {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
@@ -167,7 +197,7 @@ pub fn matmul_widen<T: Wide>(x: Strided<T>) -> Option<Vec<T>> {
             };
             // SAFETY: AVX-512 (`applies`); the operands hold what they address (`in_bounds`);
             // this task's rows × columns of `acc` and `out` are written by it alone
-            unsafe { area(x, block, accp.ptr(), outp.ptr()) }
+            unsafe { area(x, epi, block, accp.ptr(), outp.ptr()) }
         });
         // SAFETY: the tasks wrote all m × n elements of both (see above) and have finished
         unsafe {
@@ -209,7 +239,7 @@ struct Line {
 /// area's are this call's alone.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn area<T: Wide>(x: Strided<T>, ar: Area, acc: *mut f32, out: *mut T) {
+unsafe fn area<T: Wide>(x: Strided<T>, epi: Epilogue<T>, ar: Area, acc: *mut f32, out: *mut T) {
     let panel_strips = NC.min(ar.c1 - ar.c0).div_ceil(STRIP);
     // written by `widen_panel` / `widen_rows` before the tiles read them; never read as values
     // of these types
@@ -305,13 +335,36 @@ unsafe fn area<T: Wide>(x: Strided<T>, ar: Area, acc: *mut f32, out: *mut T) {
             if last {
                 for r in m0..m0 + mc {
                     let at = r * x.n + nc0;
-                    let src = std::slice::from_raw_parts(acc.add(at), ncols);
+                    let row = std::slice::from_raw_parts_mut(acc.add(at), ncols);
+                    if !epi.is_none() {
+                        finish(row, epi, at, nc0);
+                    }
                     let dst = std::slice::from_raw_parts_mut(out.add(at), ncols);
-                    for (d, &v) in dst.iter_mut().zip(src) {
+                    for (d, &v) in dst.iter_mut().zip(&*row) {
                         *d = T::from_acc(v);
                     }
                 }
             }
+        }
+    }
+}
+
+/// `epi` on the f32 sums of one row of a panel: the output's elements `at ..`, its columns
+/// `c0 ..`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+unsafe fn finish<T: Wide>(row: &mut [f32], epi: Epilogue<T>, at: usize, c0: usize) {
+    if let Some(bias) = epi.bias {
+        for (v, b) in row.iter_mut().zip(&bias[c0..]) {
+            *v += b.to_acc();
+        }
+    }
+    if let Some(act) = epi.act {
+        act(row);
+    }
+    if let Some(res) = epi.res {
+        for (v, r) in row.iter_mut().zip(&res[at..]) {
+            *v += r.to_acc();
         }
     }
 }
@@ -572,7 +625,7 @@ mod tests {
                     k,
                     n,
                 };
-                let c = matmul_widen(x).expect("applies");
+                let c = matmul_widen(x, Epilogue::NONE).expect("applies");
                 assert_eq!(c.len(), m * n);
                 for (idx, &got) in c.iter().enumerate() {
                     let (i, j) = (idx / n, idx % n);
@@ -607,6 +660,69 @@ mod tests {
         check::<f32>("f32", |v| v, 1e-5);
     }
 
+    /// The bias, the activation and the residual go onto the f32 sums in that order, with
+    /// several panels of columns and chunks of k; a bias or residual of the wrong size is
+    /// declined.
+    #[test]
+    fn applies_the_epilogue_before_rounding() {
+        if !applies() {
+            eprintln!(
+                "skipped: matmul_widen needs AVX-512, which this CPU or PLUMB_CPU_SIMD lacks"
+            );
+            return;
+        }
+        let (m, k, n) = (7, 300, 600);
+        let val = |i: usize, s: usize| ((i * s) % 1001) as f32 / 1001.0 - 0.5;
+        let h = |v: f32| f16::from_f32(v);
+        let a: Vec<f16> = (0..m * k).map(|i| h(val(i, 7919))).collect();
+        let b: Vec<f16> = (0..k * n).map(|i| h(val(i, 104729))).collect();
+        let bias: Vec<f16> = (0..n).map(|i| h(val(i, 31))).collect();
+        let res: Vec<f16> = (0..m * n).map(|i| h(val(i, 57))).collect();
+        // a step no linear layer uses, so the order of the three shows: max(v, 0.1) · 3
+        let act = |row: &mut [f32]| row.iter_mut().for_each(|v| *v = v.max(0.1) * 3.0);
+        let x = Strided {
+            a: &a,
+            ars: k,
+            acs: 1,
+            b: &b,
+            brs: n,
+            bcs: 1,
+            m,
+            k,
+            n,
+        };
+        let epi = Epilogue {
+            bias: Some(&bias[..]),
+            act: Some(&act),
+            res: Some(&res[..]),
+        };
+        let c = matmul_widen(x, epi).expect("applies");
+        for (idx, &got) in c.iter().enumerate() {
+            let (i, j) = (idx / n, idx % n);
+            let dot: f64 = (0..k)
+                .map(|p| a[i * k + p].to_f64() * b[p * n + j].to_f64())
+                .sum();
+            let want = (dot + bias[j].to_f64()).max(0.1) * 3.0 + res[idx].to_f64();
+            assert!(
+                (got.to_f64() - want).abs() <= 2e-3 * (1.0 + want.abs()),
+                "c[{i},{j}] = {got}, want {want}"
+            );
+        }
+        let short = Epilogue {
+            bias: Some(&bias[1..]),
+            ..Epilogue::NONE
+        };
+        assert!(matmul_widen(x, short).is_none(), "bias of n − 1 values");
+        let short = Epilogue {
+            res: Some(&res[1..]),
+            ..Epilogue::NONE
+        };
+        assert!(
+            matmul_widen(x, short).is_none(),
+            "residual of m·n − 1 values"
+        );
+    }
+
     #[test]
     fn declines_operands_shorter_than_their_strides() {
         let v = vec![f16::ZERO; 6];
@@ -621,9 +737,18 @@ mod tests {
             k: 3,
             n: 2,
         };
-        assert!(matmul_widen(x).is_some());
-        assert!(matmul_widen(Strided { m: 3, ..x }).is_none(), "a too short");
-        assert!(matmul_widen(Strided { n: 3, ..x }).is_none(), "b too short");
-        assert!(matmul_widen(Strided { k: 0, ..x }).is_none(), "empty");
+        assert!(matmul_widen(x, Epilogue::NONE).is_some());
+        assert!(
+            matmul_widen(Strided { m: 3, ..x }, Epilogue::NONE).is_none(),
+            "a too short"
+        );
+        assert!(
+            matmul_widen(Strided { n: 3, ..x }, Epilogue::NONE).is_none(),
+            "b too short"
+        );
+        assert!(
+            matmul_widen(Strided { k: 0, ..x }, Epilogue::NONE).is_none(),
+            "empty"
+        );
     }
 }
