@@ -497,9 +497,16 @@ pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
             return Ok(T::slice_from_f32(&out));
         }
     }
-    if let Some(out) = widened::<T>(a, b, d, Epilogue::NONE)? {
-        return Ok(out);
+    match widened::<T>(a, b, d, Epilogue::NONE)? {
+        Some(out) => Ok(out),
+        None => widened_copies(a, b, d, Epilogue::NONE),
     }
+}
+
+/// The product of widened f32 copies of `a` and `b` through the gemm crate, with `epi` (its bias
+/// and residual as f32 values) applied to each block of the f32 product while it is in cache,
+/// rounded once.
+fn widened_copies<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<f32>) -> Result<Vec<T>> {
     let af = T::slice_to_f32(&contiguous::<T>("matmul", a)?);
     let la = Layout::contiguous(a.shape());
     // a weight broadcast over the batch is widened once, not once per batch
@@ -524,9 +531,9 @@ pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
         d,
         1f32,
         0f32,
-        None,
-        None,
-        None,
+        epi.bias,
+        epi.act,
+        epi.res,
     );
     let narrowed = T::slice_from_f32(&out);
     // the widened copies go back to the buffer pool: fresh ones cost page faults on every call
@@ -536,10 +543,12 @@ pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
     Ok(narrowed)
 }
 
-/// `matmul_bias` (then `act`, then + `res`) for f16 / bf16 as one pass where [`widened`] takes
-/// the product (more than one row, at most [`FEW_ROWS`]): the bias, the activation and the
-/// residual are applied to the f32 sums, which are rounded once. `None` elsewhere: the caller
-/// composes the ops.
+/// `matmul_bias` (then `act`, then + `res`) for f16 / bf16 as one op: the bias, the activation
+/// and the residual are applied to the f32 sums, which are rounded once (the composed ops round
+/// after each). Few rows go through [`widened`], more through [`widened_copies`]. `None` for
+/// one row (its product streams the weight, [`matvec`](super::matvec::matvec)), for bf16 when
+/// `PLUMB_CPU_BF16_DOT=1` picks its own kernel, and for a bias or residual of another size than
+/// the output's: the caller composes the ops (and reports a wrong size).
 pub fn linear_half<T: Wide>(
     a: &View,
     b: &View,
@@ -548,23 +557,35 @@ pub fn linear_half<T: Wide>(
     res: Option<&View>,
 ) -> Result<Option<Vec<T>>> {
     let d = dims(a, b);
-    // one row streams the weight as it is (matvec), faster than widening it
-    if d.batch * d.m < 2 {
+    if d.batch * d.m < 2
+        || (TypeId::of::<T>() == TypeId::of::<half::bf16>() && super::matmul_bf16::selected())
+    {
         return Ok(None);
     }
     let bias = contiguous::<T>("matmul_bias", bias)?;
     let res = res
         .map(|v| contiguous::<T>("matmul_bias_add", v))
         .transpose()?;
+    if bias.len() != d.n || res.as_ref().is_some_and(|r| r.len() != d.batch * d.m * d.n) {
+        return Ok(None);
+    }
     let act = act.map(super::unary::row_map::<f32>);
     let epi = Epilogue {
         bias: Some(&bias),
         act: act.as_deref(),
         res: res.as_deref(),
     };
-    // a bias or residual of another size is declined by the kernel (and composed, which
-    // reports it)
-    widened(a, b, d, epi)
+    if let Some(out) = widened(a, b, d, epi)? {
+        return Ok(Some(out));
+    }
+    let bias = T::slice_to_f32(&bias);
+    let res = res.map(|r| T::slice_to_f32(&r));
+    let epi = Epilogue {
+        bias: Some(&bias),
+        act: act.as_deref(),
+        res: res.as_deref(),
+    };
+    widened_copies(a, b, d, epi).map(Some)
 }
 
 /// [`matmul_widen`] for products of few rows (at most [`FEW_ROWS`] after folding a weight

@@ -23,10 +23,15 @@ const NV: usize = NR / 16;
 /// `vdpbf16ps` issues at about 0.9 per ns per core (≈ 59 GFLOP/s), below the f32 FMA path
 /// (≈ 140–160 GFLOP/s per core), so widening to f32 and using the f32 gemm is faster there.
 pub fn try_matmul_bf16(a: &View, b: &View) -> Result<Option<Vec<f32>>> {
-    if std::env::var("PLUMB_CPU_BF16_DOT").is_ok_and(|v| v == "1") {
+    if selected() {
         return matmul_dpbf16(a, b);
     }
     Ok(None)
+}
+
+/// Whether `PLUMB_CPU_BF16_DOT=1` asks for this kernel.
+pub fn selected() -> bool {
+    std::env::var("PLUMB_CPU_BF16_DOT").is_ok_and(|v| v == "1")
 }
 
 /// bf16 matmul with `vdpbf16ps` where the CPU has AVX512-BF16; `None` elsewhere.

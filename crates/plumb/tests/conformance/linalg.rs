@@ -258,6 +258,35 @@ fn matmul(s: &mut Suite, dt: DType) {
                 .collect(),
             2.0,
         )?);
+        // more rows than the CPU's few-row kernels take (120 > 96): the fused layers through
+        // the blocked product (gemm_team's epilogue; for halves on widened copies)
+        let x3 = rand(3 * lm * lk, -1.0, 1.0, dt, 88);
+        let r3 = rand(3 * lm * ln, -1.0, 1.0, dt, 89);
+        let mut want3 = mm(&x3, &transpose(&wl, ln, lk), 1, 3 * lm, lk, ln);
+        want3
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v += bl[i % ln]);
+        out.push(cmp(
+            "linear_act gelu [3,40,24]·[96,24]ᵀ + [96]",
+            &tensor(dev, dt, &[3, lm, lk], &x3)?.linear_act(
+                &tensor(dev, dt, &[ln, lk], &wl)?,
+                Some(&tbl),
+                UnaryOp::Gelu,
+            )?,
+            want3.iter().map(|&v| UnaryOp::Gelu.reference(v)).collect(),
+            2.0,
+        )?);
+        out.push(cmp(
+            "linear_add [3,40,24]·[96,24]ᵀ + [96] + [3,40,96]",
+            &tensor(dev, dt, &[3, lm, lk], &x3)?.linear_add(
+                &tensor(dev, dt, &[ln, lk], &wl)?,
+                Some(&tbl),
+                &tensor(dev, dt, &[3, lm, ln], &r3)?,
+            )?,
+            plus(&want3, &r3),
+            2.0,
+        )?);
         // one row × a wide matrix read through a column window (row stride 310, offset 5)
         let wide = rand(k * 310, -1.0, 1.0, dt, 74);
         let win: Vec<f64> = (0..k)
