@@ -4,7 +4,9 @@
 //! batch dims are stride 0). f16 and bf16 are widened to f32, multiplied by the same f32 kernels
 //! (f32 accumulation) and rounded once on the way out (measured faster here than gemm's own f16
 //! kernels: 134–143 vs 102–103 GFLOP/s at 1024, 2 threads, 2026-11-24 13:20 UTC). bf16 can use
-//! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there).
+//! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there). Products of few
+//! rows in f16/bf16 widen block by block instead (`matmul_widen.rs`), and their linear layers
+//! take the bias, activation and residual before the one rounding ([`linear_half`]).
 
 use super::matmul_widen::{matmul_widen, Epilogue, Strided, Wide};
 use super::unary::RowMap;
