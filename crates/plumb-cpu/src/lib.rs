@@ -86,8 +86,9 @@ impl CpuBackend {
         par::with_threads(self.threads, f)
     }
 
-    /// f16 / bf16 `matmul_bias` (then `act`, then + `res`) in one pass where the few-rows
-    /// kernel takes the product (`matmul::linear_half`); `None`: the caller composes the ops.
+    /// f16 / bf16 `matmul_bias` (then `act`, then + `res`) as one op, rounded once
+    /// (`matmul::linear_half`); `None` where that declines (one row, a bias or residual of
+    /// another size): the caller composes the ops.
     fn linear_half(
         &self,
         a: &View,
