@@ -334,7 +334,7 @@ const HALF_MARGIN: f64 = 1.05;
 /// Rounds of [`matmul_in_turns`].
 const TURNS: usize = 5;
 
-/// Measure the matmul speed of every float dtype that has one again, the dtypes taking turns
+/// Measure the matmul speed of f32, f16 and bf16 (those that have one) again, taking turns
 /// ([`TURNS`] rounds, each dtype's best kept), and put those figures in the cells. The dtype
 /// recommendation compares them, and each cell's first figure came from its own stretch of
 /// time: on a shared machine one dtype could land in a slow stretch and another in a fast one.
@@ -345,7 +345,8 @@ fn matmul_in_turns(dev: &Device, rep: &mut DeviceReport, quick: bool) {
     let dtypes: Vec<DType> = rep
         .cells
         .iter()
-        .filter(|c| c.family == OpFamily::Matmul && c.dtype.is_float() && c.throughput.is_some())
+        .filter(|c| c.family == OpFamily::Matmul && c.throughput.is_some())
+        .filter(|c| matches!(c.dtype, DType::F32 | DType::F16 | DType::BF16))
         .map(|c| c.dtype)
         .collect();
     if dtypes.len() < 2 {
