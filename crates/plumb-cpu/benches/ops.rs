@@ -8,8 +8,14 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 mod cases;
 
 fn ops(c: &mut Criterion) {
-    let d = cases::device();
-    let all = cases::all(&d).expect("benchmark inputs");
+    let inputs = cases::device().and_then(|d| Ok((cases::all(&d)?, d)));
+    let (all, _device) = match inputs {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("cpu benchmarks not run: {e}");
+            return;
+        }
+    };
     let mut g = c.benchmark_group("cpu");
     g.sample_size(10);
     for case in all {
@@ -20,7 +26,12 @@ fn ops(c: &mut Criterion) {
         };
         g.throughput(tp);
         let name = format!("{}/{}/{}", case.op, case.dtype, case.shape);
-        g.bench_function(name, |b| b.iter(|| (case.run)().expect("op")));
+        // a case that fails says why and is left out; one that ran once is timed as it is
+        if let Err(e) = (case.run)() {
+            eprintln!("skipped {name}: {e}");
+            continue;
+        }
+        g.bench_function(name, |b| b.iter(|| (case.run)().ok()));
     }
     g.finish();
 }

@@ -15,7 +15,7 @@ fn main() -> plumb_core::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
     let suffix = std::env::var("PEERS_OP_SUFFIX").unwrap_or_default();
-    let d = cases::device();
+    let d = cases::device()?;
     let threads = d
         .info()
         .features

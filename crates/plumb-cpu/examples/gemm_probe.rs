@@ -1,11 +1,10 @@
 //! Direct gemm-crate timing (diagnostic): `cargo run --release -p plumb-cpu --example gemm_probe`.
 use std::time::Instant;
-fn main() {
+fn main() -> Result<(), rayon::ThreadPoolBuildError> {
     for threads in [1usize, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
-            .build()
-            .unwrap();
+            .build()?;
         for n in [1024usize, 2048] {
             let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32).collect();
             let b = a.clone();
@@ -49,4 +48,5 @@ fn main() {
             );
         }
     }
+    Ok(())
 }
