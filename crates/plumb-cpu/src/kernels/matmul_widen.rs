@@ -19,10 +19,10 @@
 //!   into the output: one rounding, where the composed ops rounded after each.
 //!
 //! The kernel takes any number of rows, but `matmul.rs` sends it at most 96: with hundreds of
-//! rows it ran level with or behind the widened copies on the 2-core build machine (f16 time ÷
-//! f32 time of the same product, 2 threads: 1024³ 0.81–0.93 here against 0.81–0.92;
-//! 384×1536×384 0.75 against 0.85; a temporary probe, not kept). Its own measurement at 40 rows
-//! is `bench_ops linear` (BENCHMARKS.md). x86-64 with AVX-512 only.
+//! rows it ran level with or behind the widened copies on the 2-core build machine, in a
+//! temporary probe that was not kept (its figures are in BENCHMARKS.md, marked so). Its
+//! measurement at 40 rows is `bench_ops linear`, alternating with `PLUMB_CPU_ROWS=0`
+//! (BENCHMARKS.md). x86-64 with AVX-512 only.
 
 use super::unary::RowMap;
 use super::Float;

@@ -338,9 +338,10 @@ const TURNS: usize = 5;
 /// ([`TURNS`] rounds, each dtype's best kept), and put those figures in the cells. The dtype
 /// recommendation compares them, and each cell's first figure came from its own stretch of
 /// time: on a shared machine one dtype could land in a slow stretch and another in a fast one.
-/// (On the 2-core build machine one run ranked bf16's matmul at 1024 above f32's, 351 against
-/// 299 GFLOP/s, and recommended bf16, though bf16 goes through widened f32 copies there; the
-/// two runs after it gave bf16 288 and 246 against f32 306 and 296.)
+/// (`plumb doctor --device cpu` on the 2-core build machine: one run ranked bf16's matmul at
+/// 1024 above f32's, 351 against 299 GFLOP/s, and recommended bf16, though bf16 goes through
+/// widened f32 copies there; the two runs after it gave bf16 288 and 246 against f32 306 and
+/// 296.)
 fn matmul_in_turns(dev: &Device, rep: &mut DeviceReport, quick: bool) {
     let dtypes: Vec<DType> = rep
         .cells
