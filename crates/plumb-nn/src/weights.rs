@@ -325,6 +325,17 @@ impl Weights {
         self.upload(Some(&encode_f32(want, &vals)?), want, &info.shape)
     }
 
+    /// A small float tensor of the expected `shape` read to the host as f32, whatever the run's
+    /// dtype (model parameters computed on the host, such as GGUF's `rope_freqs.weight`). It is
+    /// not uploaded to the device.
+    pub fn get_f32_host(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (info, path) = self.info(name)?;
+        self.check_shape(name, info, path, shape)?;
+        self.tick(info);
+        let (bytes, path) = self.file.bytes(name)?;
+        decode_f32(path, info, bytes)
+    }
+
     fn get_int(&self, name: &str, info: &TensorInfo, path: &Path, d: DType) -> Result<Tensor> {
         let meta = !self.device.holds_data();
         let keep =

@@ -7,6 +7,7 @@
 //! the Q and K rows of each head for the interleaved RoPE layout, so GGUF weights use
 //! `rope(interleaved = true)` and Hugging Face weights rotate halves; both give the same result.
 
+use super::rope::{self, RopeScaling};
 use crate::config::HfConfig;
 use crate::gguf::GgufFile;
 use crate::weights::Weights;
@@ -23,6 +24,8 @@ pub struct LlamaConfig {
     pub head_dim: usize,
     pub rms_norm_eps: f64,
     pub rope_theta: f64,
+    /// how the RoPE frequencies are rescaled (Llama 3.1, linear, GGUF's rope_freqs.weight)
+    pub rope_scaling: RopeScaling,
     pub max_position_embeddings: usize,
     pub tie_word_embeddings: bool,
 }
@@ -59,6 +62,7 @@ impl LlamaConfig {
                 "embedding_length is not a multiple of head_count",
             ));
         }
+        let (rope_theta, rope_scaling) = rope::from_gguf(f, &arch, hidden / heads)?;
         Ok(LlamaConfig {
             vocab_size: vocab,
             hidden_size: hidden,
@@ -71,10 +75,8 @@ impl LlamaConfig {
                 .map_or(heads, |v| v as usize),
             head_dim: hidden / heads,
             rms_norm_eps: f.require_f64(&k("attention.layer_norm_rms_epsilon"))?,
-            rope_theta: f
-                .meta(&k("rope.freq_base"))
-                .and_then(|v| v.as_f64())
-                .unwrap_or(10000.0),
+            rope_theta,
+            rope_scaling,
             max_position_embeddings: f
                 .meta(&k("context_length"))
                 .and_then(|v| v.as_i64())
@@ -93,12 +95,8 @@ impl LlamaConfig {
                 "hidden_size is not a multiple of num_attention_heads",
             ));
         }
-        if let Some(rs) = c.json.get("rope_scaling").filter(|v| !v.is_null()) {
-            return Err(Error::format(
-                &c.path,
-                format!("rope_scaling {rs} is not supported yet"),
-            ));
-        }
+        let max_position_embeddings = c.usize_or("max_position_embeddings", 2048);
+        let (rope_theta, rope_scaling) = rope::from_hf(c, max_position_embeddings)?;
         Ok(LlamaConfig {
             vocab_size: c.usize("vocab_size")?,
             hidden_size: hidden,
@@ -108,8 +106,9 @@ impl LlamaConfig {
             num_key_value_heads: c.usize_or("num_key_value_heads", heads),
             head_dim: c.usize_or("head_dim", hidden / heads),
             rms_norm_eps: c.f64_or("rms_norm_eps", 1e-6),
-            rope_theta: c.f64_or("rope_theta", 10000.0),
-            max_position_embeddings: c.usize_or("max_position_embeddings", 2048),
+            rope_theta,
+            rope_scaling,
+            max_position_embeddings,
             tie_word_embeddings: c
                 .json
                 .get("tie_word_embeddings")
@@ -236,6 +235,8 @@ pub struct Llama {
     norm: Tensor,
     head: Tensor,
     interleaved: bool,
+    /// RoPE's `head_dim / 2` inverse frequencies, scaling applied
+    inv_freq: Vec<f64>,
     dtype: DType,
 }
 
@@ -318,6 +319,11 @@ impl Llama {
                 down: m("down", &[h, ff])?,
             });
         }
+        let divisors = match c.rope_scaling {
+            RopeScaling::Divisors { .. } => Some(w.get_f32_host(rope::ROPE_FREQS, &[hd / 2])?),
+            _ => None,
+        };
+        let inv_freq = rope::inv_freq(c.rope_theta, hd, &c.rope_scaling, divisors.as_deref())?;
         Ok(Llama {
             config: config.clone(),
             embed,
@@ -325,6 +331,7 @@ impl Llama {
             norm: w.get(n.norm(), &[h])?,
             head,
             interleaved: n.gguf,
+            inv_freq,
             dtype: w.float_dtype(),
         })
     }
@@ -334,13 +341,11 @@ impl Llama {
     }
 
     fn rope_tables(&self, start: usize, len: usize, dev: &Device) -> Result<(Tensor, Tensor)> {
-        let half = self.config.head_dim / 2;
-        let theta = self.config.rope_theta;
+        let half = self.inv_freq.len();
         let mut cos = Vec::with_capacity(len * half);
         let mut sin = Vec::with_capacity(len * half);
         for p in start..start + len {
-            for i in 0..half {
-                let inv = 1.0 / theta.powf((2 * i) as f64 / self.config.head_dim as f64);
+            for inv in &self.inv_freq {
                 let a = p as f64 * inv;
                 cos.push(a.cos());
                 sin.push(a.sin());
