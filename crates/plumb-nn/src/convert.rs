@@ -9,6 +9,7 @@
 use crate::config::{HfConfig, ModelFiles};
 use crate::gguf::GgufFile;
 use crate::models::llama::LlamaConfig;
+use crate::models::rope::{self, ROPE_FREQS};
 use crate::source::{decode_f32, encode_f32, StoredDType, TensorInfo};
 use crate::weights::WeightFile;
 use plumb_core::{DType, Error, Result};
@@ -214,7 +215,8 @@ pub fn convert(files: &ModelFiles, dtype: DType, out_dir: &Path) -> Result<Conve
         WeightFile::Gguf(g) => {
             let c = LlamaConfig::from_gguf(g)?;
             let mut outs = Vec::new();
-            for t in g.tensors() {
+            // rope_freqs.weight is RoPE scaling: it goes into config.json's rope_scaling
+            for t in g.tensors().iter().filter(|t| t.name != ROPE_FREQS) {
                 let (name, heads) = hf_name(&t.name, &c).ok_or_else(|| {
                     Error::format(
                         g.path(),
@@ -343,7 +345,26 @@ fn gguf_side_files(
 ) -> Result<(serde_json::Value, String, serde_json::Value)> {
     let tok = crate::tokenizer::Tokenizer::from_gguf(g)?;
     let id = |k: &str| g.meta(k).and_then(|v| v.as_i64());
-    let cfg = json!({
+    let divisors = match g.get(ROPE_FREQS) {
+        Some(t) => Some(decode_f32(g.path(), t, g.bytes(ROPE_FREQS)?)?),
+        None => None,
+    };
+    let arch = g
+        .meta("general.architecture")
+        .and_then(|v| v.as_str())
+        .unwrap_or("llama");
+    let original = g
+        .meta(&format!("{arch}.rope.scaling.original_context_length"))
+        .and_then(|v| v.as_f64());
+    let rope_scaling = rope::to_hf(
+        g.path(),
+        c.rope_theta,
+        c.head_dim,
+        &c.rope_scaling,
+        divisors.as_deref(),
+        original,
+    )?;
+    let mut cfg = json!({
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
         "hidden_act": "silu",
@@ -362,6 +383,9 @@ fn gguf_side_files(
         "eos_token_id": id("tokenizer.ggml.eos_token_id"),
         "torch_dtype": torch_name(dtype),
     });
+    if let Some(rs) = rope_scaling {
+        cfg["rope_scaling"] = rs;
+    }
     let tok_json = tok
         .inner()
         .to_string(true)
