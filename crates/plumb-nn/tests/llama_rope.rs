@@ -1,0 +1,229 @@
+//! RoPE scaling (Llama 3.1's llama3, linear, GGUF's rope_freqs.weight) against transformers: a
+//! tiny random Llama whose scaling changes 7 of its 8 frequencies, written with its reference
+//! logits by scripts/make_rope_fixtures.py. Float32 on the cpu device (or PLUMB_TEST_DEVICE).
+
+mod common;
+
+use common::*;
+use plumb_core::{DType, Device, Error};
+use plumb_nn::convert::convert;
+use plumb_nn::models::llama::{KvCache, Llama, LlamaConfig};
+use plumb_nn::models::rope::RopeScaling;
+use plumb_nn::{open_weights, resolve_model, HfConfig, ModelFiles, WeightFile, Weights};
+use std::path::Path;
+
+const TOL: f64 = 1e-4;
+
+struct Fixture {
+    ids: Vec<u32>,
+    /// [position][vocab] per variant
+    logits: serde_json::Value,
+}
+
+fn fixture_data() -> Fixture {
+    let fx = fixture_json("llama_rope.json");
+    Fixture {
+        ids: fx["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect(),
+        logits: fx["logits"].clone(),
+    }
+}
+
+fn row(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// The folder's files with `config` (a file of the folder) as its config.json.
+fn folder_with(config: &str) -> ModelFiles {
+    let dir = fixture("llama_rope");
+    let mut files = resolve_model(dir.to_str().unwrap()).unwrap();
+    files.config = Some(dir.join(config));
+    files
+}
+
+fn config_of(files: &ModelFiles, w: &Weights) -> plumb_core::Result<LlamaConfig> {
+    match w.file() {
+        WeightFile::Gguf(g) => LlamaConfig::from_gguf(g),
+        WeightFile::Safetensors(_) => {
+            LlamaConfig::from_hf(&HfConfig::load(files.config.as_ref().unwrap())?)
+        }
+    }
+}
+
+/// Every position's logits at once, then again with the KV cache (a prefill of 25, then one
+/// token at a time, so positions past the prefill take the RoPE tables from an offset); returns
+/// the worst abs error against the reference `variant`.
+fn worst_error(model: &Llama, fx: &Fixture, variant: &str, dev: &Device) -> f64 {
+    let want = fx.logits[variant].as_array().unwrap();
+    let n = fx.ids.len();
+    assert_eq!(want.len(), n);
+    let mut cache = KvCache::new(model.config.num_hidden_layers);
+    let all = model
+        .forward(&fx.ids, &mut cache, dev, true)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    let v = model.config.vocab_size;
+    let mut worst = 0f64;
+    for (p, w) in want.iter().enumerate() {
+        worst = worst.max(max_abs_diff(&all[p * v..(p + 1) * v], &row(w)));
+    }
+    let prefill = 25;
+    let mut cache = KvCache::new(model.config.num_hidden_layers);
+    let mut last = model.forward(&fx.ids[..prefill], &mut cache, dev, false);
+    for p in prefill..=n {
+        let got = last.unwrap().to_vec::<f32>().unwrap();
+        worst = worst.max(max_abs_diff(&got, &row(&want[p - 1])));
+        if p < n {
+            last = model.forward(&fx.ids[p..p + 1], &mut cache, dev, false);
+        } else {
+            break;
+        }
+    }
+    worst
+}
+
+fn load(files: &ModelFiles, dev: &Device) -> (Llama, Weights) {
+    let w = open_weights(files, dev, dev, Some(DType::F32)).unwrap();
+    let c = config_of(files, &w).unwrap();
+    let m = Llama::load(&c, &w).unwrap();
+    (m, w)
+}
+
+#[test]
+fn llama3_scaling_matches_transformers() {
+    let fx = fixture_data();
+    let dev = test_device();
+    // as transformers 5 saves it (rope_parameters) and as Llama 3.1 hub checkpoints are written
+    for config in ["config.json", "config_hub.json"] {
+        let (m, _) = load(&folder_with(config), &dev);
+        assert_eq!(
+            m.config.rope_scaling,
+            RopeScaling::Llama3 {
+                factor: 8.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_max_position_embeddings: 32.0
+            },
+            "{config}"
+        );
+        assert_eq!(m.config.rope_theta, 10000.0, "{config}");
+        let e = worst_error(&m, &fx, "llama3", &dev);
+        println!(
+            "llama3 ({config}) on {}: logits max abs error {e:.2e}",
+            dev.id()
+        );
+        assert!(e < TOL, "{config}: logits max abs error {e}");
+    }
+}
+
+#[test]
+fn linear_scaling_matches_transformers() {
+    let fx = fixture_data();
+    let dev = test_device();
+    let (m, _) = load(&folder_with("config_linear.json"), &dev);
+    assert_eq!(m.config.rope_scaling, RopeScaling::Linear { factor: 4.0 });
+    let e = worst_error(&m, &fx, "linear", &dev);
+    println!("linear on {}: logits max abs error {e:.2e}", dev.id());
+    assert!(e < TOL, "logits max abs error {e}");
+}
+
+/// The same weights as llama.cpp writes them: interleaved Q/K rows and the llama3 scaling as
+/// `rope_freqs.weight` divisors, which are read for RoPE and not loaded as a weight.
+#[test]
+fn gguf_rope_freqs_match_transformers() {
+    let fx = fixture_data();
+    let dev = test_device();
+    let files = resolve_model(fixture("llama_rope.gguf").to_str().unwrap()).unwrap();
+    let (m, w) = load(&files, &dev);
+    assert_eq!(m.config.rope_scaling, RopeScaling::Divisors { factor: 1.0 });
+    let half = m.config.head_dim / 2;
+    assert!(
+        !w.loaded_shapes().iter().any(|(_, s)| s == &[half]),
+        "rope_freqs.weight is not uploaded as a weight: {:?}",
+        w.loaded_shapes()
+    );
+    let e = worst_error(&m, &fx, "llama3", &dev);
+    println!(
+        "llama3 via rope_freqs (gguf) on {}: logits max abs error {e:.2e}",
+        dev.id()
+    );
+    assert!(e < TOL, "logits max abs error {e}");
+
+    // linear scaling read from GGUF metadata, run on the GGUF layout
+    let g = plumb_nn::gguf::GgufFile::open(fixture("rope_linear.gguf")).unwrap();
+    let lin = LlamaConfig::from_gguf(&g).unwrap();
+    assert_eq!(lin.rope_scaling, RopeScaling::Linear { factor: 4.0 });
+    let mut c = m.config.clone();
+    c.rope_scaling = lin.rope_scaling;
+    let m = Llama::load(&c, &w).unwrap();
+    let e = worst_error(&m, &fx, "linear", &dev);
+    println!(
+        "linear (gguf layout) on {}: logits max abs error {e:.2e}",
+        dev.id()
+    );
+    assert!(e < TOL, "logits max abs error {e}");
+}
+
+/// `plumb convert` of the GGUF writes the llama3 parameters back into config.json (recovered
+/// from rope_freqs.weight), and the converted folder computes the same logits.
+#[test]
+fn convert_carries_rope_scaling() {
+    let fx = fixture_data();
+    let dev = test_device();
+    let out = tempfile::tempdir().unwrap();
+    let files = resolve_model(fixture("llama_rope.gguf").to_str().unwrap()).unwrap();
+    convert(&files, DType::F32, out.path()).unwrap();
+    let conv = resolve_model(out.path().to_str().unwrap()).unwrap();
+    let cfg = HfConfig::load(conv.config.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        cfg.json["rope_scaling"]["rope_type"], "llama3",
+        "{}",
+        cfg.json
+    );
+    let (m, _) = load(&conv, &dev);
+    let e = worst_error(&m, &fx, "llama3", &dev);
+    println!("llama3 after convert gguf → safetensors: logits max abs error {e:.2e}");
+    assert!(e < TOL, "logits max abs error {e}");
+}
+
+fn assert_format_error(e: Error, path: &Path, what: &str) {
+    let msg = e.to_string();
+    match &e {
+        Error::Format { path: p, .. } => assert_eq!(p, path, "{msg}"),
+        other => panic!("expected a format error, got {other:?}"),
+    }
+    assert!(msg.contains(what), "{msg}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+#[test]
+fn unsupported_rope_types_are_format_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("llama_rope/config_hub.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
+    for (key, kind) in [
+        ("rope_type", "yarn"),
+        ("type", "dynamic"),
+        ("rope_type", "longrope"),
+    ] {
+        json["rope_scaling"] = serde_json::json!({key: kind, "factor": 4.0,
+            "original_max_position_embeddings": 32});
+        let p = dir.path().join("config.json");
+        std::fs::write(&p, json.to_string()).unwrap();
+        let e = LlamaConfig::from_hf(&HfConfig::load(&p).unwrap()).unwrap_err();
+        assert_format_error(e, &p, &format!("'{kind}'"));
+    }
+    let p = fixture("rope_yarn.gguf");
+    let g = plumb_nn::gguf::GgufFile::open(&p).unwrap();
+    assert_format_error(LlamaConfig::from_gguf(&g).unwrap_err(), &p, "'yarn'");
+}
