@@ -23,6 +23,7 @@ tolerance. Writes under crates/plumb-nn/tests/fixtures/:
                                  byte-level BPE vocabulary (t0..t95, no merges)
 - rope_yarn.gguf                 metadata only: a llama GGUF whose rope.scaling.type is yarn
 - rope_linear.gguf               metadata only: rope.scaling.type linear, factor 4
+- rope_partial.gguf              metadata only: rope.dimension_count 8 for 16-wide heads
 - llama_rope.json                the 40 token ids and the float32 logits of every position
                                  (transformers, CPU, eager attention) for llama3 and linear
 
@@ -230,6 +231,9 @@ def main():
         gguf_meta([("llama.rope.scaling.type", STR, "linear"), ("llama.rope.scaling.factor", F32, 4.0)]),
         [],
     )
+
+    partial = [m for m in gguf_meta([]) if m[0] != "llama.rope.dimension_count"]
+    gguf_write(OUT / "rope_partial.gguf", partial + [("llama.rope.dimension_count", U32, 8)], [])
 
     fx = {
         "generator": "scripts/make_rope_fixtures.py",

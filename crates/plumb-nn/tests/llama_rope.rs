@@ -226,4 +226,12 @@ fn unsupported_rope_types_are_format_errors() {
     let p = fixture("rope_yarn.gguf");
     let g = plumb_nn::gguf::GgufFile::open(&p).unwrap();
     assert_format_error(LlamaConfig::from_gguf(&g).unwrap_err(), &p, "'yarn'");
+    // partial rotary embeddings are refused rather than computed wrong
+    let p = fixture("rope_partial.gguf");
+    let g = plumb_nn::gguf::GgufFile::open(&p).unwrap();
+    assert_format_error(
+        LlamaConfig::from_gguf(&g).unwrap_err(),
+        &p,
+        "dimension_count is 8",
+    );
 }
