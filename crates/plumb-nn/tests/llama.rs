@@ -223,3 +223,47 @@ fn smollm2_generate_loop_and_sampling() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+/// A config whose head counts cannot describe a model is a format error naming the file and
+/// what is wrong, before any weight is read (not a panic or a huge allocation later).
+#[test]
+fn impossible_llama_configs_are_format_errors() {
+    use plumb_nn::config::HfConfig;
+    use plumb_nn::models::llama::LlamaConfig;
+    let good = serde_json::json!({
+        "vocab_size": 32, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2,
+    });
+    let path = std::path::PathBuf::from("/models/bad/config.json");
+    let load = |patch: serde_json::Value| {
+        let mut json = good.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            json[k] = v.clone();
+        }
+        LlamaConfig::from_hf(&HfConfig {
+            path: path.clone(),
+            json,
+        })
+    };
+    assert!(load(serde_json::json!({})).is_ok());
+    for (patch, needle) in [
+        (
+            serde_json::json!({"num_key_value_heads": 3}),
+            "3 key/value heads do not divide 4",
+        ),
+        (
+            serde_json::json!({"num_key_value_heads": 0}),
+            "0 key/value heads",
+        ),
+        (serde_json::json!({"head_dim": 3}), "head size 3"),
+        (serde_json::json!({"num_hidden_layers": 0}), "no layers"),
+    ] {
+        let e = load(patch.clone())
+            .expect_err(&patch.to_string())
+            .to_string();
+        assert!(
+            e.contains("/models/bad/config.json") && e.contains(needle),
+            "{patch}: {e}"
+        );
+    }
+}

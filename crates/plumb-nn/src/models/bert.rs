@@ -214,7 +214,8 @@ impl Bert {
         } else {
             None
         };
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        // grown as layers load: a corrupt layer count fails at the first missing layer
+        let mut layers = Vec::new();
         for i in 0..c.num_hidden_layers {
             let l = format!("{p}encoder.layer.{i}");
             layers.push(Layer {

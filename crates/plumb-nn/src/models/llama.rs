@@ -63,7 +63,7 @@ impl LlamaConfig {
             ));
         }
         let (rope_theta, rope_scaling) = rope::from_gguf(f, &arch, hidden / heads)?;
-        Ok(LlamaConfig {
+        LlamaConfig {
             vocab_size: vocab,
             hidden_size: hidden,
             intermediate_size: f.require_u64(&k("feed_forward_length"))? as usize,
@@ -82,7 +82,8 @@ impl LlamaConfig {
                 .and_then(|v| v.as_i64())
                 .map_or(2048, |v| v as usize),
             tie_word_embeddings: f.get("output.weight").is_none(),
-        })
+        }
+        .checked(f.path())
     }
 
     /// From a Hugging Face config.json.
@@ -97,7 +98,7 @@ impl LlamaConfig {
         }
         let max_position_embeddings = c.usize_or("max_position_embeddings", 2048);
         let (rope_theta, rope_scaling) = rope::from_hf(c, max_position_embeddings)?;
-        Ok(LlamaConfig {
+        LlamaConfig {
             vocab_size: c.usize("vocab_size")?,
             hidden_size: hidden,
             intermediate_size: c.usize("intermediate_size")?,
@@ -114,7 +115,33 @@ impl LlamaConfig {
                 .get("tie_word_embeddings")
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false),
-        })
+        }
+        .checked(&c.path)
+    }
+
+    /// The config, or a format error naming `path` where its head counts cannot describe a
+    /// model: key/value heads that do not divide the query heads, an odd head size (RoPE
+    /// rotates pairs), or no layers.
+    fn checked(self, path: &std::path::Path) -> Result<LlamaConfig> {
+        let (heads, kv) = (self.num_attention_heads, self.num_key_value_heads);
+        let problem = if kv == 0 || !heads.is_multiple_of(kv) {
+            Some(format!(
+                "{kv} key/value heads do not divide {heads} attention heads"
+            ))
+        } else if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
+            Some(format!(
+                "head size {} is not a positive even number",
+                self.head_dim
+            ))
+        } else if self.num_hidden_layers == 0 {
+            Some("the model has no layers".to_string())
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => Err(Error::format(path, p)),
+            None => Ok(self),
+        }
     }
 }
 
@@ -306,7 +333,9 @@ impl Llama {
         } else {
             w.get_matrix(n.embed(), &[c.vocab_size, h])?
         };
-        let mut blocks = Vec::with_capacity(c.num_hidden_layers);
+        // grown as layers load: a corrupt layer count fails at the first missing layer, not
+        // by reserving room for it
+        let mut blocks = Vec::new();
         for i in 0..c.num_hidden_layers {
             let m = |p: &str, s: &[usize]| w.get_matrix(&n.layer(i, p), s);
             let part = |p: &str, rows: usize| (n.layer(i, p), [rows, h]);
