@@ -17,10 +17,11 @@ decodings of a set of test texts from the reference implementations:
                   starts with a space and after special tokens; the script prints where.
 - llama3.gguf     byte-level BPE trained with the `tokenizers` library using the Llama-3 split
                   regex; GGUF tokenizer.ggml.model=gpt2, pre=llama-bpe, with merges.
-- qwen2.gguf      the same with Qwen2's split regex (digits one by one); pre=qwen2.
+- qwen2.gguf      the same vocabulary split with Qwen2's regex (digits one by one); pre=qwen2.
                   References for both: the trained `tokenizers.Tokenizer` itself, and transformers
                   loading the GGUF.
-- gguf_tokenizers.json   for each file: the texts, ids with and without special tokens, decodings.
+- gguf_tokenizers.json   for each file: the texts, ids with and without special tokens, decodings;
+                  for spm.gguf also the merges transformers' generate_merges derives from it.
 
 Everything is deterministic for a given sentencepiece/tokenizers version (versions are recorded).
 
@@ -39,6 +40,7 @@ import gguf
 import sentencepiece as spm
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer
+from transformers.tokenization_utils_base import generate_merges
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "crates" / "plumb-nn" / "tests" / "fixtures"
@@ -189,7 +191,14 @@ def make_spm():
     for it in items:
         it["sp_ids"] = spm_fragments(sp, specials, it["text"])
         it["sp_decoded"] = sp.decode(sp.encode(it["text"]))
-    return {"file": path.name, "vocab_size": len(tokens), "items": items}
+    # the merges transformers derives from the vocabulary and scores (its GGUF loader's way)
+    merges = generate_merges({t: i for i, t in enumerate(tokens)}, dict(zip(tokens, scores)))
+    return {
+        "file": path.name,
+        "vocab_size": len(tokens),
+        "merges": [[a, b] for a, b in merges],
+        "items": items,
+    }
 
 
 def spm_fragments(sp, specials, text):
@@ -211,15 +220,21 @@ def spm_fragments(sp, specials, text):
     return ids + (sp.encode(raw) if raw else [])
 
 
-def make_bpe(name: str, pre: str, split: str):
-    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.Sequence(
+def byte_level_split(split: str):
+    return pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(split), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
+
+
+def make_bpe(name: str, pre: str, split: str):
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
+    tk = Tokenizer(models.BPE())
+    # both vocabularies are learned on the Llama-3 split, so they hold multi-digit tokens that
+    # Qwen2's split (one digit at a time) must then never produce
+    tk.pre_tokenizer = byte_level_split(LLAMA3_SPLIT)
     tk.decoder = decoders.ByteLevel()
     tr = trainers.BpeTrainer(
         vocab_size=700,
@@ -228,6 +243,7 @@ def make_bpe(name: str, pre: str, split: str):
         show_progress=False,
     )
     tk.train_from_iterator(corpus(), trainer=tr)
+    tk.pre_tokenizer = byte_level_split(split)
     vocab = tk.get_vocab()
     tokens = [None] * len(vocab)
     for t, i in vocab.items():

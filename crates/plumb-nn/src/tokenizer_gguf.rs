@@ -321,7 +321,7 @@ fn template(
 /// The merges a SentencePiece BPE vocabulary implies: every split of a token into two tokens,
 /// best score of the merged token first (ties: longer left part, then longer right part, then
 /// vocabulary order), as transformers' `generate_merges` orders them.
-pub(crate) fn spm_merges(tokens: &[&str], scores: &[f32]) -> Vec<(String, String)> {
+pub fn spm_merges(tokens: &[&str], scores: &[f32]) -> Vec<(String, String)> {
     // the last id of a token spelled twice, as a dict built from the list has it
     let index: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, &t)| (t, i)).collect();
     let mut seen = std::collections::HashSet::with_capacity(tokens.len());

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use plumb_core::Error;
 use plumb_nn::gguf::GgufFile;
+use plumb_nn::tokenizer_gguf::spm_merges;
 use plumb_nn::Tokenizer;
 use serde_json::Value;
 use std::path::Path;
@@ -79,6 +80,34 @@ fn sentencepiece_gguf_matches_sentencepiece() {
         "byte fallback"
     );
     assert!(ids(&text_of("text with </s> inside")["sp_ids"]).contains(&2));
+}
+
+#[test]
+fn sentencepiece_merges_match_transformers() {
+    let fx = fixture_json("gguf_tokenizers.json");
+    let f = GgufFile::open(fixture(fx["spm"]["file"].as_str().unwrap())).unwrap();
+    let strs = |k: &str| -> Vec<String> {
+        let a = f.meta(k).unwrap().as_array().unwrap();
+        a.iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    let tokens = strs("tokenizer.ggml.tokens");
+    let tokens: Vec<&str> = tokens.iter().map(|s| s.as_str()).collect();
+    let scores: Vec<f32> = f
+        .meta("tokenizer.ggml.scores")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let want: Vec<(String, String)> = fx["spm"]["merges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m[0].as_str().unwrap().into(), m[1].as_str().unwrap().into()))
+        .collect();
+    assert!(want.len() > 100);
+    assert_eq!(spm_merges(&tokens, &scores), want);
 }
 
 #[test]
