@@ -185,9 +185,11 @@ impl TextGenerator {
             prompt.to_string()
         };
         let mut ids = self.tokenizer.encode(&text, false)?;
-        if !chat && ids.is_empty() {
-            if let Some(b) = self.tokenizer.bos_id {
-                ids.push(b);
+        // a plain prompt starts with BOS where the tokenizer adds one (llama.cpp and
+        // transformers do), and an empty one always; a chat template writes its own
+        if let (false, Some(b)) = (chat, self.tokenizer.bos_id) {
+            if ids.is_empty() || (self.tokenizer.add_bos && ids.first() != Some(&b)) {
+                ids.insert(0, b);
             }
         }
         Ok(ids)

@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod safetensors;
 pub mod source;
 pub mod tokenizer;
+pub mod tokenizer_gguf;
 pub mod weights;
 
 pub use config::{resolve_model, HfConfig, ModelFiles};

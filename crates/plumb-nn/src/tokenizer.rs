@@ -1,9 +1,8 @@
-//! Tokenizers: `tokenizer.json` through the `tokenizers` crate, and the BPE vocabulary and merges
-//! embedded in GGUF metadata (`tokenizer.ggml.*`) turned into the same kind of tokenizer.
+//! Tokenizers: `tokenizer.json` through the `tokenizers` crate, and the vocabulary embedded in
+//! GGUF metadata (`tokenizer.ggml.*`) turned into the same kind of tokenizer (tokenizer_gguf.rs).
 
-use crate::gguf::{GgufFile, GgufValue};
+use crate::gguf::GgufFile;
 use plumb_core::{Error, Result};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// A text tokenizer plus the special token ids a model needs.
@@ -14,6 +13,9 @@ pub struct Tokenizer {
     pub bos_id: Option<u32>,
     pub eos_ids: Vec<u32>,
     pub pad_id: Option<u32>,
+    /// `encode(text, true)` starts with `bos_id` (the model wants BOS before a prompt: SentencePiece
+    /// Llamas, Llama-3; not ChatML models)
+    pub add_bos: bool,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -58,103 +60,28 @@ impl Tokenizer {
         .into_iter()
         .collect();
         let pad_id = pad_id.or_else(|| find(&["[PAD]", "<pad>"]));
+        // whether the post-processor puts BOS first
+        let add_bos = bos_id.is_some()
+            && inner
+                .encode("", true)
+                .is_ok_and(|e| e.get_ids().first().copied() == bos_id);
         Ok(Tokenizer {
             inner,
             source: path.to_path_buf(),
             bos_id,
             eos_ids,
             pad_id,
+            add_bos,
         })
     }
 
-    /// Build a byte-level BPE tokenizer from GGUF metadata (`tokenizer.ggml.model == "gpt2"`).
-    /// The pre-tokenizer follows `tokenizer.ggml.pre`: `smollm` (and other StarCoder-style
-    /// vocabularies) split digits one by one before the GPT-2 byte-level split.
+    /// Build the tokenizer a GGUF file describes in its metadata: byte-level BPE
+    /// (`tokenizer.ggml.model == "gpt2"`, split as `tokenizer.ggml.pre` says) or SentencePiece
+    /// BPE (`"llama"`: Llama-2, TinyLlama, Mistral); see [`crate::tokenizer_gguf`].
     pub fn from_gguf(f: &GgufFile) -> Result<Tokenizer> {
-        let path = f.path();
-        let model = f.require("tokenizer.ggml.model")?.as_str().unwrap_or("");
-        if model != "gpt2" {
-            return Err(Error::format(
-                path,
-                format!(
-                    "tokenizer.ggml.model is '{model}'; plumb builds byte-level BPE ('gpt2') tokenizers from GGUF (put a tokenizer.json next to the file for others)"
-                ),
-            ));
-        }
-        let strings = |key: &str| -> Result<Vec<&str>> {
-            f.require(key)?
-                .as_array()
-                .ok_or_else(|| Error::format(path, format!("{key} is not an array")))?
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| Error::format(path, format!("{key} has a non-string entry")))
-                })
-                .collect()
-        };
-        let tokens = strings("tokenizer.ggml.tokens")?;
-        let merges = strings("tokenizer.ggml.merges")?;
-        let types: Vec<i64> = match f.meta("tokenizer.ggml.token_type") {
-            Some(GgufValue::Array(a)) => a.iter().map(|v| v.as_i64().unwrap_or(1)).collect(),
-            _ => vec![1; tokens.len()],
-        };
-        let mut vocab = serde_json::Map::with_capacity(tokens.len());
-        let mut added = Vec::new();
-        for (i, t) in tokens.iter().enumerate() {
-            vocab.insert(t.to_string(), json!(i));
-            // 3 = control, 4 = user defined: matched literally in text, never split
-            if matches!(types.get(i), Some(3) | Some(4)) {
-                added.push(json!({
-                    "id": i, "content": t, "single_word": false, "lstrip": false,
-                    "rstrip": false, "normalized": false, "special": types.get(i) == Some(&3),
-                }));
-            }
-        }
-        let pre = f
-            .meta("tokenizer.ggml.pre")
-            .and_then(|v| v.as_str())
-            .unwrap_or("default");
-        let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false,
-                                "trim_offsets": true, "use_regex": true});
-        let pre_tokenizer = match pre {
-            "smollm" | "starcoder" | "refact" | "codeshell" => json!({
-                "type": "Sequence",
-                "pretokenizers": [{"type": "Digits", "individual_digits": true}, byte_level],
-            }),
-            "default" | "gpt2" | "gpt-2" => byte_level.clone(),
-            other => {
-                tracing::warn!(
-                    file = %path.display(),
-                    "tokenizer.ggml.pre '{other}' is not known to plumb; using the GPT-2 byte-level split"
-                );
-                byte_level.clone()
-            }
-        };
-        let spec = json!({
-            "version": "1.0",
-            "truncation": null,
-            "padding": null,
-            "added_tokens": added,
-            "normalizer": null,
-            "pre_tokenizer": pre_tokenizer,
-            "post_processor": {"type": "ByteLevel", "add_prefix_space": true,
-                               "trim_offsets": false, "use_regex": true},
-            "decoder": {"type": "ByteLevel", "add_prefix_space": true,
-                        "trim_offsets": true, "use_regex": true},
-            "model": {"type": "BPE", "dropout": null, "unk_token": null,
-                      "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                      "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                      "vocab": vocab, "merges": merges},
-        });
-        let inner: tokenizers::Tokenizer =
-            serde_json::from_value(spec).map_err(|e| terr(path, e))?;
-        let id = |key: &str| {
-            f.meta(key)
-                .and_then(|v| v.as_i64())
-                .and_then(|v| u32::try_from(v).ok())
-                .filter(|&v| (v as usize) < tokens.len())
-        };
-        let mut eos_ids: Vec<u32> = id("tokenizer.ggml.eos_token_id").into_iter().collect();
+        let built = crate::tokenizer_gguf::build(f)?;
+        let inner = built.inner;
+        let mut eos_ids: Vec<u32> = built.eos_id.into_iter().collect();
         // chat models end a turn with <|im_end|> / <|eot_id|> even when eos names another token
         for extra in ["<|im_end|>", "<|eot_id|>", "<|endoftext|>"] {
             if let Some(i) = inner.token_to_id(extra) {
@@ -165,10 +92,11 @@ impl Tokenizer {
         }
         Ok(Tokenizer {
             inner,
-            source: path.to_path_buf(),
-            bos_id: id("tokenizer.ggml.bos_token_id"),
+            source: f.path().to_path_buf(),
+            bos_id: built.bos_id,
             eos_ids,
-            pad_id: id("tokenizer.ggml.padding_token_id"),
+            pad_id: built.pad_id,
+            add_bos: built.add_bos,
         })
     }
 
