@@ -179,6 +179,11 @@ fn open(adapter: &wgpu::Adapter, id: String, prof: Option<&Profile>) -> Result<W
         sg,
     );
     ctx.coop_f16 = coop;
+    // OpenGL devices take one context lock for every call, and wgpu panics after waiting 6 s
+    // for it: calls from several threads go through the gate one at a time instead
+    if info.backend == wgpu::Backend::Gl {
+        ctx.gate = Some(std::sync::Mutex::new(()));
+    }
     Ok(WgpuBackend::from_parts(dinfo, caps, Arc::new(ctx)))
 }
 

@@ -46,6 +46,10 @@ pub struct Ctx {
     /// f16 matmuls may use the cooperative-matrix kernel (16x16x16 f16 → f32 tiles, 32-wide
     /// subgroups); set by device discovery after creation
     pub coop_f16: bool,
+    /// Held around every call into wgpu where the driver keeps one lock for the whole device
+    /// (OpenGL: wgpu panics when a thread waits more than 6 s for the GL context, which a long
+    /// submit or wait on a slow GL device in another thread holds); set by device discovery
+    pub gate: Option<Mutex<()>>,
     pub pool: Arc<Pool>,
     pipelines: Mutex<HashMap<String, Pipeline>>,
     batch: Mutex<Batch>,
@@ -82,6 +86,13 @@ pub fn groups_1d(items: u64) -> (u32, u32, u32) {
 }
 
 impl Ctx {
+    /// Run `f`, a call into wgpu, behind [`Ctx::gate`] where the device has one. The gate is a
+    /// leaf lock: `f` takes no other lock of this context.
+    fn gated<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = self.gate.as_ref().map(lock);
+        f()
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: String,
@@ -121,6 +132,7 @@ impl Ctx {
             has_f64,
             has_subgroup,
             coop_f16: false,
+            gate: None,
             pool: Arc::default(),
             pipelines: Mutex::default(),
             batch: Mutex::new(Batch {
@@ -163,27 +175,30 @@ impl Ctx {
             label: Some(&spec.name),
             source: wgpu::ShaderSource::Wgsl(src.into()),
         };
-        let module = if self.trusted {
-            // SAFETY: opted into with PLUMB_WGPU_TRUSTED=1 for measurement; every kernel checks
-            // its indices against the sizes in its parameter block, and the catalogue test
-            // validates them, but naga's extra clamping and loop bounding are then left out.
-            unsafe {
-                self.device
-                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+        let module = self.gated(|| {
+            if self.trusted {
+                // SAFETY: opted into with PLUMB_WGPU_TRUSTED=1 for measurement; every kernel checks
+                // its indices against the sizes in its parameter block, and the catalogue test
+                // validates them, but naga's extra clamping and loop bounding are then left out.
+                unsafe {
+                    self.device
+                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                }
+            } else {
+                self.device.create_shader_module(desc)
             }
-        } else {
-            self.device.create_shader_module(desc)
-        };
-        let pipe = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&spec.name),
-                layout: None,
-                module: &module,
-                entry_point: Some(&spec.name),
-                compilation_options: Default::default(),
-                cache: None,
-            });
+        });
+        let pipe = self.gated(|| {
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&spec.name),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(&spec.name),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::backend(
                 &self.id,
@@ -232,13 +247,15 @@ impl Ctx {
             Some(b) => b,
             None => {
                 let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("plumb"),
-                    size: class,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_SRC
-                        | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
+                let b = self.gated(|| {
+                    self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("plumb"),
+                        size: class,
+                        usage: wgpu::BufferUsages::STORAGE
+                            | wgpu::BufferUsages::COPY_SRC
+                            | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
                 });
                 if let Some(e) = pollster::block_on(scope.pop()) {
                     return Err(Error::backend(
@@ -273,6 +290,7 @@ impl Ctx {
     /// write after every earlier submission and before these commands).
     fn submit(&self, batch: &mut Batch) {
         batch.pass = None;
+        let _g = self.gate.as_ref().map(lock);
         if !batch.params.is_empty() {
             self.queue
                 .write_buffer(&self.arena, 0, bytemuck::cast_slice(&batch.params));
@@ -293,8 +311,7 @@ impl Ctx {
     /// Submit and wait for the device to finish.
     pub fn synchronize(&self) -> Result<()> {
         self.flush("synchronize")?;
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+        self.gated(|| self.device.poll(wgpu::PollType::wait_indefinitely()))
             .map_err(|e| Error::backend(&self.id, "synchronize", e.to_string()))?;
         self.check("synchronize")
     }
@@ -337,10 +354,12 @@ impl Ctx {
                 resource: b.as_entire_binding(),
             });
         }
-        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&spec.name),
-            layout: &pipe.1,
-            entries: &entries,
+        let bg = self.gated(|| {
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&spec.name),
+                layout: &pipe.1,
+                entries: &entries,
+            })
         });
         if batch.pass.is_none() {
             let enc = batch.encoder.get_or_insert_with(|| {
@@ -374,21 +393,25 @@ impl Ctx {
             return Ok(());
         }
         let padded = bytes.len().next_multiple_of(4);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("plumb upload"),
-            size: padded as u64,
-            usage: wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: true,
-        });
-        {
-            let mut view = staging
-                .slice(..)
-                .get_mapped_range_mut()
-                .map_err(|e| Error::backend(&self.id, op, e.to_string()))?;
-            view.slice(..bytes.len()).copy_from_slice(bytes);
-        }
-        staging.unmap();
+        let staging = self.gated(|| -> Result<wgpu::Buffer> {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("plumb upload"),
+                size: padded as u64,
+                usage: wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: true,
+            });
+            {
+                let mut view = staging
+                    .slice(..)
+                    .get_mapped_range_mut()
+                    .map_err(|e| Error::backend(&self.id, op, e.to_string()))?;
+                view.slice(..bytes.len()).copy_from_slice(bytes);
+            }
+            staging.unmap();
+            Ok(staging)
+        })?;
         self.with_encoder(|enc| enc.copy_buffer_to_buffer(&staging, 0, dst, 0, padded as u64))?;
+        self.gated(|| drop(staging));
         self.check(op)
     }
 
@@ -410,32 +433,38 @@ impl Ctx {
         if len == 0 {
             return Ok(Vec::new());
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("plumb readback"),
-            size: len,
-            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-            mapped_at_creation: false,
+        let staging = self.gated(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("plumb readback"),
+                size: len,
+                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+                mapped_at_creation: false,
+            })
         });
         self.with_encoder(|enc| enc.copy_buffer_to_buffer(src, offset, &staging, 0, len))?;
         self.flush(op)?;
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::backend(&self.id, op, e.to_string()))?;
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::backend(&self.id, op, e.to_string())),
-            Err(e) => return Err(Error::backend(&self.id, op, e.to_string())),
-        }
-        let out = slice
-            .get_mapped_range()
-            .map_err(|e| Error::backend(&self.id, op, e.to_string()))?
-            .to_vec();
-        staging.unmap();
+        let out = self.gated(|| -> Result<Vec<u8>> {
+            let slice = staging.slice(..);
+            let (tx, rx) = std::sync::mpsc::channel();
+            slice.map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::backend(&self.id, op, e.to_string()))?;
+            match rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::backend(&self.id, op, e.to_string())),
+                Err(e) => return Err(Error::backend(&self.id, op, e.to_string())),
+            }
+            let out = slice
+                .get_mapped_range()
+                .map_err(|e| Error::backend(&self.id, op, e.to_string()))?
+                .to_vec();
+            staging.unmap();
+            drop(staging);
+            Ok(out)
+        })?;
         self.check(op)?;
         Ok(out)
     }
