@@ -68,7 +68,8 @@ fn load_on(files: &ModelFiles, kind: ModelKind, w: &Weights) -> Result<Model> {
 }
 
 /// Run one representative forward pass: a batch of `batch` sentences of `seq` tokens for BERT,
-/// a prefill of `seq` tokens and one decode step for Llama.
+/// a prefill of `seq` tokens and one decode step for Llama. The token ids lie inside the
+/// model's vocabulary, however small.
 pub fn run_workload(
     model: &Model,
     dev: &Device,
@@ -77,7 +78,10 @@ pub fn run_workload(
 ) -> Result<plumb_core::Tensor> {
     match model {
         Model::Embedder(e) => {
-            let ids: Vec<u32> = (0..batch * seq).map(|i| 1000 + (i % 500) as u32).collect();
+            let vocab = e.bert.config.vocab_size.max(1);
+            let ids: Vec<u32> = (0..batch * seq)
+                .map(|i| ((1000 + i % 500) % vocab) as u32)
+                .collect();
             let b = crate::tokenizer::Batch {
                 ids,
                 mask: vec![1; batch * seq],
@@ -88,9 +92,11 @@ pub fn run_workload(
         }
         Model::Generator(g) => {
             let mut cache = KvCache::new(g.model.config.num_hidden_layers);
-            let ids: Vec<u32> = (0..seq).map(|i| 100 + i as u32).collect();
+            let vocab = g.model.config.vocab_size.max(1);
+            let ids: Vec<u32> = (0..seq).map(|i| ((100 + i) % vocab) as u32).collect();
             g.model.forward(&ids, &mut cache, dev, false)?;
-            g.model.forward(&[42], &mut cache, dev, false)
+            g.model
+                .forward(&[(42 % vocab) as u32], &mut cache, dev, false)
         }
     }
 }

@@ -235,3 +235,14 @@ fn unsupported_rope_types_are_format_errors() {
         "dimension_count is 8",
     );
 }
+
+/// `plumb check` traces a representative prefill whose token ids must fit the model's
+/// vocabulary, however small (this one has 96 tokens; the trace once used ids from 100 up).
+#[test]
+fn plan_of_a_small_vocabulary_model() {
+    let files = resolve_model(fixture("llama_rope.gguf").to_str().unwrap()).unwrap();
+    let dev = test_device();
+    let plan = plumb_nn::pipeline::plan_model(&files, &dev, None, false)
+        .expect("a model with 96 tokens plans");
+    assert!(!plan.plan.ops.is_empty(), "the trace recorded ops");
+}
