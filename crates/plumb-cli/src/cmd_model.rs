@@ -3,6 +3,7 @@
 use crate::common::GlobalOpts;
 use clap::{Args, Subcommand};
 use plumb_core::{DType, Device, Error, Result};
+use plumb_nn::chat::Message;
 use plumb_nn::pipeline::{load_model, plan_model, run_workload, Model, ModelPlan};
 use plumb_nn::{resolve_model, ModelFiles};
 use std::io::{BufRead, IsTerminal, Write};
@@ -58,6 +59,9 @@ pub enum ModelCommand {
         /// wrap the prompt in the model's chat template
         #[arg(long)]
         chat: bool,
+        /// a system message before the prompt (with --chat)
+        #[arg(long, requires = "chat")]
+        system: Option<String>,
         #[command(flatten)]
         dev: DeviceOpts,
     },
@@ -132,6 +136,7 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
             top_p,
             seed,
             chat,
+            system,
             dev,
         } => {
             let params = plumb_nn::generate::SamplingParams {
@@ -140,6 +145,7 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
                 top_p,
                 seed,
             };
+            let chat = chat.then_some(Chat { system });
             generate(&model, &prompt, max_tokens, params, chat, &dev, global)
         }
     }
@@ -230,12 +236,17 @@ fn embed(
     Ok(())
 }
 
+/// `--chat`: the prompt is the user's message, after an optional system message.
+struct Chat {
+    system: Option<String>,
+}
+
 fn generate(
     model: &str,
     prompt: &str,
     max_tokens: usize,
     params: plumb_nn::generate::SamplingParams,
-    chat: bool,
+    chat: Option<Chat>,
     opts: &DeviceOpts,
     global: &GlobalOpts,
 ) -> Result<()> {
@@ -248,7 +259,17 @@ fn generate(
             format!("{model} is an embedding model; use `plumb embed`"),
         ));
     };
-    let ids = g.prompt_ids(prompt, chat)?;
+    let ids = match chat {
+        None => g.prompt_ids(prompt, false)?,
+        Some(Chat { system }) => {
+            let mut messages = Vec::new();
+            if let Some(sys) = system {
+                messages.push(Message::new("system", &sys));
+            }
+            messages.push(Message::new("user", prompt));
+            g.chat_ids(&messages)?
+        }
+    };
     let mut sampler = plumb_nn::generate::Sampler::new(params);
     let mut dec = plumb_nn::tokenizer::StreamDecoder::new();
     let mut out = std::io::stdout().lock();

@@ -70,6 +70,9 @@ pub struct ModelFiles {
     pub config: Option<PathBuf>,
     pub tokenizer: Option<PathBuf>,
     pub tokenizer_config: Option<PathBuf>,
+    /// `chat_template.jinja` (transformers 5 saves the template there rather than in
+    /// tokenizer_config.json; it takes priority when both have one)
+    pub chat_template: Option<PathBuf>,
 }
 
 impl ModelFiles {
@@ -152,6 +155,7 @@ pub fn resolve_model(spec: &str) -> Result<ModelFiles> {
             config: existing(dir.join("config.json")),
             tokenizer: existing(dir.join("tokenizer.json")),
             tokenizer_config: existing(dir.join("tokenizer_config.json")),
+            chat_template: existing(dir.join("chat_template.jinja")),
             weights: path,
             dir,
         });
@@ -198,6 +202,7 @@ pub fn resolve_model(spec: &str) -> Result<ModelFiles> {
         config: existing(dir.join("config.json")),
         tokenizer: existing(dir.join("tokenizer.json")),
         tokenizer_config: existing(dir.join("tokenizer_config.json")),
+        chat_template: existing(dir.join("chat_template.jinja")),
         weights,
         dir,
     })

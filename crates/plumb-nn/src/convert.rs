@@ -317,8 +317,11 @@ fn copy_side_files(dir: &Path, out: &Path, created: &mut Vec<PathBuf>) -> Result
         let p = e.path();
         let name = e.file_name().to_string_lossy().to_string();
         if p.is_file() {
-            let side =
-                name.ends_with(".json") || name.ends_with(".txt") || name.ends_with(".model");
+            // .jinja: chat_template.jinja, which transformers 5 saves beside tokenizer_config.json
+            let side = name.ends_with(".json")
+                || name.ends_with(".txt")
+                || name.ends_with(".model")
+                || name.ends_with(".jinja");
             if side && name != "config.json" && name != "model.safetensors.index.json" {
                 copy(Path::new(&name))?;
             }

@@ -152,10 +152,10 @@ impl TextGenerator {
                 let tok = files.tokenizer.as_ref().ok_or_else(|| {
                     Error::format(&files.dir, "no tokenizer.json next to the weights")
                 })?;
-                let chat = match &files.tokenizer_config {
-                    Some(p) => ChatTemplate::from_tokenizer_config(p)?,
-                    None => None,
-                };
+                let chat = ChatTemplate::from_tokenizer_config(
+                    files.tokenizer_config.as_deref(),
+                    files.chat_template.as_deref(),
+                )?;
                 (
                     LlamaConfig::from_hf(&HfConfig::load(cfg)?)?,
                     Tokenizer::from_file(tok)?,
@@ -173,26 +173,30 @@ impl TextGenerator {
 
     /// Token ids of `prompt`, through the chat template when `chat`.
     pub fn prompt_ids(&self, prompt: &str, chat: bool) -> Result<Vec<u32>> {
-        let text = if chat {
-            let t = self.chat.as_ref().ok_or_else(|| {
-                Error::format(
-                    &self.tokenizer.source,
-                    "--chat: the model has no chat template",
-                )
-            })?;
-            t.render(&[Message::new("user", prompt)], true)
-        } else {
-            prompt.to_string()
-        };
-        let mut ids = self.tokenizer.encode(&text, false)?;
+        if chat {
+            return self.chat_ids(&[Message::new("user", prompt)]);
+        }
+        let mut ids = self.tokenizer.encode(prompt, false)?;
         // a plain prompt starts with BOS where the tokenizer adds one (llama.cpp and
-        // transformers do), and an empty one always; a chat template writes its own
-        if let (false, Some(b)) = (chat, self.tokenizer.bos_id) {
+        // transformers do), and an empty one always
+        if let Some(b) = self.tokenizer.bos_id {
             if ids.is_empty() || (self.tokenizer.add_bos && ids.first() != Some(&b)) {
                 ids.insert(0, b);
             }
         }
         Ok(ids)
+    }
+
+    /// Token ids of a conversation through the model's chat template, opening the assistant's
+    /// turn (see [`chat_ids`]).
+    pub fn chat_ids(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        let t = self.chat.as_ref().ok_or_else(|| {
+            Error::format(
+                &self.tokenizer.source,
+                "--chat: the model has no chat template",
+            )
+        })?;
+        chat_ids(&self.tokenizer, t, messages)
     }
 
     /// Generate up to `max_tokens` after `prompt`, calling `on_token` with each new id as soon
@@ -240,4 +244,18 @@ impl TextGenerator {
         stats.decode_secs = t1.elapsed().as_secs_f64();
         Ok(stats)
     }
+}
+
+/// Token ids of `messages` rendered by `template` with the generation prompt, encoded as
+/// transformers' `apply_chat_template(tokenize=True)` encodes it: without the tokenizer's own
+/// special tokens (`add_special_tokens=False`). A template that wants BOS writes `{{ bos_token }}`
+/// itself (Llama-3, Llama-2, Mistral, Gemma), so BOS is neither doubled nor added to templates
+/// that leave it out (ChatML).
+pub fn chat_ids(
+    tok: &Tokenizer,
+    template: &ChatTemplate,
+    messages: &[Message],
+) -> Result<Vec<u32>> {
+    let text = template.render(messages, true)?;
+    tok.encode(&text, false)
 }

@@ -63,7 +63,7 @@ fn smollm2_gguf_tokenizer_matches_transformers() {
     for run in fx["runs"].as_array().unwrap() {
         let prompt = run["prompt"].as_str().unwrap();
         let text = if run["chat"].as_bool().unwrap() {
-            chat.render(&[Message::new("user", prompt)], true)
+            chat.render(&[Message::new("user", prompt)], true).unwrap()
         } else {
             prompt.to_string()
         };
