@@ -62,6 +62,9 @@ pub enum ModelCommand {
         /// a system message before the prompt (with --chat)
         #[arg(long, requires = "chat")]
         system: Option<String>,
+        /// a Jinja chat template file to use instead of the model's own (with --chat)
+        #[arg(long, requires = "chat", value_name = "FILE")]
+        chat_template: Option<std::path::PathBuf>,
         #[command(flatten)]
         dev: DeviceOpts,
     },
@@ -137,6 +140,7 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
             seed,
             chat,
             system,
+            chat_template,
             dev,
         } => {
             let params = plumb_nn::generate::SamplingParams {
@@ -145,7 +149,10 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
                 top_p,
                 seed,
             };
-            let chat = chat.then_some(Chat { system });
+            let chat = chat.then_some(Chat {
+                system,
+                template: chat_template,
+            });
             generate(&model, &prompt, max_tokens, params, chat, &dev, global)
         }
     }
@@ -239,6 +246,8 @@ fn embed(
 /// `--chat`: the prompt is the user's message, after an optional system message.
 struct Chat {
     system: Option<String>,
+    /// `--chat-template`: a template file in place of the model's own
+    template: Option<std::path::PathBuf>,
 }
 
 fn generate(
@@ -251,9 +260,14 @@ fn generate(
     global: &GlobalOpts,
 ) -> Result<()> {
     let files = resolve_model(model)?;
+    // a template file is read and compiled before the weights load
+    let template = match chat.as_ref().and_then(|c| c.template.as_deref()) {
+        Some(path) => Some(plumb_nn::chat::ChatTemplate::from_file(path)?),
+        None => None,
+    };
     let (dev, dtype) = open_device(opts, global)?;
     let (m, plan) = load(&files, &dev, dtype, opts.dequantize)?;
-    let Model::Generator(g) = m else {
+    let Model::Generator(mut g) = m else {
         return Err(Error::invalid(
             "generate",
             format!("{model} is an embedding model; use `plumb embed`"),
@@ -261,7 +275,10 @@ fn generate(
     };
     let ids = match chat {
         None => g.prompt_ids(prompt, false)?,
-        Some(Chat { system }) => {
+        Some(Chat { system, .. }) => {
+            if let Some(t) = template {
+                g.set_chat_template(t);
+            }
             let mut messages = Vec::new();
             if let Some(sys) = system {
                 messages.push(Message::new("system", &sys));

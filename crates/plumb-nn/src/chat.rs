@@ -73,6 +73,12 @@ impl ChatTemplate {
         })
     }
 
+    /// Compile the Jinja chat template in the file at `path`.
+    pub fn from_file(path: &Path) -> Result<ChatTemplate> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_jinja(&text, path)
+    }
+
     /// Set a special token the template sees (`bos_token`, `eos_token`, …).
     pub fn with_special_token(mut self, name: &str, text: &str) -> ChatTemplate {
         self.special_tokens.retain(|(n, _)| n != name);

@@ -171,6 +171,28 @@ impl TextGenerator {
         })
     }
 
+    /// Use `t` (for example [`ChatTemplate::from_file`]) instead of the model's own chat
+    /// template (llama.cpp's `--chat-template-file`). It sees the special tokens the model's
+    /// template saw, else the tokenizer's BOS and first end-of-turn token.
+    pub fn set_chat_template(&mut self, mut t: ChatTemplate) {
+        let inner = self.tokenizer.inner();
+        let own = |id: Option<u32>| id.and_then(|i| inner.id_to_token(i));
+        for (name, tok) in [
+            ("bos_token", own(self.tokenizer.bos_id)),
+            ("eos_token", own(self.tokenizer.eos_ids.first().copied())),
+        ] {
+            if let Some(tok) = tok {
+                t = t.with_special_token(name, &tok);
+            }
+        }
+        if let Some(old) = &self.chat {
+            for (name, text) in old.special_tokens() {
+                t = t.with_special_token(name, text);
+            }
+        }
+        self.chat = Some(t);
+    }
+
     /// Token ids of `prompt`, through the chat template when `chat`.
     pub fn prompt_ids(&self, prompt: &str, chat: bool) -> Result<Vec<u32>> {
         if chat {

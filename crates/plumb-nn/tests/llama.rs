@@ -267,3 +267,47 @@ fn impossible_llama_configs_are_format_errors() {
         );
     }
 }
+
+/// `--chat-template FILE`: a template file replaces the GGUF's own and sees the special tokens
+/// the GGUF names; an unreadable or malformed file is an error naming it.
+#[test]
+fn a_chat_template_file_replaces_the_models_own() {
+    use plumb_nn::chat::{ChatTemplate, Message};
+    let dev = cpu();
+    let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
+    let w = open_weights(&files, &dev, &dev, None).unwrap();
+    let mut g = TextGenerator::load(&files, &w).unwrap();
+    let tok = |id: u32| g.tokenizer.inner().id_to_token(id).unwrap();
+    let (bos, eos) = (
+        tok(g.tokenizer.bos_id.unwrap()),
+        tok(g.tokenizer.eos_ids[0]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jinja");
+    std::fs::write(
+        &path,
+        "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}\
+         {% if add_generation_prompt %}[assistant]{% endif %}{{ eos_token }}",
+    )
+    .unwrap();
+    g.set_chat_template(ChatTemplate::from_file(&path).unwrap());
+    let msgs = [
+        Message::new("system", "Be brief."),
+        Message::new("user", "Hi"),
+    ];
+    let text = g.chat.as_ref().unwrap().render(&msgs, true).unwrap();
+    assert_eq!(
+        text,
+        format!("{bos}[system] Be brief.\n[user] Hi\n[assistant]{eos}")
+    );
+    assert_eq!(
+        g.chat_ids(&msgs).unwrap(),
+        g.tokenizer.encode(&text, false).unwrap()
+    );
+    let missing = dir.path().join("missing.jinja");
+    let e = ChatTemplate::from_file(&missing).unwrap_err().to_string();
+    assert!(e.contains("missing.jinja"), "{e}");
+    std::fs::write(&path, "{% for m in messages %}").unwrap();
+    let e = ChatTemplate::from_file(&path).unwrap_err().to_string();
+    assert!(e.contains("t.jinja") && e.contains("chat template"), "{e}");
+}
