@@ -31,7 +31,8 @@ pub fn detect_kind(files: &ModelFiles) -> Result<ModelKind> {
     let c = HfConfig::load(cfg)?;
     match c.model_type() {
         "bert" => Ok(ModelKind::Bert),
-        "llama" | "mistral" | "qwen2" => Ok(ModelKind::Llama),
+        // qwen2 is not here: its q/k/v projections carry biases this model does not read
+        "llama" | "mistral" => Ok(ModelKind::Llama),
         other => Err(Error::format(
             cfg,
             format!("model_type '{other}' is not supported (bert and llama families are)"),

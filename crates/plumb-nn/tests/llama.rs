@@ -257,6 +257,14 @@ fn impossible_llama_configs_are_format_errors() {
         ),
         (serde_json::json!({"head_dim": 3}), "head size 3"),
         (serde_json::json!({"num_hidden_layers": 0}), "no layers"),
+        (
+            serde_json::json!({"attention_bias": true}),
+            "attention_bias",
+        ),
+        (
+            serde_json::json!({"sliding_window": 4096, "max_position_embeddings": 32768}),
+            "sliding_window 4096",
+        ),
     ] {
         let e = load(patch.clone())
             .expect_err(&patch.to_string())

@@ -97,6 +97,24 @@ impl LlamaConfig {
             ));
         }
         let max_position_embeddings = c.usize_or("max_position_embeddings", 2048);
+        // features of the family this model does not compute: refused, not silently ignored
+        if c.json.get("attention_bias").and_then(|v| v.as_bool()) == Some(true) {
+            return Err(Error::format(
+                &c.path,
+                "attention_bias is true: plumb's Llama has no q/k/v/o projection biases",
+            ));
+        }
+        if let Some(w) = c.json.get("sliding_window").and_then(|v| v.as_u64()) {
+            if (w as usize) < max_position_embeddings {
+                return Err(Error::format(
+                    &c.path,
+                    format!(
+                        "sliding_window {w} is shorter than max_position_embeddings \
+                         {max_position_embeddings}: plumb's Llama has no sliding-window attention"
+                    ),
+                ));
+            }
+        }
         let (rope_theta, rope_scaling) = rope::from_hf(c, max_position_embeddings)?;
         LlamaConfig {
             vocab_size: c.usize("vocab_size")?,
