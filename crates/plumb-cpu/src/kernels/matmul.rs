@@ -290,7 +290,8 @@ pub struct Dst<T> {
     pub beta: T,
 }
 
-/// One gemm call on this thread.
+/// One gemm call on this thread: the `gemm` crate, or for f32 with contiguous rows of `b` and
+/// `PLUMB_CPU_SGEMM=plumb` Plumb's AVX2 kernel ([`matmul_f32_avx2`](super::matmul_f32_avx2)).
 ///
 /// # Safety
 /// `a` addresses m × k and `b` k × n readable elements, `dst` m × n writable ones that nothing
@@ -301,6 +302,24 @@ pub unsafe fn gemm_block<T: Elem>(
     a: Mat<T>,
     b: Mat<T>,
 ) {
+    // rows of b contiguous (weights are stored so): where Plumb's kernel was measured level with
+    // the gemm crate; a transposed b (attention's keys) it would gather column by column
+    if TypeId::of::<T>() == TypeId::of::<f32>() && b.cs == 1 && super::matmul_f32_avx2::applies() {
+        // T is f32: the same pointers and values
+        let f = |m: Mat<T>| Mat {
+            ptr: m.ptr as *const f32,
+            cs: m.cs,
+            rs: m.rs,
+        };
+        let dst = Dst {
+            ptr: d.ptr as *mut f32,
+            rs: d.rs,
+            read: d.read,
+            alpha: *(&d.alpha as *const T as *const f32),
+            beta: *(&d.beta as *const T as *const f32),
+        };
+        return super::matmul_f32_avx2::sgemm((m, n, k), dst, f(a), f(b));
+    }
     gemm::gemm(
         m,
         n,

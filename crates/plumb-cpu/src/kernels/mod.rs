@@ -13,6 +13,7 @@ pub mod copy;
 pub mod index;
 pub mod matmul;
 pub mod matmul_bf16;
+pub mod matmul_f32_avx2;
 pub mod matmul_rows;
 pub mod matmul_widen;
 pub mod matvec;

@@ -1,0 +1,441 @@
+//! `matmul_f32` through a packed AVX2 + FMA GEMM of Plumb's own, opt-in with
+//! `PLUMB_CPU_SGEMM=plumb` (read once) on a CPU with AVX2 and FMA; otherwise the `gemm` crate runs
+//! every f32 product.
+//!
+//! It was written to close the gap to OpenBLAS on an AVX2-only AMD EPYC (Zen 3), where the `gemm`
+//! crate's AVX2 kernel runs MiniLM's linear layers. It ties the `gemm` crate there instead of
+//! beating it (BENCHMARKS.md, "An AVX2 f32 GEMM of our own"), so it is not the default. It stays
+//! as the base for what the `gemm` crate cannot do: converting f16 / bf16 while packing, and
+//! the linear layer's bias and activation on each block as the microkernel writes it.
+//!
+//! The method is the usual one of BLAS libraries (Goto / BLIS):
+//!
+//! - `b` is packed up to [`KC`] rows × [`NC`] columns at a time into panels of [`NR`] columns
+//!   (each panel `kc` rows of 16 contiguous values, zero padded);
+//! - rows of `a` are read where they lie when contiguous (six at a time); otherwise up to
+//!   [`MC`] rows × `kc` are packed into panels of [`MR`] rows (`kc` groups of 6 values);
+//! - the 6 × 16 microkernel keeps its block of the output in 12 AVX registers, reads one row of
+//!   a `b` panel and broadcasts six values of `a` per step (12 FMAs), fetches its output block
+//!   while it computes, and writes the block once per `kc`.
+//!
+//! It runs on one thread; `matmul.rs` splits a product into one block per thread as it does for
+//! the `gemm` crate. Each output element is the same sum as the `gemm` crate's in another order
+//! (f32 rounding differs in the last bits).
+
+use super::matmul::{Dst, Mat};
+use std::cell::RefCell;
+
+/// Rows of the microkernel's output block.
+pub const MR: usize = 6;
+/// Columns of the microkernel's output block (two AVX registers).
+pub const NR: usize = 16;
+/// Most depth of one block: a 16-column panel of `b` (16 KiB) stays in L1 while the kernel
+/// walks six rows of `a` at a time down the block.
+const KC: usize = 256;
+/// Rows of `a` per block: 144 × 256 × 4 B = 144 KiB, which stays in Zen 3's 512 KiB L2 while
+/// every panel of `b` passes over it.
+const MC: usize = 144;
+/// Columns of `b` packed at once: 256 × 2048 × 4 B = 2 MiB per thread.
+const NC: usize = 2048;
+
+/// Whether f32 products run here: `PLUMB_CPU_SGEMM=plumb` and a CPU with AVX2 and FMA (read
+/// once).
+pub fn applies() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var("PLUMB_CPU_SGEMM").is_ok_and(|v| v == "plumb") && has_avx2_fma()
+    })
+}
+
+/// The CPU has AVX2 and FMA (what [`sgemm`] needs).
+pub fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+thread_local! {
+    /// This thread's packing buffers (a block, b block), kept between calls.
+    static BUFS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `dst = alpha·dst + beta·a·b` (`dst` read only when `d.read`) on this thread, for an m × k
+/// `a` and a k × n `b` with any strides.
+///
+/// # Safety
+/// [`has_avx2_fma`] returned true; `a` addresses m × k and `b` k × n
+/// readable elements, `d` m × n writable ones that nothing else touches during the call.
+pub unsafe fn sgemm((m, n, k): (usize, usize, usize), d: Dst<f32>, a: Mat<f32>, b: Mat<f32>) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                let p = d.ptr.add(i * d.rs + j);
+                *p = if d.read { d.alpha * *p } else { 0.0 };
+            }
+        }
+        return;
+    }
+    let run = |bufs: &mut (Vec<f32>, Vec<f32>)| {
+        let a_len = MC.min(m.next_multiple_of(MR)) * KC.min(k);
+        let b_len = NC.min(n.next_multiple_of(NR)) * KC.min(k);
+        for (buf, len) in [(&mut bufs.0, a_len), (&mut bufs.1, b_len)] {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+        }
+        blocked((m, n, k), d, a, b, &mut bufs.0, &mut bufs.1);
+    };
+    BUFS.with(|bufs| match bufs.try_borrow_mut() {
+        Ok(mut bufs) => run(&mut bufs),
+        // only if a caller re-entered on this thread: fresh buffers
+        Err(_) => run(&mut (Vec::new(), Vec::new())),
+    })
+}
+
+/// The three blocking loops around the microkernel.
+///
+/// # Safety
+/// As [`sgemm`]; `pa` holds at least `min(MC, m rounded up to MR) × min(KC, k)` values and
+/// `pb` `min(NC, n rounded up to NR) × min(KC, k)`.
+unsafe fn blocked(
+    (m, n, k): (usize, usize, usize),
+    d: Dst<f32>,
+    a: Mat<f32>,
+    b: Mat<f32>,
+    pa: &mut [f32],
+    pb: &mut [f32],
+) {
+    // k in equal blocks of at most KC (384 is two of 192, not 256 and 128)
+    let kc_all = k.div_ceil(k.div_ceil(KC));
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(kc_all) {
+            let kc = kc_all.min(k - pc);
+            pack_b(b, pc, jc, kc, nc, pb);
+            // the first depth block writes the output (scaled by alpha where it is read); the
+            // later ones add to it
+            let store = Store {
+                keep: pc > 0 || d.read,
+                scale: if pc > 0 { 1.0 } else { d.alpha },
+                beta: d.beta,
+            };
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                // rows of a that are contiguous are read where they lie, 6 at a time, except a
+                // last panel of fewer rows (packed, zero padded, so the kernel reads 6 rows)
+                let direct = a.cs == 1 && a.rs >= 0;
+                let full = if direct { mc / MR * MR } else { 0 };
+                // (wrapping: with no rows left over, `rest` points past a's last row, unread)
+                let at = a
+                    .ptr
+                    .wrapping_offset(ic as isize * a.rs + pc as isize * a.cs);
+                let rest = Mat {
+                    ptr: a.ptr.wrapping_offset((ic + full) as isize * a.rs),
+                    ..a
+                };
+                pack_a(rest, 0, pc, mc - full, kc, pa);
+                for jr in (0..nc).step_by(NR) {
+                    let bp = pb.as_ptr().add(jr * kc);
+                    for ir in (0..mc).step_by(MR) {
+                        let c = d.ptr.add((ic + ir) * d.rs + jc + jr);
+                        let tile = (MR.min(mc - ir), NR.min(nc - jr));
+                        let ap = if ir < full {
+                            Panel {
+                                ptr: at.wrapping_offset(ir as isize * a.rs),
+                                rs: a.rs.unsigned_abs(),
+                                cs: 1,
+                            }
+                        } else {
+                            Panel {
+                                ptr: pa.as_ptr().add((ir - full) * kc),
+                                rs: 1,
+                                cs: MR,
+                            }
+                        };
+                        micro(kc, ap, bp, c, d.rs, tile, store);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pack rows `r0 .. r0 + mc`, columns `p0 .. p0 + kc` of `a` into panels of [`MR`] rows: panel
+/// `i` holds `kc` groups of 6 values (`a[r0 + 6i + r, p0 + p]` at `i·kc·6 + p·6 + r`), rows past
+/// `mc` zero.
+///
+/// # Safety
+/// The block lies inside `a`'s elements; `out` holds `mc` rounded up to 6, times `kc`, values.
+unsafe fn pack_a(a: Mat<f32>, r0: usize, p0: usize, mc: usize, kc: usize, out: &mut [f32]) {
+    for (i, panel) in out[..mc.div_ceil(MR) * MR * kc]
+        .chunks_exact_mut(MR * kc)
+        .enumerate()
+    {
+        let rows = MR.min(mc - i * MR);
+        for r in 0..MR {
+            if r >= rows {
+                (0..kc).for_each(|p| panel[p * MR + r] = 0.0);
+                continue;
+            }
+            let row = a
+                .ptr
+                .offset((r0 + i * MR + r) as isize * a.rs + p0 as isize * a.cs);
+            if a.cs == 1 {
+                let src = std::slice::from_raw_parts(row, kc);
+                for (p, &v) in src.iter().enumerate() {
+                    panel[p * MR + r] = v;
+                }
+            } else {
+                for p in 0..kc {
+                    panel[p * MR + r] = *row.offset(p as isize * a.cs);
+                }
+            }
+        }
+    }
+}
+
+/// Pack rows `p0 .. p0 + kc`, columns `c0 .. c0 + nc` of `b` into panels of [`NR`] columns:
+/// panel `j` holds `kc` rows of 16 values (`b[p0 + p, c0 + 16j + c]` at `j·kc·16 + p·16 + c`),
+/// columns past `nc` zero.
+///
+/// # Safety
+/// The block lies inside `b`'s elements; `out` holds `nc` rounded up to 16, times `kc`, values.
+unsafe fn pack_b(b: Mat<f32>, p0: usize, c0: usize, kc: usize, nc: usize, out: &mut [f32]) {
+    for (j, panel) in out[..nc.div_ceil(NR) * NR * kc]
+        .chunks_exact_mut(NR * kc)
+        .enumerate()
+    {
+        let cols = NR.min(nc - j * NR);
+        let at = |p: usize, c: usize| (p0 + p) as isize * b.rs + (c0 + j * NR + c) as isize * b.cs;
+        if b.cs == 1 {
+            // rows of b are contiguous: copy 16 (or fewer, zero padded) values per row
+            for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                let src = std::slice::from_raw_parts(b.ptr.offset(at(p, 0)), cols);
+                dst[..cols].copy_from_slice(src);
+                dst[cols..].fill(0.0);
+            }
+        } else {
+            // columns contiguous (a transposed weight) or any strides: one column at a time
+            for c in 0..NR {
+                if c >= cols {
+                    (0..kc).for_each(|p| panel[p * NR + c] = 0.0);
+                    continue;
+                }
+                let col = b.ptr.offset(at(0, c));
+                for p in 0..kc {
+                    panel[p * NR + c] = *col.offset(p as isize * b.rs);
+                }
+            }
+        }
+    }
+}
+
+/// Six rows of `a` for the microkernel: element (r, p) at `ptr + r·rs + p·cs` (a packed panel:
+/// rs 1, cs 6; rows where they lie: rs the row stride, cs 1).
+#[derive(Clone, Copy)]
+struct Panel {
+    ptr: *const f32,
+    rs: usize,
+    cs: usize,
+}
+
+/// How the microkernel writes its block: `c = beta·acc + scale·c` where `keep`, else
+/// `c = beta·acc`.
+#[derive(Clone, Copy)]
+struct Store {
+    keep: bool,
+    scale: f32,
+    beta: f32,
+}
+
+/// The 6 × 16 microkernel: the product of one packed panel of `a` (kc × 6) and one of `b`
+/// (kc × 16), written to the `tile.0` × `tile.1` block at `c` (row stride `ldc`) as `st` says.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `a` holds kc·6 and `b` kc·16 values; `c` addresses tile.0 rows of
+/// tile.1 writable values, row stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn micro(
+    kc: usize,
+    a: Panel,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    tile: (usize, usize),
+    st: Store,
+) {
+    use std::arch::x86_64::*;
+    let mut lo = [_mm256_setzero_ps(); MR];
+    let mut hi = [_mm256_setzero_ps(); MR];
+    // the output block is read and written after the loop: fetch it now, so that its cache
+    // misses (rows 4 KiB apart, which the hardware prefetcher does not follow) overlap the FMAs
+    for r in 0..tile.0 {
+        let row = c.add(r * ldc) as *const i8;
+        _mm_prefetch::<_MM_HINT_T0>(row);
+        _mm_prefetch::<_MM_HINT_T0>(row.add(4 * NR - 4));
+    }
+    let rows: [*const f32; MR] = std::array::from_fn(|r| a.ptr.add(r * a.rs));
+    let step = |p: usize, lo: &mut [__m256; MR], hi: &mut [__m256; MR]| {
+        let b0 = _mm256_loadu_ps(b.add(p * NR));
+        let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
+        for r in 0..MR {
+            let x = _mm256_broadcast_ss(&*rows[r].add(p * a.cs));
+            lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
+        }
+    };
+    let mut p = 0;
+    while p + 4 <= kc {
+        step(p, &mut lo, &mut hi);
+        step(p + 1, &mut lo, &mut hi);
+        step(p + 2, &mut lo, &mut hi);
+        step(p + 3, &mut lo, &mut hi);
+        p += 4;
+    }
+    while p < kc {
+        step(p, &mut lo, &mut hi);
+        p += 1;
+    }
+    let beta = _mm256_set1_ps(st.beta);
+    let scale = _mm256_set1_ps(st.scale);
+    if tile == (MR, NR) {
+        for r in 0..MR {
+            let row = c.add(r * ldc);
+            let (mut v0, mut v1) = (_mm256_mul_ps(lo[r], beta), _mm256_mul_ps(hi[r], beta));
+            if st.keep {
+                v0 = _mm256_fmadd_ps(_mm256_loadu_ps(row), scale, v0);
+                v1 = _mm256_fmadd_ps(_mm256_loadu_ps(row.add(8)), scale, v1);
+            }
+            _mm256_storeu_ps(row, v0);
+            _mm256_storeu_ps(row.add(8), v1);
+        }
+        return;
+    }
+    let mut tmp = [0f32; MR * NR];
+    for r in 0..MR {
+        _mm256_storeu_ps(tmp.as_mut_ptr().add(r * NR), lo[r]);
+        _mm256_storeu_ps(tmp.as_mut_ptr().add(r * NR + 8), hi[r]);
+    }
+    for r in 0..tile.0 {
+        for j in 0..tile.1 {
+            let o = c.add(r * ldc + j);
+            let v = st.beta * tmp[r * NR + j];
+            *o = if st.keep { v + st.scale * *o } else { v };
+        }
+    }
+}
+
+/// The microkernel off x86-64 ([`has_avx2_fma`] is false there, so it is not called): plain
+/// loops.
+///
+/// # Safety
+/// As the x86-64 version, without the CPU features.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn micro(
+    kc: usize,
+    a: Panel,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    tile: (usize, usize),
+    st: Store,
+) {
+    for r in 0..tile.0 {
+        for j in 0..tile.1 {
+            let acc: f32 = (0..kc)
+                .map(|p| *a.ptr.add(r * a.rs + p * a.cs) * *b.add(p * NR + j))
+                .sum();
+            let o = c.add(r * ldc + j);
+            *o = if st.keep {
+                st.beta * acc + st.scale * *o
+            } else {
+                st.beta * acc
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{has_avx2_fma, sgemm, Dst, Mat};
+
+    /// Every shape class (edges of the 6 × 16 block, several depth blocks, more than one block
+    /// of rows), with a, b in both layouts, beta ≠ 1 and an output read back with alpha,
+    /// against an f64 sum.
+    #[test]
+    fn matches_an_f64_product_for_every_layout_and_edge() {
+        if !has_avx2_fma() {
+            println!("skipped: this CPU has no AVX2 + FMA");
+            return;
+        }
+        let shapes = [
+            (1, 1, 1),
+            (7, 5, 17),
+            (6, 16, 256),
+            (13, 600, 33),
+            (150, 40, 70),
+        ];
+        for (m, k, n) in shapes {
+            for (at, bt) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (read, alpha, beta) in [(false, 0.0, 1.0), (true, 0.5, -2.0)] {
+                    let a: Vec<f32> = (0..m * k)
+                        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                        .collect();
+                    let b: Vec<f32> = (0..k * n)
+                        .map(|i| ((i * 53 % 97) as f32 - 48.0) / 24.0)
+                        .collect();
+                    // element (r, p) of a at r·rs + p·cs: row-major, or the transpose of a k × m
+                    let (ars, acs) = if at { (1, m) } else { (k, 1) };
+                    let (brs, bcs) = if bt { (1, k) } else { (n, 1) };
+                    let c0: Vec<f32> = (0..m * n).map(|i| (i % 7) as f32).collect();
+                    let mut c = c0.clone();
+                    let d = Dst {
+                        ptr: c.as_mut_ptr(),
+                        rs: n,
+                        read,
+                        alpha,
+                        beta,
+                    };
+                    let am = Mat {
+                        ptr: a.as_ptr(),
+                        rs: ars as isize,
+                        cs: acs as isize,
+                    };
+                    let bm = Mat {
+                        ptr: b.as_ptr(),
+                        rs: brs as isize,
+                        cs: bcs as isize,
+                    };
+                    // SAFETY: the CPU has AVX2 and FMA; a, b, c hold m·k, k·n, m·n values
+                    unsafe { sgemm((m, n, k), d, am, bm) };
+                    for r in 0..m {
+                        for j in 0..n {
+                            let dot: f64 = (0..k)
+                                .map(|p| a[r * ars + p * acs] as f64 * b[p * brs + j * bcs] as f64)
+                                .sum();
+                            let mut want = beta as f64 * dot;
+                            if read {
+                                want += alpha as f64 * c0[r * n + j] as f64;
+                            }
+                            let got = c[r * n + j] as f64;
+                            let tol = 1e-5 * (1.0 + want.abs()) * (k as f64).sqrt();
+                            assert!(
+                                (got - want).abs() <= tol,
+                                "m {m} k {k} n {n} a^T {at} b^T {bt} read {read}: c[{r}, {j}] = {got}, want {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
