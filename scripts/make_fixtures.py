@@ -226,6 +226,12 @@ def tiny_gguf():
                 )
         w.add_tensor(name, b, raw_shape=b.shape, raw_dtype=qt)
         tensors[name] = {"shape": [rows, 256], "values": r(dequantize(b, qt).ravel(), 8)}
+    # the 5-bit blocks of 32 (llama.cpp's fallback for rows that are not whole k-quant blocks)
+    for name, qt, shape in [("q5_0", T.Q5_0, (2, 64)), ("q5_1", T.Q5_1, (3, 32))]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        q = quantize(x, qt)
+        w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qt)
+        tensors[name] = {"shape": list(shape), "values": r(dequantize(q, qt).ravel(), 8)}
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -1,17 +1,31 @@
-//! GGUF k-quant block formats (super-blocks of 256 values). Plumb's core has no k-quant storage
-//! dtype, so tensors in these formats are dequantized when they are loaded.
+//! GGUF block formats that Plumb's core has no storage dtype for: the k-quants (super-blocks of
+//! 256 values) and the 5-bit blocks of 32 that llama.cpp's quantizer falls back to where a row
+//! is not a whole number of 256-value super-blocks (SmolLM2's 576, Qwen2.5-0.5B's 896: a
+//! `Q4_K_M` file of SmolLM2-135M holds 166 Q5_0 matrices, 16 Q4_K and 14 Q6_K).
 //!
 //! - Q4_K: 144 bytes = f16 d, f16 dmin, 12 bytes of packed 6-bit scales/mins, 128 bytes of nibbles
 //! - Q5_K: 176 bytes = f16 d, f16 dmin, 12 bytes scales/mins, 32 bytes high bits, 128 bytes nibbles
 //! - Q6_K: 210 bytes = 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 i8 scales, f16 d
+//! - Q5_0: 22 bytes = f16 d, 4 bytes of fifth bits, 16 bytes of nibbles; x = d·(q − 16)
+//! - Q5_1: 24 bytes = f16 d, f16 m, 4 bytes of fifth bits, 16 bytes of nibbles; x = d·q + m
+//!
+//! Weight matrices in these formats are requantized when they load into a block dtype that
+//! Plumb's quantized matmul runs ([`KQuant::requantized`]): Q4_K into q4_1 (each 32-value
+//! sub-block is a q4_1 block: exact but for rounding its scale and offset to f16), Q5_0 into q8_0
+//! (exact), the others into q8_0 (each value within half an 8-bit step of its block's largest).
+//! Everything else, and every tensor where the device's policy does not keep quantized weights,
+//! is dequantized to floats.
 
 use half::f16;
+use plumb_core::DType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KQuant {
     Q4K,
     Q5K,
     Q6K,
+    Q50,
+    Q51,
 }
 
 const QK_K: usize = 256;
@@ -38,16 +52,23 @@ impl KQuant {
             KQuant::Q4K => "q4_k",
             KQuant::Q5K => "q5_k",
             KQuant::Q6K => "q6_k",
+            KQuant::Q50 => "q5_0",
+            KQuant::Q51 => "q5_1",
         }
     }
     pub fn block_len(self) -> usize {
-        QK_K
+        match self {
+            KQuant::Q4K | KQuant::Q5K | KQuant::Q6K => QK_K,
+            KQuant::Q50 | KQuant::Q51 => 32,
+        }
     }
     pub fn block_bytes(self) -> usize {
         match self {
             KQuant::Q4K => 144,
             KQuant::Q5K => 176,
             KQuant::Q6K => 210,
+            KQuant::Q50 => 22,
+            KQuant::Q51 => 24,
         }
     }
     /// The GGML type id.
@@ -56,6 +77,8 @@ impl KQuant {
             KQuant::Q4K => 12,
             KQuant::Q5K => 13,
             KQuant::Q6K => 14,
+            KQuant::Q50 => 6,
+            KQuant::Q51 => 7,
         }
     }
     pub fn from_gguf_type(id: u32) -> Option<KQuant> {
@@ -63,30 +86,132 @@ impl KQuant {
             12 => Some(KQuant::Q4K),
             13 => Some(KQuant::Q5K),
             14 => Some(KQuant::Q6K),
+            6 => Some(KQuant::Q50),
+            7 => Some(KQuant::Q51),
             _ => None,
         }
     }
 
-    /// Dequantize `numel` values (a multiple of 256) from `bytes`.
-    pub fn dequantize(self, bytes: &[u8], numel: usize) -> Result<Vec<f32>, String> {
-        let nb = self.block_bytes();
-        if !numel.is_multiple_of(QK_K) || bytes.len() != numel / QK_K * nb {
+    /// The block dtype a weight matrix in this format is requantized into when it loads
+    /// quantized (see the module docs).
+    pub fn requantized(self) -> DType {
+        match self {
+            KQuant::Q4K => DType::Q4_1,
+            KQuant::Q5K | KQuant::Q6K | KQuant::Q50 | KQuant::Q51 => DType::Q8_0,
+        }
+    }
+
+    /// How close [`KQuant::requantize`] is to the stored values, for the load report.
+    pub fn requantize_error(self) -> &'static str {
+        match self {
+            KQuant::Q4K => "exact but for f16 rounding of the block scales",
+            KQuant::Q50 => "exact",
+            KQuant::Q5K | KQuant::Q6K | KQuant::Q51 => "within half an 8-bit step per block",
+        }
+    }
+
+    fn check(self, bytes: &[u8], numel: usize) -> Result<(), String> {
+        let (n, nb) = (self.block_len(), self.block_bytes());
+        if !numel.is_multiple_of(n) || bytes.len() != numel / n * nb {
             return Err(format!(
-                "{} needs whole blocks of {QK_K}: {numel} values need {} bytes, got {}",
+                "{} needs whole blocks of {n}: {numel} values need {} bytes, got {}",
                 self.name(),
-                numel / QK_K * nb,
+                numel / n * nb,
                 bytes.len()
             ));
         }
+        Ok(())
+    }
+
+    /// Dequantize `numel` values (a whole number of blocks) from `bytes`.
+    pub fn dequantize(self, bytes: &[u8], numel: usize) -> Result<Vec<f32>, String> {
+        self.check(bytes, numel)?;
+        let (n, nb) = (self.block_len(), self.block_bytes());
         let mut out = vec![0f32; numel];
-        for (blk, y) in bytes.chunks_exact(nb).zip(out.chunks_exact_mut(QK_K)) {
+        for (blk, y) in bytes.chunks_exact(nb).zip(out.chunks_exact_mut(n)) {
             match self {
                 KQuant::Q4K => q4k_block(blk, y),
                 KQuant::Q5K => q5k_block(blk, y),
                 KQuant::Q6K => q6k_block(blk, y),
+                KQuant::Q50 => q5_block(blk, y, false),
+                KQuant::Q51 => q5_block(blk, y, true),
             }
         }
         Ok(out)
+    }
+
+    /// `numel` values from `bytes` as blocks of [`KQuant::requantized`] (see the module docs).
+    pub fn requantize(self, bytes: &[u8], numel: usize) -> Result<Vec<u8>, String> {
+        self.check(bytes, numel)?;
+        match self {
+            KQuant::Q4K => Ok(bytes.chunks_exact(144).flat_map(q4k_to_q4_1).collect()),
+            KQuant::Q50 => Ok(bytes.chunks_exact(22).flat_map(q5_0_to_q8_0).collect()),
+            _ => {
+                let vals = self.dequantize(bytes, numel)?;
+                plumb_core::quant::quantize(DType::Q8_0, &vals).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// The 8 sub-blocks of one Q4_K super-block as 8 q4_1 blocks (160 bytes): sub-block j holds
+/// `d·sc_j·q − dmin·m_j` for nibbles q, which is q4_1's `d'·q + m'` with d' = d·sc_j and
+/// m' = −dmin·m_j.
+fn q4k_to_q4_1(b: &[u8]) -> Vec<u8> {
+    let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+    let (scales, qs) = (&b[4..16], &b[16..144]);
+    let mut out = Vec::with_capacity(160);
+    for j in 0..8 {
+        let (sc, m) = scale_min(j, scales);
+        out.extend_from_slice(&f16::from_f32(d * sc).to_le_bytes());
+        out.extend_from_slice(&f16::from_f32(-(dmin * m)).to_le_bytes());
+        // sub-block 2c is the low nibbles of bytes 32c..32c+32, sub-block 2c+1 the high ones
+        let q = |l: usize| {
+            let byte = qs[32 * (j / 2) + l];
+            if j % 2 == 0 {
+                byte & 0x0f
+            } else {
+                byte >> 4
+            }
+        };
+        // q4_1 keeps value l in the low nibble of byte l and value l + 16 in its high nibble
+        out.extend((0..16).map(|l| q(l) | (q(l + 16) << 4)));
+    }
+    out
+}
+
+/// One Q5_0 block as one q8_0 block: the same scale, each 5-bit value minus 16 as an i8.
+fn q5_0_to_q8_0(b: &[u8]) -> Vec<u8> {
+    let mut y = [0i8; 32];
+    q5_values(b, 2, |j, q| y[j] = q as i8 - 16);
+    let mut out = Vec::with_capacity(34);
+    out.extend_from_slice(&b[0..2]);
+    out.extend(y.iter().map(|&v| v as u8));
+    out
+}
+
+/// The 32 5-bit values (0..32) of a Q5_0 / Q5_1 block whose fifth bits start at byte `at`:
+/// value j < 16 is the low nibble of nibble byte j, value j + 16 its high nibble, and bit j of
+/// the little-endian u32 is value j's fifth bit.
+fn q5_values(b: &[u8], at: usize, mut f: impl FnMut(usize, u8)) {
+    let qh = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let qs = &b[at + 4..at + 20];
+    for (j, &q) in qs.iter().enumerate() {
+        let h0 = ((qh >> j) & 1) as u8;
+        let h1 = ((qh >> (j + 16)) & 1) as u8;
+        f(j, (q & 0x0f) | (h0 << 4));
+        f(j + 16, (q >> 4) | (h1 << 4));
+    }
+}
+
+/// Q5_0: `d·(q − 16)`; Q5_1 (`with_min`): `d·q + m`.
+fn q5_block(b: &[u8], y: &mut [f32], with_min: bool) {
+    let d = f16_at(b, 0);
+    if with_min {
+        let m = f16_at(b, 2);
+        q5_values(b, 4, |j, q| y[j] = d * q as f32 + m);
+    } else {
+        q5_values(b, 2, |j, q| y[j] = d * (q as i32 - 16) as f32);
     }
 }
 
@@ -147,6 +272,94 @@ fn q6k_block(b: &[u8], y: &mut [f32]) {
             y[l + 32] = d * (sc[is + 2] as i8) as f32 * q2 as f32;
             y[l + 64] = d * (sc[is + 4] as i8) as f32 * q3 as f32;
             y[l + 96] = d * (sc[is + 6] as i8) as f32 * q4 as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KQuant;
+    use half::f16;
+    use plumb_core::DType;
+
+    /// `blocks` blocks of `k` from a fixed pseudo-random byte stream, with every f16 field set
+    /// to a small positive scale (random bytes there would be NaNs and huge values).
+    fn random_blocks(k: KQuant, blocks: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut bytes: Vec<u8> = (0..blocks * k.block_bytes())
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let halves: &[usize] = match k {
+            KQuant::Q4K | KQuant::Q5K | KQuant::Q51 => &[0, 2],
+            KQuant::Q6K => &[208],
+            KQuant::Q50 => &[0],
+        };
+        for (i, b) in bytes.chunks_exact_mut(k.block_bytes()).enumerate() {
+            for &at in halves {
+                let v = f16::from_f32(0.01 + 0.003 * ((i + at) % 7) as f32);
+                b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        bytes
+    }
+
+    /// Requantized blocks decode to the stored values: Q5_0 exactly, Q4_K within f16 rounding of
+    /// its sub-block scales and offsets, the others within half an 8-bit step (each 32-value
+    /// block's largest magnitude / 127) plus that step's f16 rounding.
+    #[test]
+    fn requantized_blocks_decode_to_the_stored_values() {
+        for k in [
+            KQuant::Q4K,
+            KQuant::Q5K,
+            KQuant::Q6K,
+            KQuant::Q50,
+            KQuant::Q51,
+        ] {
+            let blocks = 3;
+            let numel = blocks * k.block_len();
+            let bytes = random_blocks(k, blocks);
+            let want = k.dequantize(&bytes, numel).unwrap();
+            let q = k.requantized();
+            let re = k.requantize(&bytes, numel).unwrap();
+            assert_eq!(re.len(), q.storage_bytes(numel), "{}", k.name());
+            let got = plumb_core::quant::dequantize(q, &re, numel).unwrap();
+            for (b, (w, g)) in want.chunks(32).zip(got.chunks(32)).enumerate() {
+                let amax = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let bound = match k {
+                    KQuant::Q50 => 0.0,
+                    // d·sc and dmin·m each rounded to f16 (relative 2⁻¹¹), times q ≤ 15
+                    KQuant::Q4K => amax * 2f32.powi(-10) + 1e-6,
+                    // half a step of amax/127, plus the step's f16 rounding times q ≤ 127
+                    _ => amax / 254.0 + amax * 2f32.powi(-11) + 1e-6,
+                };
+                for (i, (w, g)) in w.iter().zip(g).enumerate() {
+                    assert!(
+                        (w - g).abs() <= bound,
+                        "{} → {q}: block {b} value {i}: {g} for {w} (bound {bound})",
+                        k.name()
+                    );
+                }
+            }
+            if k == KQuant::Q4K {
+                assert_eq!(q, DType::Q4_1);
+            }
+        }
+    }
+
+    #[test]
+    fn partial_blocks_are_errors() {
+        for k in [KQuant::Q4K, KQuant::Q50, KQuant::Q51] {
+            let bytes = random_blocks(k, 1);
+            let e = k
+                .requantize(&bytes[..bytes.len() - 1], k.block_len())
+                .unwrap_err();
+            assert!(e.contains(k.name()) && e.contains("whole blocks"), "{e}");
+            assert!(k.dequantize(&bytes, k.block_len() + 1).is_err());
         }
     }
 }

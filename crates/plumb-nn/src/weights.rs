@@ -15,6 +15,7 @@
 //! aggregated per (from, to, reason).
 
 use crate::gguf::GgufFile;
+use crate::kquant::KQuant;
 use crate::safetensors::SafetensorsSet;
 use crate::source::{decode_f32, encode_f32, StoredDType, TensorInfo};
 use plumb_core::policy::Preset;
@@ -312,7 +313,7 @@ impl Weights {
             return self.upload(bytes, want, &info.shape);
         }
         let why = match info.dtype {
-            StoredDType::KQuant(_) => "plumb has no k-quant storage dtype",
+            StoredDType::KQuant(_) => "plumb has no storage dtype for this GGUF block format",
             StoredDType::Plain(d) if d.is_quantized() => "a lookup table or vector needs floats",
             _ => "the run's dtype",
         };
@@ -413,6 +414,9 @@ impl Weights {
             rows += shape[0];
             kinds.push(match info.dtype {
                 StoredDType::Plain(q) if q.is_quantized() && self.keep_quantized(q)? => Some(q),
+                StoredDType::KQuant(k) if self.keep_quantized(k.requantized())? => {
+                    Some(k.requantized())
+                }
                 _ => None,
             });
         }
@@ -427,8 +431,11 @@ impl Weights {
             for (name, _) in parts {
                 let (info, _) = self.info(name)?;
                 self.tick(info);
+                if let StoredDType::KQuant(k) = info.dtype {
+                    self.note_requantized(k, name);
+                }
                 if self.device.holds_data() {
-                    bytes.extend_from_slice(self.file.bytes(name)?.0);
+                    bytes.extend_from_slice(&self.stored_as(name, q)?);
                 }
             }
             let data = self.device.holds_data().then_some(&bytes[..]);
@@ -458,10 +465,49 @@ impl Weights {
         }
     }
 
+    /// The bytes of tensor `name` in block dtype `q`: as stored, or requantized from a GGUF
+    /// format Plumb has no dtype for ([`KQuant::requantize`]).
+    fn stored_as(&self, name: &str, q: DType) -> Result<std::borrow::Cow<'_, [u8]>> {
+        let (info, _) = self.info(name)?;
+        let (bytes, path) = self.file.bytes(name)?;
+        match info.dtype {
+            StoredDType::KQuant(k) if k.requantized() == q => k
+                .requantize(bytes, info.numel())
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| Error::format(path, format!("tensor '{name}': {e}"))),
+            _ => Ok(std::borrow::Cow::Borrowed(bytes)),
+        }
+    }
+
+    fn note_requantized(&self, k: KQuant, name: &str) {
+        let (k, q, why) = (k.name(), k.requantized(), k.requantize_error());
+        let device = self.target.id();
+        self.note(
+            format!(
+                "{k} → {q} (requantized at load: plumb has no {k} kernels and {device} runs \
+                 quantized matmul in {q}; {why})"
+            ),
+            name,
+        );
+    }
+
     /// [`Weights::get_matrix`] with float matrices left row-major.
     fn matrix_as_stored(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let (info, path) = self.info(name)?;
         self.check_shape(name, info, path, shape)?;
+        if let StoredDType::KQuant(k) = info.dtype {
+            let q = k.requantized();
+            if self.keep_quantized(q)? {
+                self.tick(info);
+                self.note_requantized(k, name);
+                let bytes = if self.device.holds_data() {
+                    Some(self.stored_as(name, q)?)
+                } else {
+                    None
+                };
+                return self.upload(bytes.as_deref(), q, &info.shape);
+            }
+        }
         if let StoredDType::Plain(q) = info.dtype {
             if q.is_quantized() {
                 self.tick(info);

@@ -256,5 +256,5 @@ fn lying_gguf_headers() {
     );
     patch(7, off_at, &1u64.to_le_bytes(), "not aligned");
     let type_at = off_at - 4;
-    patch(8, type_at, &6u32.to_le_bytes(), "Q5_0");
+    patch(8, type_at, &16u32.to_le_bytes(), "IQ2_XXS");
 }
