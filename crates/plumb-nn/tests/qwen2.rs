@@ -248,6 +248,10 @@ fn plan_and_generate() {
         // the stand-in vocabulary encodes as the `tokenizers` library does
         let ids = g.tokenizer.encode(&fx.text, false).unwrap();
         assert_eq!(ids, fx.text_ids, "{}", path.display());
+        // generation stops at <|endoftext|>, Qwen2 base models' end of text (the GGUF names it
+        // its eos; the folder's tokenizer.json does not say)
+        let end = g.tokenizer.inner().token_to_id("<|endoftext|>").unwrap();
+        assert!(g.tokenizer.is_eos(end), "{}", path.display());
     }
 }
 
