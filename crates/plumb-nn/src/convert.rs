@@ -2,13 +2,14 @@
 //!
 //! Every output file is written to a temporary file in the output folder, fsynced and renamed
 //! into place, so a failure never leaves a half-written file; the input is only read. GGUF Llama
-//! models become a Hugging Face folder: weights renamed to the Hugging Face names, the Q/K rows
-//! un-permuted back to the rotate-half layout, quantized tensors dequantized, plus config.json,
+//! and Qwen2 models become a Hugging Face folder: weights (projection biases included) renamed
+//! to the Hugging Face names, a Llama's Q/K rows un-permuted back to the rotate-half layout
+//! (llama.cpp leaves Qwen2's as they are), quantized tensors dequantized, plus config.json,
 //! tokenizer.json and tokenizer_config.json built from the GGUF metadata.
 
 use crate::config::{HfConfig, ModelFiles};
 use crate::gguf::GgufFile;
-use crate::models::llama::LlamaConfig;
+use crate::models::llama::{LlamaArch, LlamaConfig};
 use crate::models::rope::{self, ROPE_FREQS};
 use crate::source::{decode_f32, encode_f32, StoredDType, TensorInfo};
 use crate::weights::WeightFile;
@@ -43,7 +44,9 @@ fn torch_name(d: DType) -> &'static str {
     }
 }
 
-/// GGUF tensor name → Hugging Face Llama name, and the heads to un-permute for Q/K.
+/// GGUF tensor name → Hugging Face Llama / Qwen2 name, and the heads to un-permute for Q/K
+/// (weights and biases alike, where llama.cpp permuted them: see
+/// [`LlamaArch::gguf_permutes_qk`]).
 fn hf_name(name: &str, c: &LlamaConfig) -> Option<(String, Option<usize>)> {
     match name {
         "token_embd.weight" => return Some(("model.embed_tokens.weight".into(), None)),
@@ -54,19 +57,27 @@ fn hf_name(name: &str, c: &LlamaConfig) -> Option<(String, Option<usize>)> {
     let rest = name.strip_prefix("blk.")?;
     let (layer, part) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
-    let (hf, heads) = match part {
-        "attn_q.weight" => ("self_attn.q_proj.weight", Some(c.num_attention_heads)),
-        "attn_k.weight" => ("self_attn.k_proj.weight", Some(c.num_key_value_heads)),
-        "attn_v.weight" => ("self_attn.v_proj.weight", None),
-        "attn_output.weight" => ("self_attn.o_proj.weight", None),
-        "ffn_gate.weight" => ("mlp.gate_proj.weight", None),
-        "ffn_up.weight" => ("mlp.up_proj.weight", None),
-        "ffn_down.weight" => ("mlp.down_proj.weight", None),
-        "attn_norm.weight" => ("input_layernorm.weight", None),
-        "ffn_norm.weight" => ("post_attention_layernorm.weight", None),
+    let (stem, suffix) = part.rsplit_once('.')?;
+    if suffix != "weight" && suffix != "bias" {
+        return None;
+    }
+    let permuted = c.arch.gguf_permutes_qk();
+    let (hf, heads) = match stem {
+        "attn_q" => ("self_attn.q_proj", Some(c.num_attention_heads)),
+        "attn_k" => ("self_attn.k_proj", Some(c.num_key_value_heads)),
+        "attn_v" => ("self_attn.v_proj", None),
+        "attn_output" => ("self_attn.o_proj", None),
+        "ffn_gate" if suffix == "weight" => ("mlp.gate_proj", None),
+        "ffn_up" if suffix == "weight" => ("mlp.up_proj", None),
+        "ffn_down" if suffix == "weight" => ("mlp.down_proj", None),
+        "attn_norm" if suffix == "weight" => ("input_layernorm", None),
+        "ffn_norm" if suffix == "weight" => ("post_attention_layernorm", None),
         _ => return None,
     };
-    Some((format!("model.layers.{layer}.{hf}"), heads))
+    Some((
+        format!("model.layers.{layer}.{hf}.{suffix}"),
+        heads.filter(|_| permuted),
+    ))
 }
 
 /// Undo llama.cpp's permutation: within each head, GGUF row 2i + h holds Hugging Face row
@@ -220,7 +231,11 @@ pub fn convert(files: &ModelFiles, dtype: DType, out_dir: &Path) -> Result<Conve
                 let (name, heads) = hf_name(&t.name, &c).ok_or_else(|| {
                     Error::format(
                         g.path(),
-                        format!("tensor '{}' has no Hugging Face Llama name", t.name),
+                        format!(
+                            "tensor '{}' has no Hugging Face {} name",
+                            t.name,
+                            c.arch.hf_names().1
+                        ),
                     )
                 })?;
                 outs.push(Out {
@@ -340,7 +355,7 @@ fn copy_side_files(dir: &Path, out: &Path, created: &mut Vec<PathBuf>) -> Result
     Ok(staged)
 }
 
-/// config.json, tokenizer.json and tokenizer_config.json for a GGUF Llama.
+/// config.json, tokenizer.json and tokenizer_config.json for a GGUF Llama or Qwen2.
 fn gguf_side_files(
     g: &GgufFile,
     c: &LlamaConfig,
@@ -352,10 +367,11 @@ fn gguf_side_files(
         Some(t) => Some(decode_f32(g.path(), t, g.bytes(ROPE_FREQS)?)?),
         None => None,
     };
+    // the file's own prefix (a mistral file's keys are mistral.*)
     let arch = g
         .meta("general.architecture")
         .and_then(|v| v.as_str())
-        .unwrap_or("llama");
+        .unwrap_or(c.arch.gguf_name());
     let original = g
         .meta(&format!("{arch}.rope.scaling.original_context_length"))
         .and_then(|v| v.as_f64());
@@ -367,9 +383,10 @@ fn gguf_side_files(
         divisors.as_deref(),
         original,
     )?;
+    let (model_type, architecture) = c.arch.hf_names();
     let mut cfg = json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+        "architectures": [architecture],
+        "model_type": model_type,
         "hidden_act": "silu",
         "hidden_size": c.hidden_size,
         "intermediate_size": c.intermediate_size,
@@ -388,6 +405,12 @@ fn gguf_side_files(
     });
     if let Some(rs) = rope_scaling {
         cfg["rope_scaling"] = rs;
+    }
+    match c.arch {
+        // llama.cpp computes qwen2 without a sliding window; say so, as Qwen2.5 configs do
+        LlamaArch::Qwen2 => cfg["use_sliding_window"] = json!(false),
+        LlamaArch::Llama if c.attention_bias => cfg["attention_bias"] = json!(true),
+        LlamaArch::Llama => {}
     }
     let tok_json = tok
         .inner()

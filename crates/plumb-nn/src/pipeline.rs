@@ -14,7 +14,7 @@ use plumb_core::{DType, Device, Error, Result};
 pub enum ModelKind {
     /// BERT encoder + sentence pooling (`plumb embed`)
     Bert,
-    /// Llama decoder (`plumb generate`)
+    /// Llama-family decoder: Llama, Mistral, Qwen2 (`plumb generate`)
     Llama,
 }
 
@@ -31,11 +31,11 @@ pub fn detect_kind(files: &ModelFiles) -> Result<ModelKind> {
     let c = HfConfig::load(cfg)?;
     match c.model_type() {
         "bert" => Ok(ModelKind::Bert),
-        // qwen2 is not here: its q/k/v projections carry biases this model does not read
-        "llama" | "mistral" => Ok(ModelKind::Llama),
+        // qwen2: the Llama architecture with q/k/v projection biases
+        "llama" | "mistral" | "qwen2" => Ok(ModelKind::Llama),
         other => Err(Error::format(
             cfg,
-            format!("model_type '{other}' is not supported (bert and llama families are)"),
+            format!("model_type '{other}' is not supported (bert, llama, mistral and qwen2 are)"),
         )),
     }
 }

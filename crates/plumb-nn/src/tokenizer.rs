@@ -35,6 +35,20 @@ pub struct Batch {
     pub seq: usize,
 }
 
+/// Append the end-of-turn and end-of-text tokens the vocabulary has to `eos_ids` (after the
+/// model's own end token, which stays first): chat models end a turn with <|im_end|> /
+/// <|eot_id|> even when eos names another token, and Qwen2 base models end with <|endoftext|>
+/// (llama.cpp stops at all of them).
+fn add_end_of_turn(inner: &tokenizers::Tokenizer, eos_ids: &mut Vec<u32>) {
+    for extra in ["<|im_end|>", "<|eot_id|>", "<|endoftext|>"] {
+        if let Some(i) = inner.token_to_id(extra) {
+            if !eos_ids.contains(&i) {
+                eos_ids.push(i);
+            }
+        }
+    }
+}
+
 fn terr(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::format(path, format!("tokenizer: {e}"))
 }
@@ -50,7 +64,7 @@ impl Tokenizer {
         inner.with_truncation(None).map_err(|e| terr(path, e))?;
         let find = |names: &[&str]| names.iter().find_map(|n| inner.token_to_id(n));
         let bos_id = find(&["<s>", "<|begin_of_text|>", "[CLS]"]);
-        let eos_ids = find(&[
+        let mut eos_ids: Vec<u32> = find(&[
             "</s>",
             "<|end_of_text|>",
             "<|eot_id|>",
@@ -59,6 +73,7 @@ impl Tokenizer {
         ])
         .into_iter()
         .collect();
+        add_end_of_turn(&inner, &mut eos_ids);
         let pad_id = pad_id.or_else(|| find(&["[PAD]", "<pad>"]));
         // whether the post-processor puts BOS first
         let add_bos = bos_id.is_some()
@@ -82,14 +97,7 @@ impl Tokenizer {
         let built = crate::tokenizer_gguf::build(f)?;
         let inner = built.inner;
         let mut eos_ids: Vec<u32> = built.eos_id.into_iter().collect();
-        // chat models end a turn with <|im_end|> / <|eot_id|> even when eos names another token
-        for extra in ["<|im_end|>", "<|eot_id|>", "<|endoftext|>"] {
-            if let Some(i) = inner.token_to_id(extra) {
-                if !eos_ids.contains(&i) {
-                    eos_ids.push(i);
-                }
-            }
-        }
+        add_end_of_turn(&inner, &mut eos_ids);
         Ok(Tokenizer {
             inner,
             source: f.path().to_path_buf(),

@@ -246,6 +246,8 @@ fn impossible_llama_configs_are_format_errors() {
         })
     };
     assert!(load(serde_json::json!({})).is_ok());
+    // q/k/v/o biases are read (tests/qwen2.rs runs such a model against transformers)
+    assert!(load(serde_json::json!({"attention_bias": true})).is_ok_and(|c| c.attention_bias));
     for (patch, needle) in [
         (
             serde_json::json!({"num_key_value_heads": 3}),
@@ -257,10 +259,7 @@ fn impossible_llama_configs_are_format_errors() {
         ),
         (serde_json::json!({"head_dim": 3}), "head size 3"),
         (serde_json::json!({"num_hidden_layers": 0}), "no layers"),
-        (
-            serde_json::json!({"attention_bias": true}),
-            "attention_bias",
-        ),
+        (serde_json::json!({"mlp_bias": true}), "mlp_bias"),
         (
             serde_json::json!({"sliding_window": 4096, "max_position_embeddings": 32768}),
             "sliding_window 4096",

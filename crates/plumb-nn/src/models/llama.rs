@@ -1,20 +1,61 @@
-//! Llama family decoders (SmolLM2, TinyLlama-, Llama-2/3-shaped): RMSNorm, RoPE, grouped-query
-//! attention, SwiGLU MLP, tied embeddings, KV cache. One implementation for float and quantized
-//! weights: matrices go through [`Tensor::qmatmul`].
+//! Llama family decoders (SmolLM2, TinyLlama-, Llama-2/3-shaped, Qwen2/Qwen2.5): RMSNorm, RoPE,
+//! grouped-query attention with optional projection biases, SwiGLU MLP, tied embeddings, KV
+//! cache. One implementation for float and quantized weights: matrices go through
+//! [`Tensor::linear`] (a quantized matmul, or a float matmul with its bias fused).
+//!
+//! Qwen2 is this architecture with biases on the q, k and v projections (transformers'
+//! `Qwen2Attention`); a Llama config with `attention_bias: true` has them on q, k, v and o.
 //!
 //! Weights come with either naming: GGUF (`token_embd`, `blk.N.attn_q`, …) or Hugging Face
 //! (`model.embed_tokens`, `model.layers.N.self_attn.q_proj`, …). llama.cpp's converter permutes
-//! the Q and K rows of each head for the interleaved RoPE layout, so GGUF weights use
-//! `rope(interleaved = true)` and Hugging Face weights rotate halves; both give the same result.
+//! the Q and K rows (and bias entries) of each head of a Llama for the interleaved RoPE layout,
+//! so Llama GGUF weights use `rope(interleaved = true)`; it leaves Qwen2's rows as Hugging Face
+//! stores them (llama.cpp runs qwen2 with NEOX, rotate-half RoPE), so those rotate halves, as
+//! Hugging Face weights do. Every pairing gives the same result.
 
 use super::rope::{self, RopeScaling};
 use crate::config::HfConfig;
 use crate::gguf::GgufFile;
 use crate::weights::Weights;
 use plumb_core::{DType, Device, Error, Result, Tensor};
+use serde_json::Value;
+
+/// The architecture a checkpoint declares: Llama (and Mistral, which llama.cpp converts as a
+/// Llama) or Qwen2. Beyond Qwen2's q/k/v biases, it decides how a GGUF lays out the Q/K rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LlamaArch {
+    Llama,
+    Qwen2,
+}
+
+impl LlamaArch {
+    /// GGUF's `general.architecture` (and prefix of its metadata keys).
+    pub fn gguf_name(self) -> &'static str {
+        match self {
+            LlamaArch::Llama => "llama",
+            LlamaArch::Qwen2 => "qwen2",
+        }
+    }
+
+    /// config.json's `model_type` and `architectures` entry.
+    pub fn hf_names(self) -> (&'static str, &'static str) {
+        match self {
+            LlamaArch::Llama => ("llama", "LlamaForCausalLM"),
+            LlamaArch::Qwen2 => ("qwen2", "Qwen2ForCausalLM"),
+        }
+    }
+
+    /// Whether llama.cpp's convert_hf_to_gguf.py permutes this architecture's Q/K rows for the
+    /// interleaved RoPE layout (`LlamaModel.permute`, weights and biases): it does for Llama
+    /// and Mistral, not for Qwen2, which llama.cpp runs with NEOX (rotate-half) RoPE.
+    pub fn gguf_permutes_qk(self) -> bool {
+        self == LlamaArch::Llama
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LlamaConfig {
+    pub arch: LlamaArch,
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub intermediate_size: usize,
@@ -28,6 +69,10 @@ pub struct LlamaConfig {
     pub rope_scaling: RopeScaling,
     pub max_position_embeddings: usize,
     pub tie_word_embeddings: bool,
+    /// the q, k and v projections carry biases (always in Qwen2; in a Llama with
+    /// `attention_bias`), which the checkpoint must hold; the o projection's bias is read where
+    /// the checkpoint has one (a Llama with `attention_bias` has it, Qwen2 has none)
+    pub attention_bias: bool,
 }
 
 impl LlamaConfig {
@@ -38,14 +83,19 @@ impl LlamaConfig {
             .as_str()
             .unwrap_or("")
             .to_string();
-        if !matches!(arch.as_str(), "llama" | "mistral") {
-            return Err(Error::format(
-                f.path(),
-                format!(
-                    "general.architecture is '{arch}'; plumb's Llama model reads llama/mistral"
-                ),
-            ));
-        }
+        let family = match arch.as_str() {
+            "llama" | "mistral" => LlamaArch::Llama,
+            "qwen2" => LlamaArch::Qwen2,
+            _ => {
+                return Err(Error::format(
+                    f.path(),
+                    format!(
+                        "general.architecture is '{arch}'; plumb's Llama model reads llama, \
+                         mistral and qwen2"
+                    ),
+                ))
+            }
+        };
         let k = |s: &str| format!("{arch}.{s}");
         let hidden = f.require_u64(&k("embedding_length"))? as usize;
         let heads = f.require_u64(&k("attention.head_count"))? as usize;
@@ -64,6 +114,7 @@ impl LlamaConfig {
         }
         let (rope_theta, rope_scaling) = rope::from_gguf(f, &arch, hidden / heads)?;
         LlamaConfig {
+            arch: family,
             vocab_size: vocab,
             hidden_size: hidden,
             intermediate_size: f.require_u64(&k("feed_forward_length"))? as usize,
@@ -82,6 +133,8 @@ impl LlamaConfig {
                 .and_then(|v| v.as_i64())
                 .map_or(2048, |v| v as usize),
             tie_word_embeddings: f.get("output.weight").is_none(),
+            // llama.cpp reads a Llama's projection biases where the file has them
+            attention_bias: family == LlamaArch::Qwen2 || f.get("blk.0.attn_q.bias").is_some(),
         }
         .checked(f.path())
     }
@@ -97,26 +150,22 @@ impl LlamaConfig {
             ));
         }
         let max_position_embeddings = c.usize_or("max_position_embeddings", 2048);
+        let arch = match c.model_type() {
+            "qwen2" => LlamaArch::Qwen2,
+            _ => LlamaArch::Llama,
+        };
+        let flag = |k: &str| c.json.get(k).and_then(Value::as_bool) == Some(true);
         // features of the family this model does not compute: refused, not silently ignored
-        if c.json.get("attention_bias").and_then(|v| v.as_bool()) == Some(true) {
+        if flag("mlp_bias") {
             return Err(Error::format(
                 &c.path,
-                "attention_bias is true: plumb's Llama has no q/k/v/o projection biases",
+                "mlp_bias is true: plumb's Llama has no gate/up/down projection biases",
             ));
         }
-        if let Some(w) = c.json.get("sliding_window").and_then(|v| v.as_u64()) {
-            if (w as usize) < max_position_embeddings {
-                return Err(Error::format(
-                    &c.path,
-                    format!(
-                        "sliding_window {w} is shorter than max_position_embeddings \
-                         {max_position_embeddings}: plumb's Llama has no sliding-window attention"
-                    ),
-                ));
-            }
-        }
+        check_sliding_window(c, arch, max_position_embeddings)?;
         let (rope_theta, rope_scaling) = rope::from_hf(c, max_position_embeddings)?;
         LlamaConfig {
+            arch,
             vocab_size: c.usize("vocab_size")?,
             hidden_size: hidden,
             intermediate_size: c.usize("intermediate_size")?,
@@ -133,6 +182,7 @@ impl LlamaConfig {
                 .get("tie_word_embeddings")
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false),
+            attention_bias: arch == LlamaArch::Qwen2 || flag("attention_bias"),
         }
         .checked(&c.path)
     }
@@ -163,6 +213,51 @@ impl LlamaConfig {
     }
 }
 
+/// Refuse a config whose attention looks back only over a window shorter than the context on
+/// some layer: plumb attends over every earlier position, which differs from a window once a
+/// sequence outgrows it, so such a model would load and compute something else.
+///
+/// Qwen2 configs switch the window on with `use_sliding_window`: when it is false (as Qwen2.5
+/// checkpoints ship) transformers ignores `sliding_window`; when true, the window applies to the
+/// layers `layer_types` marks `sliding_attention`, else to those from `max_window_layers` (28
+/// by default) on. Other configs (Mistral) apply `sliding_window` to every layer.
+fn check_sliding_window(c: &HfConfig, arch: LlamaArch, context: usize) -> Result<()> {
+    let j = &c.json;
+    let switch = j.get("use_sliding_window").and_then(Value::as_bool);
+    let gated = arch == LlamaArch::Qwen2 || switch.is_some();
+    if gated && switch != Some(true) {
+        return Ok(());
+    }
+    let Some(window) = j.get("sliding_window").and_then(Value::as_u64) else {
+        return Ok(());
+    };
+    if window as usize >= context {
+        return Ok(());
+    }
+    let slides = match j.get("layer_types").and_then(Value::as_array) {
+        _ if !gated => true,
+        Some(types) => types
+            .iter()
+            .any(|t| t.as_str() == Some("sliding_attention")),
+        None => c.usize_or("max_window_layers", 28) < c.usize_or("num_hidden_layers", 0),
+    };
+    if !slides {
+        return Ok(());
+    }
+    Err(Error::format(
+        &c.path,
+        format!(
+            "{}sliding_window {window} is shorter than max_position_embeddings {context}: \
+             plumb's Llama has no sliding-window attention",
+            if gated {
+                "use_sliding_window is true and "
+            } else {
+                ""
+            }
+        ),
+    ))
+}
+
 /// Checkpoint names of one layout.
 struct Names {
     gguf: bool,
@@ -191,6 +286,13 @@ impl Names {
         }
     }
     fn layer(&self, i: usize, part: &str) -> String {
+        format!("{}.weight", self.stem(i, part))
+    }
+    fn bias(&self, i: usize, part: &str) -> String {
+        format!("{}.bias", self.stem(i, part))
+    }
+    /// A layer tensor's name without its `.weight` / `.bias` suffix.
+    fn stem(&self, i: usize, part: &str) -> String {
         if self.gguf {
             let p = match part {
                 "q" => "attn_q",
@@ -203,7 +305,7 @@ impl Names {
                 "attn_norm" => "attn_norm",
                 _ => "ffn_norm",
             };
-            format!("blk.{i}.{p}.weight")
+            format!("blk.{i}.{p}")
         } else {
             let p = match part {
                 "q" => "self_attn.q_proj",
@@ -216,7 +318,7 @@ impl Names {
                 "attn_norm" => "input_layernorm",
                 _ => "post_attention_layernorm",
             };
-            format!("model.layers.{i}.{p}.weight")
+            format!("model.layers.{i}.{p}")
         }
     }
 }
@@ -226,27 +328,68 @@ struct Block {
     /// q, k and v
     qkv: Proj,
     o: Tensor,
+    o_bias: Option<Tensor>,
     ffn_norm: Tensor,
     /// gate and up
     gate_up: Proj,
     down: Tensor,
 }
 
-/// Projections of one input: one stacked matrix (one matmul, its output narrowed into the
-/// parts) or, when the checkpoint stores the parts in different dtypes, the matrices apart.
+/// One projection of a [`Proj`]: its weight's name and [out, in] shape, and its bias's name
+/// where it has one.
+struct Part {
+    weight: String,
+    shape: [usize; 2],
+    bias: Option<String>,
+}
+
+/// Projections of one input: one stacked matrix with the parts' biases stacked the same way
+/// (one matmul, bias fused, its output narrowed into the parts) or, when the checkpoint stores
+/// the parts in different dtypes, the matrices apart. Biases load in the run's float dtype
+/// (quantized files keep them f32, like every vector), never quantized.
 enum Proj {
-    Stacked(Tensor, Vec<usize>),
-    Apart(Vec<Tensor>),
+    Stacked {
+        w: Tensor,
+        bias: Option<Tensor>,
+        sizes: Vec<usize>,
+    },
+    Apart(Vec<(Tensor, Option<Tensor>)>),
 }
 
 impl Proj {
-    fn load(w: &Weights, parts: &[(String, [usize; 2])]) -> Result<Proj> {
-        let refs: Vec<(&str, &[usize])> = parts.iter().map(|(n, s)| (n.as_str(), &s[..])).collect();
+    /// Stacking needs every part to have a bias or none (as q/k/v and gate/up do).
+    fn load(w: &Weights, parts: &[Part]) -> Result<Proj> {
+        let bias = |p: &Part| match &p.bias {
+            Some(b) => w.get(b, &p.shape[..1]).map(Some),
+            None => Ok(None),
+        };
+        let refs: Vec<(&str, &[usize])> = parts
+            .iter()
+            .map(|p| (p.weight.as_str(), &p.shape[..]))
+            .collect();
         Ok(match w.get_matrix_stack(&refs)? {
-            Some(m) => Proj::Stacked(m, parts.iter().map(|(_, s)| s[0]).collect()),
+            Some(m) => {
+                let biases = parts.iter().map(bias).collect::<Result<Vec<_>>>()?;
+                let biases: Vec<&Tensor> = biases.iter().flatten().collect();
+                Proj::Stacked {
+                    w: m,
+                    bias: match biases.len() {
+                        0 => None,
+                        n if n == parts.len() => Some(Tensor::cat(&biases, 0)?),
+                        _ => {
+                            return Err(Error::invalid(
+                                "llama",
+                                "stacked projections must all have a bias or none",
+                            ))
+                        }
+                    },
+                    sizes: parts.iter().map(|p| p.shape[0]).collect(),
+                }
+            }
             None => Proj::Apart(
-                refs.iter()
-                    .map(|(n, s)| w.get_matrix(n, s))
+                parts
+                    .iter()
+                    .map(|p| Ok((w.get_matrix(&p.weight, &p.shape)?, bias(p)?)))
                     .collect::<Result<_>>()?,
             ),
         })
@@ -255,8 +398,8 @@ impl Proj {
     /// `x` [.., in] → one [.., n_i] tensor per part.
     fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         match self {
-            Proj::Stacked(m, sizes) => {
-                let y = x.qmatmul(m)?;
+            Proj::Stacked { w, bias, sizes } => {
+                let y = x.linear(w, bias.as_ref())?;
                 let mut start = 0;
                 sizes
                     .iter()
@@ -267,7 +410,7 @@ impl Proj {
                     })
                     .collect()
             }
-            Proj::Apart(ms) => ms.iter().map(|m| x.qmatmul(m)).collect(),
+            Proj::Apart(ms) => ms.iter().map(|(m, b)| x.linear(m, b.as_ref())).collect(),
         }
     }
 }
@@ -356,13 +499,31 @@ impl Llama {
         let mut blocks = Vec::new();
         for i in 0..c.num_hidden_layers {
             let m = |p: &str, s: &[usize]| w.get_matrix(&n.layer(i, p), s);
-            let part = |p: &str, rows: usize| (n.layer(i, p), [rows, h]);
+            let part = |p: &str, rows: usize, biased: bool| Part {
+                weight: n.layer(i, p),
+                shape: [rows, h],
+                bias: biased.then(|| n.bias(i, p)),
+            };
+            let qkv_bias = c.attention_bias;
+            let o_bias = n.bias(i, "o");
             blocks.push(Block {
                 attn_norm: w.get(&n.layer(i, "attn_norm"), &[h])?,
-                qkv: Proj::load(w, &[part("q", qd), part("k", kvd), part("v", kvd)])?,
+                qkv: Proj::load(
+                    w,
+                    &[
+                        part("q", qd, qkv_bias),
+                        part("k", kvd, qkv_bias),
+                        part("v", kvd, qkv_bias),
+                    ],
+                )?,
                 o: m("o", &[h, qd])?,
+                o_bias: if c.attention_bias && w.contains(&o_bias) {
+                    Some(w.get(&o_bias, &[h])?)
+                } else {
+                    None
+                },
                 ffn_norm: w.get(&n.layer(i, "ffn_norm"), &[h])?,
-                gate_up: Proj::load(w, &[part("gate", ff), part("up", ff)])?,
+                gate_up: Proj::load(w, &[part("gate", ff, false), part("up", ff, false)])?,
                 down: m("down", &[h, ff])?,
             });
         }
@@ -377,7 +538,7 @@ impl Llama {
             blocks,
             norm: w.get(n.norm(), &[h])?,
             head,
-            interleaved: n.gguf,
+            interleaved: n.gguf && c.arch.gguf_permutes_qk(),
             inv_freq,
             dtype: w.float_dtype(),
         })
@@ -466,7 +627,8 @@ impl Llama {
             let att = Tensor::attention(&q, &k, &v, None, s > 1, None)?
                 .transpose(1, 2)?
                 .reshape([1, s, nh * hd])?;
-            x = x.add(&att.qmatmul(&b.o)?)?;
+            // the output projection, its bias and the residual (fused where the device can)
+            x = att.linear_add(&b.o, b.o_bias.as_ref(), &x)?;
             let hn = x.rms_norm(Some(&b.ffn_norm), c.rms_norm_eps)?;
             let [g, u]: [Tensor; 2] = b
                 .gate_up
