@@ -290,8 +290,8 @@ pub struct Dst<T> {
     pub beta: T,
 }
 
-/// One gemm call on this thread: the `gemm` crate, or for f32 with contiguous rows of `b` and
-/// `PLUMB_CPU_SGEMM=plumb` Plumb's AVX2 kernel ([`matmul_f32_avx2`](super::matmul_f32_avx2)).
+/// One gemm call on this thread: the `gemm` crate, or for large f32 blocks with contiguous rows
+/// of `b` on an AVX2-only CPU Plumb's AVX2 kernel ([`matmul_f32_avx2`](super::matmul_f32_avx2)).
 ///
 /// # Safety
 /// `a` addresses m × k and `b` k × n readable elements, `dst` m × n writable ones that nothing
@@ -302,9 +302,12 @@ pub unsafe fn gemm_block<T: Elem>(
     a: Mat<T>,
     b: Mat<T>,
 ) {
-    // rows of b contiguous (weights are stored so): where Plumb's kernel was measured level with
-    // the gemm crate; a transposed b (attention's keys) it would gather column by column
-    if TypeId::of::<T>() == TypeId::of::<f32>() && b.cs == 1 && super::matmul_f32_avx2::applies() {
+    // rows of b contiguous (weights are stored so, as are square benchmarks): a transposed b
+    // (attention's keys) it would gather column by column
+    if TypeId::of::<T>() == TypeId::of::<f32>()
+        && b.cs == 1
+        && super::matmul_f32_avx2::applies(m, n, k)
+    {
         // T is f32: the same pointers and values
         let f = |m: Mat<T>| Mat {
             ptr: m.ptr as *const f32,

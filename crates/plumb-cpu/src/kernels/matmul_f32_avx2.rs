@@ -1,19 +1,19 @@
-//! `matmul_f32` through a packed AVX2 + FMA GEMM of Plumb's own, opt-in with
-//! `PLUMB_CPU_SGEMM=plumb` (read once) on a CPU with AVX2 and FMA; otherwise the `gemm` crate runs
-//! every f32 product.
+//! `matmul_f32` through a packed AVX2 + FMA GEMM of Plumb's own, for large products on CPUs
+//! with AVX2 and without AVX-512 ([`applies`]); the `gemm` crate runs the others.
 //!
-//! It was written to close the gap to OpenBLAS on an AVX2-only AMD EPYC (Zen 3), where the `gemm`
-//! crate's AVX2 kernel runs MiniLM's linear layers. It ties the `gemm` crate there instead of
-//! beating it (BENCHMARKS.md, "An AVX2 f32 GEMM of our own"), so it is not the default. It stays
-//! as the base for what the `gemm` crate cannot do: converting f16 / bf16 while packing, and
-//! the linear layer's bias and activation on each block as the microkernel writes it.
+//! It was written for the AVX2-only AMD EPYC (Zen 3) build machine, where the `gemm` crate's
+//! AVX2 kernel held f32 matmul below OpenBLAS. Measured there (BENCHMARKS.md, "An AVX2 f32 GEMM
+//! of our own"): about 9% ahead of the `gemm` crate at 2048³, level at 1024³, and 5–8% behind at
+//! MiniLM's linear layers, so by default it takes only blocks of at least [`LARGE`]
+//! multiply-adds. `PLUMB_CPU_SGEMM=plumb` sends it every f32 block whose `b` rows are contiguous,
+//! `PLUMB_CPU_SGEMM=gemm` none.
 //!
 //! The method is the usual one of BLAS libraries (Goto / BLIS):
 //!
 //! - `b` is packed up to [`KC`] rows × [`NC`] columns at a time into panels of [`NR`] columns
 //!   (each panel `kc` rows of 16 contiguous values, zero padded);
-//! - rows of `a` are read where they lie when contiguous (six at a time); otherwise up to
-//!   [`MC`] rows × `kc` are packed into panels of [`MR`] rows (`kc` groups of 6 values);
+//! - `a` is packed up to [`MC`] rows × `kc` at a time into panels of [`MR`] rows (`kc` groups
+//!   of 6 values);
 //! - the 6 × 16 microkernel keeps its block of the output in 12 AVX registers, reads one row of
 //!   a `b` panel and broadcasts six values of `a` per step (12 FMAs), fetches its output block
 //!   while it computes, and writes the block once per `kc`.
@@ -38,13 +38,39 @@ const MC: usize = 144;
 /// Columns of `b` packed at once: 256 × 2048 × 4 B = 2 MiB per thread.
 const NC: usize = 2048;
 
-/// Whether f32 products run here: `PLUMB_CPU_SGEMM=plumb` and a CPU with AVX2 and FMA (read
-/// once).
-pub fn applies() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        std::env::var("PLUMB_CPU_SGEMM").is_ok_and(|v| v == "plumb") && has_avx2_fma()
-    })
+/// Multiply-adds (m·n·k) of one thread's block from which the kernel takes it by default: a
+/// 2048³ product split in two (2³²) is in, a 1024³ one (2²⁹) and MiniLM's layers are not.
+pub const LARGE: usize = 1 << 30;
+
+/// How f32 blocks are routed (`PLUMB_CPU_SGEMM`, read once).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// blocks of at least [`LARGE`] multiply-adds, on a CPU without AVX-512
+    Large,
+    /// `plumb`: every block
+    All,
+    /// `gemm`: none
+    Never,
+}
+
+/// Whether an m × k by k × n block runs here rather than in the `gemm` crate.
+pub fn applies(m: usize, n: usize, k: usize) -> bool {
+    static ROUTE: std::sync::OnceLock<Route> = std::sync::OnceLock::new();
+    let route = *ROUTE.get_or_init(|| {
+        match std::env::var("PLUMB_CPU_SGEMM").as_deref() {
+            _ if !has_avx2_fma() => Route::Never,
+            Ok("plumb") => Route::All,
+            Ok("gemm") => Route::Never,
+            // with AVX-512 the gemm crate's AVX-512 kernels run instead
+            _ if super::simd::level() == super::simd::Level::V3 => Route::Large,
+            _ => Route::Never,
+        }
+    });
+    match route {
+        Route::All => true,
+        Route::Never => false,
+        Route::Large => m.saturating_mul(n).saturating_mul(k) >= LARGE,
+    }
 }
 
 /// The CPU has AVX2 and FMA (what [`sgemm`] needs).
@@ -129,38 +155,16 @@ unsafe fn blocked(
             };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                // rows of a that are contiguous are read where they lie, 6 at a time, except a
-                // last panel of fewer rows (packed, zero padded, so the kernel reads 6 rows)
-                let direct = a.cs == 1 && a.rs >= 0;
-                let full = if direct { mc / MR * MR } else { 0 };
-                // (wrapping: with no rows left over, `rest` points past a's last row, unread)
-                let at = a
-                    .ptr
-                    .wrapping_offset(ic as isize * a.rs + pc as isize * a.cs);
-                let rest = Mat {
-                    ptr: a.ptr.wrapping_offset((ic + full) as isize * a.rs),
-                    ..a
-                };
-                pack_a(rest, 0, pc, mc - full, kc, pa);
+                // packed even where a's rows are contiguous: reading six rows in place was level
+                // with packing at MiniLM's shapes and slower at 2048 (rows 8 KiB apart share L1
+                // sets; BENCHMARKS.md)
+                pack_a(a, ic, pc, mc, kc, pa);
                 for jr in (0..nc).step_by(NR) {
                     let bp = pb.as_ptr().add(jr * kc);
                     for ir in (0..mc).step_by(MR) {
                         let c = d.ptr.add((ic + ir) * d.rs + jc + jr);
                         let tile = (MR.min(mc - ir), NR.min(nc - jr));
-                        let ap = if ir < full {
-                            Panel {
-                                ptr: at.wrapping_offset(ir as isize * a.rs),
-                                rs: a.rs.unsigned_abs(),
-                                cs: 1,
-                            }
-                        } else {
-                            Panel {
-                                ptr: pa.as_ptr().add((ir - full) * kc),
-                                rs: 1,
-                                cs: MR,
-                            }
-                        };
-                        micro(kc, ap, bp, c, d.rs, tile, store);
+                        micro(kc, pa.as_ptr().add(ir * kc), bp, c, d.rs, tile, store);
                     }
                 }
             }
@@ -180,23 +184,27 @@ unsafe fn pack_a(a: Mat<f32>, r0: usize, p0: usize, mc: usize, kc: usize, out: &
         .enumerate()
     {
         let rows = MR.min(mc - i * MR);
-        for r in 0..MR {
-            if r >= rows {
-                (0..kc).for_each(|p| panel[p * MR + r] = 0.0);
-                continue;
+        let row = |r: usize| {
+            a.ptr
+                .offset((r0 + i * MR + r) as isize * a.rs + p0 as isize * a.cs)
+        };
+        if rows == MR && a.cs == 1 {
+            // six contiguous rows, written in the panel's order (one group of 6 per column)
+            let src: [&[f32]; MR] = std::array::from_fn(|r| std::slice::from_raw_parts(row(r), kc));
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (d, s) in dst.iter_mut().zip(&src) {
+                    *d = s[p];
+                }
             }
-            let row = a
-                .ptr
-                .offset((r0 + i * MR + r) as isize * a.rs + p0 as isize * a.cs);
-            if a.cs == 1 {
-                let src = std::slice::from_raw_parts(row, kc);
-                for (p, &v) in src.iter().enumerate() {
-                    panel[p * MR + r] = v;
-                }
-            } else {
-                for p in 0..kc {
-                    panel[p * MR + r] = *row.offset(p as isize * a.cs);
-                }
+            continue;
+        }
+        for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+            for (r, d) in dst.iter_mut().enumerate() {
+                *d = if r < rows {
+                    *row(r).offset(p as isize * a.cs)
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -238,15 +246,6 @@ unsafe fn pack_b(b: Mat<f32>, p0: usize, c0: usize, kc: usize, nc: usize, out: &
     }
 }
 
-/// Six rows of `a` for the microkernel: element (r, p) at `ptr + r·rs + p·cs` (a packed panel:
-/// rs 1, cs 6; rows where they lie: rs the row stride, cs 1).
-#[derive(Clone, Copy)]
-struct Panel {
-    ptr: *const f32,
-    rs: usize,
-    cs: usize,
-}
-
 /// How the microkernel writes its block: `c = beta·acc + scale·c` where `keep`, else
 /// `c = beta·acc`.
 #[derive(Clone, Copy)]
@@ -266,7 +265,7 @@ struct Store {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn micro(
     kc: usize,
-    a: Panel,
+    a: *const f32,
     b: *const f32,
     c: *mut f32,
     ldc: usize,
@@ -283,12 +282,11 @@ unsafe fn micro(
         _mm_prefetch::<_MM_HINT_T0>(row);
         _mm_prefetch::<_MM_HINT_T0>(row.add(4 * NR - 4));
     }
-    let rows: [*const f32; MR] = std::array::from_fn(|r| a.ptr.add(r * a.rs));
     let step = |p: usize, lo: &mut [__m256; MR], hi: &mut [__m256; MR]| {
         let b0 = _mm256_loadu_ps(b.add(p * NR));
         let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
         for r in 0..MR {
-            let x = _mm256_broadcast_ss(&*rows[r].add(p * a.cs));
+            let x = _mm256_broadcast_ss(&*a.add(p * MR + r));
             lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
             hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
         }
@@ -342,7 +340,7 @@ unsafe fn micro(
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn micro(
     kc: usize,
-    a: Panel,
+    a: *const f32,
     b: *const f32,
     c: *mut f32,
     ldc: usize,
@@ -352,7 +350,7 @@ unsafe fn micro(
     for r in 0..tile.0 {
         for j in 0..tile.1 {
             let acc: f32 = (0..kc)
-                .map(|p| *a.ptr.add(r * a.rs + p * a.cs) * *b.add(p * NR + j))
+                .map(|p| *a.add(p * MR + r) * *b.add(p * NR + j))
                 .sum();
             let o = c.add(r * ldc + j);
             *o = if st.keep {
