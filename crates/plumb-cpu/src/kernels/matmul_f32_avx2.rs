@@ -3,10 +3,10 @@
 //!
 //! It was written for the AVX2-only AMD EPYC (Zen 3) build machine, where the `gemm` crate's
 //! AVX2 kernel held f32 matmul below OpenBLAS. Measured there (BENCHMARKS.md, "An AVX2 f32 GEMM
-//! of our own"): about 9% ahead of the `gemm` crate at 2048³, level at 1024³, and 5–8% behind at
-//! MiniLM's linear layers, so by default it takes only blocks of at least [`LARGE`]
-//! multiply-adds. `PLUMB_CPU_SGEMM=plumb` sends it every f32 block whose `b` rows are contiguous,
-//! `PLUMB_CPU_SGEMM=gemm` none.
+//! of our own"): ahead of the `gemm` crate in isolation at every shape but a few rows (2048³:
+//! +16% in `bench_ops`), but in MiniLM level at batch 32 and 9% behind at batch 1, so by default
+//! it takes only blocks of at least [`LARGE`] multiply-adds. `PLUMB_CPU_SGEMM=plumb` sends it
+//! every f32 block whose `b` rows are contiguous, `PLUMB_CPU_SGEMM=gemm` none.
 //!
 //! The method is the usual one of BLAS libraries (Goto / BLIS):
 //!
@@ -39,7 +39,8 @@ const MC: usize = 144;
 const NC: usize = 2048;
 
 /// Multiply-adds (m·n·k) of one thread's block from which the kernel takes it by default: a
-/// 2048³ product split in two (2³²) is in, a 1024³ one (2²⁹) and MiniLM's layers are not.
+/// 2048³ product split in two (2³²) is in; a 1024³ one (2²⁹, not measured apart from the noise)
+/// and MiniLM's layers are not.
 pub const LARGE: usize = 1 << 30;
 
 /// How f32 blocks are routed (`PLUMB_CPU_SGEMM`, read once).
