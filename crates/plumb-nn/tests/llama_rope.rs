@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use plumb_core::{DType, Device, Error};
 use plumb_nn::convert::convert;
-use plumb_nn::models::llama::{KvCache, Llama, LlamaConfig};
+use plumb_nn::models::llama::{Llama, LlamaConfig};
 use plumb_nn::models::rope::RopeScaling;
 use plumb_nn::{open_weights, resolve_model, HfConfig, ModelFiles, WeightFile, Weights};
 use std::path::Path;
@@ -33,14 +33,6 @@ fn fixture_data() -> Fixture {
     }
 }
 
-fn row(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
 /// The folder's files with `config` (a file of the folder) as its config.json.
 fn folder_with(config: &str) -> ModelFiles {
     let dir = fixture("llama_rope");
@@ -58,37 +50,10 @@ fn config_of(files: &ModelFiles, w: &Weights) -> plumb_core::Result<LlamaConfig>
     }
 }
 
-/// Every position's logits at once, then again with the KV cache (a prefill of 25, then one
-/// token at a time, so positions past the prefill take the RoPE tables from an offset); returns
-/// the worst abs error against the reference `variant`.
+/// The worst logits error against the reference `variant` ([`worst_logits_error`], a prefill of 25).
 fn worst_error(model: &Llama, fx: &Fixture, variant: &str, dev: &Device) -> f64 {
     let want = fx.logits[variant].as_array().unwrap();
-    let n = fx.ids.len();
-    assert_eq!(want.len(), n);
-    let mut cache = KvCache::new(model.config.num_hidden_layers);
-    let all = model
-        .forward(&fx.ids, &mut cache, dev, true)
-        .unwrap()
-        .to_vec::<f32>()
-        .unwrap();
-    let v = model.config.vocab_size;
-    let mut worst = 0f64;
-    for (p, w) in want.iter().enumerate() {
-        worst = worst.max(max_abs_diff(&all[p * v..(p + 1) * v], &row(w)));
-    }
-    let prefill = 25;
-    let mut cache = KvCache::new(model.config.num_hidden_layers);
-    let mut last = model.forward(&fx.ids[..prefill], &mut cache, dev, false);
-    for p in prefill..=n {
-        let got = last.unwrap().to_vec::<f32>().unwrap();
-        worst = worst.max(max_abs_diff(&got, &row(&want[p - 1])));
-        if p < n {
-            last = model.forward(&fx.ids[p..p + 1], &mut cache, dev, false);
-        } else {
-            break;
-        }
-    }
-    worst
+    worst_logits_error(model, &fx.ids, want, 25, dev)
 }
 
 fn load(files: &ModelFiles, dev: &Device) -> (Llama, Weights) {

@@ -11,7 +11,7 @@ use common::*;
 use plumb_core::{DType, Device, Error};
 use plumb_nn::convert::convert;
 use plumb_nn::generate::{argmax, Sampler, SamplingParams, TextGenerator};
-use plumb_nn::models::llama::{KvCache, Llama, LlamaArch, LlamaConfig};
+use plumb_nn::models::llama::{Llama, LlamaArch, LlamaConfig};
 use plumb_nn::{open_weights, resolve_model, HfConfig, ModelFiles, WeightFile, Weights};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -49,14 +49,6 @@ fn fixture_data() -> Fixture {
     }
 }
 
-fn row(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
 fn files_of(path: &Path) -> ModelFiles {
     resolve_model(path.to_str().unwrap()).unwrap()
 }
@@ -87,35 +79,10 @@ fn load(files: &ModelFiles, dev: &Device, dequantize: bool) -> (Llama, Weights) 
     (m, w)
 }
 
-/// Every position's logits at once, then again with the KV cache (a prefill of 16, then one
-/// token at a time); returns the worst abs error against the reference `variant`.
+/// The worst logits error against the reference `variant` ([`worst_logits_error`], a prefill of 16).
 fn worst_error(model: &Llama, fx: &Fixture, variant: &str, dev: &Device) -> f64 {
     let want = fx.logits[variant].as_array().unwrap();
-    let n = fx.ids.len();
-    assert_eq!(want.len(), n);
-    let mut cache = KvCache::new(model.config.num_hidden_layers);
-    let all = model
-        .forward(&fx.ids, &mut cache, dev, true)
-        .unwrap()
-        .to_vec::<f32>()
-        .unwrap();
-    let v = model.config.vocab_size;
-    let mut worst = 0f64;
-    for (p, w) in want.iter().enumerate() {
-        worst = worst.max(max_abs_diff(&all[p * v..(p + 1) * v], &row(w)));
-    }
-    let prefill = 16;
-    let mut cache = KvCache::new(model.config.num_hidden_layers);
-    let mut got = model.forward(&fx.ids[..prefill], &mut cache, dev, false);
-    for p in prefill..=n {
-        let logits = got.unwrap().to_vec::<f32>().unwrap();
-        worst = worst.max(max_abs_diff(&logits, &row(&want[p - 1])));
-        if p == n {
-            break;
-        }
-        got = model.forward(&fx.ids[p..p + 1], &mut cache, dev, false);
-    }
-    worst
+    worst_logits_error(model, &fx.ids, want, 16, dev)
 }
 
 fn assert_qwen2_config(c: &LlamaConfig, what: &str) {
@@ -222,7 +189,9 @@ fn llama_with_attention_bias_matches_transformers() {
 fn plan_and_generate() {
     let fx = fixture_data();
     let dev = test_device();
-    let want = argmax(&row(fx.logits["qwen2"].as_array().unwrap().last().unwrap())) as u32;
+    let want = argmax(&json_row(
+        fx.logits["qwen2"].as_array().unwrap().last().unwrap(),
+    )) as u32;
     for path in [fixture("qwen2"), fixture("qwen2_f32.gguf")] {
         let files = files_of(&path);
         let plan = plumb_nn::pipeline::plan_model(&files, &dev, Some(DType::F32), false).unwrap();

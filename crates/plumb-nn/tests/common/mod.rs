@@ -80,3 +80,49 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
         .map(|(&x, &y)| (x as f64 - y as f64).abs())
         .fold(0.0, f64::max)
 }
+
+/// A JSON array of numbers as f32 values.
+pub fn json_row(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// A Llama's logits for `ids` against reference rows `want` ([position][vocab]): every position
+/// at once, then again with the KV cache (a prefill of `prefill`, then one token at a time, so
+/// later positions take RoPE from an offset and attend over the cache); the worst abs error.
+pub fn worst_logits_error(
+    model: &plumb_nn::models::llama::Llama,
+    ids: &[u32],
+    want: &[serde_json::Value],
+    prefill: usize,
+    dev: &plumb_core::Device,
+) -> f64 {
+    use plumb_nn::models::llama::KvCache;
+    let n = ids.len();
+    assert_eq!(want.len(), n);
+    let mut cache = KvCache::new(model.config.num_hidden_layers);
+    let all = model
+        .forward(ids, &mut cache, dev, true)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    let v = model.config.vocab_size;
+    let mut worst = 0f64;
+    for (p, w) in want.iter().enumerate() {
+        worst = worst.max(max_abs_diff(&all[p * v..(p + 1) * v], &json_row(w)));
+    }
+    let mut cache = KvCache::new(model.config.num_hidden_layers);
+    let mut last = model.forward(&ids[..prefill], &mut cache, dev, false);
+    for p in prefill..=n {
+        let got = last.unwrap().to_vec::<f32>().unwrap();
+        worst = worst.max(max_abs_diff(&got, &json_row(&want[p - 1])));
+        if p == n {
+            break;
+        }
+        last = model.forward(&ids[p..p + 1], &mut cache, dev, false);
+    }
+    worst
+}
