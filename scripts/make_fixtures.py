@@ -232,6 +232,17 @@ def tiny_gguf():
         q = quantize(x, qt)
         w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qt)
         tensors[name] = {"shape": list(shape), "values": r(dequantize(q, qt).ravel(), 8)}
+    # the 2- and 3-bit k-quants, appended last so the tensors above keep their random draws
+    for name, qt, nbytes, scale_at in [("q2_k", T.Q2_K, 84, [80, 82]), ("q3_k", T.Q3_K, 110, [108])]:
+        rows = 2
+        b = rng.integers(0, 256, size=(rows, nbytes), dtype=np.uint8)
+        for row in range(rows):
+            for off in scale_at:
+                b[row, off : off + 2] = np.frombuffer(
+                    np.float16(rng.uniform(0.01, 0.1)).tobytes(), dtype=np.uint8
+                )
+        w.add_tensor(name, b, raw_shape=b.shape, raw_dtype=qt)
+        tensors[name] = {"shape": [rows, 256], "values": r(dequantize(b, qt).ravel(), 8)}
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

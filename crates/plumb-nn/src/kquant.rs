@@ -3,6 +3,9 @@
 //! is not a whole number of 256-value super-blocks (SmolLM2's 576, Qwen2.5-0.5B's 896: a
 //! `Q4_K_M` file of SmolLM2-135M holds 166 Q5_0 matrices, 16 Q4_K and 14 Q6_K).
 //!
+//! - Q2_K: 84 bytes = 16 bytes of 4-bit scales/mins, 64 bytes of 2-bit values, f16 d, f16 dmin
+//! - Q3_K: 110 bytes = 32 bytes of high bits, 64 bytes of 2-bit values, 12 bytes of 6-bit
+//!   scales, f16 d
 //! - Q4_K: 144 bytes = f16 d, f16 dmin, 12 bytes of packed 6-bit scales/mins, 128 bytes of nibbles
 //! - Q5_K: 176 bytes = f16 d, f16 dmin, 12 bytes scales/mins, 32 bytes high bits, 128 bytes nibbles
 //! - Q6_K: 210 bytes = 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 i8 scales, f16 d
@@ -21,6 +24,8 @@ use plumb_core::DType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KQuant {
+    Q2K,
+    Q3K,
     Q4K,
     Q5K,
     Q6K,
@@ -49,6 +54,8 @@ fn scale_min(j: usize, q: &[u8]) -> (f32, f32) {
 impl KQuant {
     pub fn name(self) -> &'static str {
         match self {
+            KQuant::Q2K => "q2_k",
+            KQuant::Q3K => "q3_k",
             KQuant::Q4K => "q4_k",
             KQuant::Q5K => "q5_k",
             KQuant::Q6K => "q6_k",
@@ -58,12 +65,14 @@ impl KQuant {
     }
     pub fn block_len(self) -> usize {
         match self {
-            KQuant::Q4K | KQuant::Q5K | KQuant::Q6K => QK_K,
+            KQuant::Q2K | KQuant::Q3K | KQuant::Q4K | KQuant::Q5K | KQuant::Q6K => QK_K,
             KQuant::Q50 | KQuant::Q51 => 32,
         }
     }
     pub fn block_bytes(self) -> usize {
         match self {
+            KQuant::Q2K => 84,
+            KQuant::Q3K => 110,
             KQuant::Q4K => 144,
             KQuant::Q5K => 176,
             KQuant::Q6K => 210,
@@ -74,6 +83,8 @@ impl KQuant {
     /// The GGML type id.
     pub fn gguf_type(self) -> u32 {
         match self {
+            KQuant::Q2K => 10,
+            KQuant::Q3K => 11,
             KQuant::Q4K => 12,
             KQuant::Q5K => 13,
             KQuant::Q6K => 14,
@@ -83,6 +94,8 @@ impl KQuant {
     }
     pub fn from_gguf_type(id: u32) -> Option<KQuant> {
         match id {
+            10 => Some(KQuant::Q2K),
+            11 => Some(KQuant::Q3K),
             12 => Some(KQuant::Q4K),
             13 => Some(KQuant::Q5K),
             14 => Some(KQuant::Q6K),
@@ -97,7 +110,7 @@ impl KQuant {
     pub fn requantized(self) -> DType {
         match self {
             KQuant::Q4K => DType::Q4_1,
-            KQuant::Q5K | KQuant::Q6K | KQuant::Q50 | KQuant::Q51 => DType::Q8_0,
+            _ => DType::Q8_0,
         }
     }
 
@@ -106,7 +119,7 @@ impl KQuant {
         match self {
             KQuant::Q4K => "exact but for f16 rounding of the block scales",
             KQuant::Q50 => "exact",
-            KQuant::Q5K | KQuant::Q6K | KQuant::Q51 => "within half an 8-bit step per block",
+            _ => "within half an 8-bit step per block",
         }
     }
 
@@ -130,6 +143,8 @@ impl KQuant {
         let mut out = vec![0f32; numel];
         for (blk, y) in bytes.chunks_exact(nb).zip(out.chunks_exact_mut(n)) {
             match self {
+                KQuant::Q2K => q2k_block(blk, y),
+                KQuant::Q3K => q3k_block(blk, y),
                 KQuant::Q4K => q4k_block(blk, y),
                 KQuant::Q5K => q5k_block(blk, y),
                 KQuant::Q6K => q6k_block(blk, y),
@@ -212,6 +227,68 @@ fn q5_block(b: &[u8], y: &mut [f32], with_min: bool) {
         q5_values(b, 4, |j, q| y[j] = d * q as f32 + m);
     } else {
         q5_values(b, 2, |j, q| y[j] = d * (q as i32 - 16) as f32);
+    }
+}
+
+/// Q2_K: 16 bytes of 4-bit (scale, min) pairs for 16-value sub-blocks, 64 bytes of 2-bit
+/// values, f16 d and dmin: `d·sc·q − dmin·m`. Each 32-byte half of `qs` holds 128 values, four
+/// 2-bit planes of 32.
+fn q2k_block(b: &[u8], y: &mut [f32]) {
+    let (scales, qs) = (&b[0..16], &b[16..80]);
+    let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+    let mut out = y.chunks_exact_mut(16);
+    let mut sc = scales.iter();
+    for q in qs.chunks_exact(32) {
+        for shift in [0, 2, 4, 6] {
+            for half in [&q[..16], &q[16..]] {
+                let (Some(&s), Some(y)) = (sc.next(), out.next()) else {
+                    return;
+                };
+                let (dl, ml) = (d * (s & 0x0f) as f32, dmin * (s >> 4) as f32);
+                for (y, &q) in y.iter_mut().zip(half) {
+                    *y = dl * ((q >> shift) & 3) as f32 - ml;
+                }
+            }
+        }
+    }
+}
+
+/// Q3_K: 32 bytes of high bits, 64 bytes of low 2-bit values, 12 bytes of 6-bit scales for
+/// 16-value sub-blocks, f16 d: `d·(sc − 32)·(q − 4)` with the 3-bit q's high bit from
+/// `hmask` (a set bit means no −4).
+fn q3k_block(b: &[u8], y: &mut [f32]) {
+    let (hmask, qs, packed) = (&b[0..32], &b[32..96], &b[96..108]);
+    let d = f16_at(b, 108);
+    // the 16 6-bit scales: low 4 bits from bytes 0..8 (two per byte), high 2 bits from 8..12
+    let scale = |i: usize| -> i32 {
+        let low = if i < 8 {
+            packed[i] & 0x0f
+        } else {
+            packed[i - 8] >> 4
+        };
+        let high = (packed[8 + i % 4] >> (2 * (i / 4))) & 3;
+        (low | (high << 4)) as i32 - 32
+    };
+    let mut out = y.chunks_exact_mut(16);
+    let mut is = 0;
+    let mut bit = 0;
+    for q in qs.chunks_exact(32) {
+        for shift in [0, 2, 4, 6] {
+            for (at, half) in [(0, &q[..16]), (16, &q[16..])] {
+                let Some(y) = out.next() else { return };
+                let dl = d * scale(is) as f32;
+                is += 1;
+                for (l, (y, &q)) in y.iter_mut().zip(half).enumerate() {
+                    let high = if hmask[at + l] & (1 << bit) != 0 {
+                        0
+                    } else {
+                        4
+                    };
+                    *y = dl * (((q >> shift) & 3) as i32 - high) as f32;
+                }
+            }
+            bit += 1;
+        }
     }
 }
 
@@ -298,6 +375,8 @@ mod tests {
             KQuant::Q4K | KQuant::Q5K | KQuant::Q51 => &[0, 2],
             KQuant::Q6K => &[208],
             KQuant::Q50 => &[0],
+            KQuant::Q2K => &[80, 82],
+            KQuant::Q3K => &[108],
         };
         for (i, b) in bytes.chunks_exact_mut(k.block_bytes()).enumerate() {
             for &at in halves {
