@@ -243,6 +243,18 @@ def tiny_gguf():
                 )
         w.add_tensor(name, b, raw_shape=b.shape, raw_dtype=qt)
         tensors[name] = {"shape": [rows, 256], "values": r(dequantize(b, qt).ravel(), 8)}
+    # IQ4_NL / IQ4_XS (4-bit indices into a non-linear grid), appended last as well
+    for name, qt, nbytes, scale_at in [("iq4_nl", T.IQ4_NL, 18, [0]), ("iq4_xs", T.IQ4_XS, 136, [0])]:
+        rows = 2
+        b = rng.integers(0, 256, size=(rows, nbytes), dtype=np.uint8)
+        for row in range(rows):
+            for off in scale_at:
+                b[row, off : off + 2] = np.frombuffer(
+                    np.float16(rng.uniform(0.01, 0.1)).tobytes(), dtype=np.uint8
+                )
+        w.add_tensor(name, b, raw_shape=b.shape, raw_dtype=qt)
+        n = 32 if qt == T.IQ4_NL else 256
+        tensors[name] = {"shape": [rows, n], "values": r(dequantize(b, qt).ravel(), 8)}
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -384,7 +384,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<GgufHeader> {
         let terr = |m: String| Error::format(path, format!("tensor '{name}': {m}"));
         let dtype = stored_dtype(ty).ok_or_else(|| {
             terr(format!(
-                "tensor type {} is not supported (plumb reads F32, F16, BF16, F64, I32, I64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)",
+                "tensor type {} is not supported (plumb reads F32, F16, BF16, F64, I32, I64, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
                 ggml_type_name(ty)
             ))
         })?;

@@ -11,11 +11,15 @@
 //! - Q6_K: 210 bytes = 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 i8 scales, f16 d
 //! - Q5_0: 22 bytes = f16 d, 4 bytes of fifth bits, 16 bytes of nibbles; x = d·(q − 16)
 //! - Q5_1: 24 bytes = f16 d, f16 m, 4 bytes of fifth bits, 16 bytes of nibbles; x = d·q + m
+//! - IQ4_NL: 18 bytes = f16 d, 16 bytes of 4-bit indices into 16 non-linear levels; x = d·level
+//! - IQ4_XS: 136 bytes per 256 values = f16 d, 6-bit scales for 32-value sub-blocks, indices as
+//!   IQ4_NL
 //!
 //! Weight matrices in these formats are requantized when they load into a block dtype that
 //! Plumb's quantized matmul runs ([`KQuant::requantized`]): Q4_K into q4_1 (each 32-value
-//! sub-block is a q4_1 block: exact but for rounding its scale and offset to f16), Q5_0 into q8_0
-//! (exact), the others into q8_0 (each value within half an 8-bit step of its block's largest).
+//! sub-block is a q4_1 block: exact but for rounding its scale and offset to f16), Q5_0 and
+//! IQ4_NL into q8_0 (exact: their values are small integers times the block scale), the others
+//! into q8_0 (each value within half an 8-bit step of its block's largest).
 //! Everything else, and every tensor where the device's policy does not keep quantized weights,
 //! is dequantized to floats.
 
@@ -31,6 +35,8 @@ pub enum KQuant {
     Q6K,
     Q50,
     Q51,
+    Iq4Nl,
+    Iq4Xs,
 }
 
 const QK_K: usize = 256;
@@ -61,12 +67,15 @@ impl KQuant {
             KQuant::Q6K => "q6_k",
             KQuant::Q50 => "q5_0",
             KQuant::Q51 => "q5_1",
+            KQuant::Iq4Nl => "iq4_nl",
+            KQuant::Iq4Xs => "iq4_xs",
         }
     }
     pub fn block_len(self) -> usize {
         match self {
             KQuant::Q2K | KQuant::Q3K | KQuant::Q4K | KQuant::Q5K | KQuant::Q6K => QK_K,
-            KQuant::Q50 | KQuant::Q51 => 32,
+            KQuant::Iq4Xs => QK_K,
+            KQuant::Q50 | KQuant::Q51 | KQuant::Iq4Nl => 32,
         }
     }
     pub fn block_bytes(self) -> usize {
@@ -78,6 +87,8 @@ impl KQuant {
             KQuant::Q6K => 210,
             KQuant::Q50 => 22,
             KQuant::Q51 => 24,
+            KQuant::Iq4Nl => 18,
+            KQuant::Iq4Xs => 136,
         }
     }
     /// The GGML type id.
@@ -90,6 +101,8 @@ impl KQuant {
             KQuant::Q6K => 14,
             KQuant::Q50 => 6,
             KQuant::Q51 => 7,
+            KQuant::Iq4Nl => 20,
+            KQuant::Iq4Xs => 23,
         }
     }
     pub fn from_gguf_type(id: u32) -> Option<KQuant> {
@@ -101,6 +114,8 @@ impl KQuant {
             14 => Some(KQuant::Q6K),
             6 => Some(KQuant::Q50),
             7 => Some(KQuant::Q51),
+            20 => Some(KQuant::Iq4Nl),
+            23 => Some(KQuant::Iq4Xs),
             _ => None,
         }
     }
@@ -118,7 +133,7 @@ impl KQuant {
     pub fn requantize_error(self) -> &'static str {
         match self {
             KQuant::Q4K => "exact but for f16 rounding of the block scales",
-            KQuant::Q50 => "exact",
+            KQuant::Q50 | KQuant::Iq4Nl => "exact",
             _ => "within half an 8-bit step per block",
         }
     }
@@ -150,6 +165,8 @@ impl KQuant {
                 KQuant::Q6K => q6k_block(blk, y),
                 KQuant::Q50 => q5_block(blk, y, false),
                 KQuant::Q51 => q5_block(blk, y, true),
+                KQuant::Iq4Nl => iq4_values(&blk[2..18], f16_at(blk, 0), y),
+                KQuant::Iq4Xs => iq4xs_block(blk, y),
             }
         }
         Ok(out)
@@ -161,6 +178,7 @@ impl KQuant {
         match self {
             KQuant::Q4K => Ok(bytes.chunks_exact(144).flat_map(q4k_to_q4_1).collect()),
             KQuant::Q50 => Ok(bytes.chunks_exact(22).flat_map(q5_0_to_q8_0).collect()),
+            KQuant::Iq4Nl => Ok(bytes.chunks_exact(18).flat_map(iq4nl_to_q8_0).collect()),
             _ => {
                 let vals = self.dequantize(bytes, numel)?;
                 plumb_core::quant::quantize(DType::Q8_0, &vals).map_err(|e| e.to_string())
@@ -292,6 +310,42 @@ fn q3k_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
+/// The 16 levels of IQ4_NL and IQ4_XS (llama.cpp's `kvalues_iq4nl`), a non-linear 4-bit grid.
+const IQ4_LEVELS: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// 32 values `d·level` from 16 bytes of 4-bit level indices (value j in byte j's low nibble,
+/// value j + 16 in its high nibble).
+fn iq4_values(qs: &[u8], d: f32, y: &mut [f32]) {
+    for (j, &q) in qs.iter().enumerate() {
+        y[j] = d * IQ4_LEVELS[(q & 0x0f) as usize] as f32;
+        y[j + 16] = d * IQ4_LEVELS[(q >> 4) as usize] as f32;
+    }
+}
+
+/// One IQ4_NL block as one q8_0 block: the same scale, each level as an i8 (exact).
+fn iq4nl_to_q8_0(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(34);
+    out.extend_from_slice(&b[0..2]);
+    let level = |q: u8| IQ4_LEVELS[q as usize] as u8;
+    out.extend(b[2..18].iter().map(|&q| level(q & 0x0f)));
+    out.extend(b[2..18].iter().map(|&q| level(q >> 4)));
+    out
+}
+
+/// IQ4_XS: f16 d, 2 bytes of high scale bits, 4 bytes of low scale nibbles, 128 bytes of level
+/// indices; sub-block i (32 values) has the 6-bit scale `ls` and values `d·(ls − 32)·level`.
+fn iq4xs_block(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    let high = u16::from_le_bytes([b[2], b[3]]);
+    let (low, qs) = (&b[4..8], &b[8..136]);
+    for (i, (q, y)) in qs.chunks_exact(16).zip(y.chunks_exact_mut(32)).enumerate() {
+        let ls = ((low[i / 2] >> (4 * (i % 2))) & 0x0f) | ((((high >> (2 * i)) & 3) as u8) << 4);
+        iq4_values(q, d * (ls as i32 - 32) as f32, y);
+    }
+}
+
 fn q4k_block(b: &[u8], y: &mut [f32]) {
     let d = f16_at(b, 0);
     let dmin = f16_at(b, 2);
@@ -377,6 +431,7 @@ mod tests {
             KQuant::Q50 => &[0],
             KQuant::Q2K => &[80, 82],
             KQuant::Q3K => &[108],
+            KQuant::Iq4Nl | KQuant::Iq4Xs => &[0],
         };
         for (i, b) in bytes.chunks_exact_mut(k.block_bytes()).enumerate() {
             for &at in halves {
@@ -398,6 +453,8 @@ mod tests {
             KQuant::Q6K,
             KQuant::Q50,
             KQuant::Q51,
+            KQuant::Iq4Nl,
+            KQuant::Iq4Xs,
         ] {
             let blocks = 3;
             let numel = blocks * k.block_len();
@@ -410,7 +467,7 @@ mod tests {
             for (b, (w, g)) in want.chunks(32).zip(got.chunks(32)).enumerate() {
                 let amax = w.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let bound = match k {
-                    KQuant::Q50 => 0.0,
+                    KQuant::Q50 | KQuant::Iq4Nl => 0.0,
                     // d·sc and dmin·m each rounded to f16 (relative 2⁻¹¹), times q ≤ 15
                     KQuant::Q4K => amax * 2f32.powi(-10) + 1e-6,
                     // half a step of amax/127, plus the step's f16 rounding times q ≤ 127
