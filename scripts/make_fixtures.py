@@ -200,61 +200,47 @@ def tiny_gguf():
 
     plain("f32", rng.standard_normal((3, 4)).astype(np.float32))
     plain("f16", rng.standard_normal((2, 8)).astype(np.float16))
-    # bf16 and the 32-blocks: quantized by the package (bf16 rounds to nearest even)
-    for name, qt, shape in [
+
+    def quantized(entries):
+        """Random normal values quantized by the package (bf16 rounds to nearest even)."""
+        for name, qt, shape in entries:
+            x = rng.standard_normal(shape).astype(np.float32)
+            q = quantize(x, qt)
+            w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qt)
+            tensors[name] = {"shape": list(shape), "values": r(dequantize(q, qt).ravel(), 8)}
+
+    def random_blocks(entries):
+        """Two rows of one block each: random bytes with sane f16 scales at `scale_at` (random
+        bytes there would be NaNs and huge values), decoded by the package's dequantizer."""
+        for name, qt, nbytes, scale_at, n in entries:
+            rows = 2
+            b = rng.integers(0, 256, size=(rows, nbytes), dtype=np.uint8)
+            for row in range(rows):
+                for off in scale_at:
+                    b[row, off : off + 2] = np.frombuffer(
+                        np.float16(rng.uniform(0.01, 0.1)).tobytes(), dtype=np.uint8
+                    )
+            w.add_tensor(name, b, raw_shape=b.shape, raw_dtype=qt)
+            tensors[name] = {"shape": [rows, n], "values": r(dequantize(b, qt).ravel(), 8)}
+
+    # the calls keep their order: each later tensor was appended without changing the random
+    # draws of those before it
+    quantized([
         ("bf16", T.BF16, (2, 32)),
         ("q4_0", T.Q4_0, (2, 64)),
         ("q4_1", T.Q4_1, (3, 32)),
         ("q8_0", T.Q8_0, (2, 64)),
-    ]:
-        x = rng.standard_normal(shape).astype(np.float32)
-        q = quantize(x, qt)
-        w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qt)
-        tensors[name] = {"shape": list(shape), "values": r(dequantize(q, qt).ravel(), 8)}
-    # k-quants: random blocks with sane f16 scales, decoded by the package's dequantizer
-    for name, qt, nbytes, scale_at in [
-        ("q4_k", T.Q4_K, 144, [0, 2]),
-        ("q5_k", T.Q5_K, 176, [0, 2]),
-        ("q6_k", T.Q6_K, 210, [208]),
-    ]:
-        rows = 2
-        b = rng.integers(0, 256, size=(rows, nbytes), dtype=np.uint8)
-        for row in range(rows):
-            for off in scale_at:
-                b[row, off : off + 2] = np.frombuffer(
-                    np.float16(rng.uniform(0.01, 0.1)).tobytes(), dtype=np.uint8
-                )
-        w.add_tensor(name, b, raw_shape=b.shape, raw_dtype=qt)
-        tensors[name] = {"shape": [rows, 256], "values": r(dequantize(b, qt).ravel(), 8)}
+    ])
+    random_blocks([
+        ("q4_k", T.Q4_K, 144, [0, 2], 256),
+        ("q5_k", T.Q5_K, 176, [0, 2], 256),
+        ("q6_k", T.Q6_K, 210, [208], 256),
+    ])
     # the 5-bit blocks of 32 (llama.cpp's fallback for rows that are not whole k-quant blocks)
-    for name, qt, shape in [("q5_0", T.Q5_0, (2, 64)), ("q5_1", T.Q5_1, (3, 32))]:
-        x = rng.standard_normal(shape).astype(np.float32)
-        q = quantize(x, qt)
-        w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qt)
-        tensors[name] = {"shape": list(shape), "values": r(dequantize(q, qt).ravel(), 8)}
-    # the 2- and 3-bit k-quants, appended last so the tensors above keep their random draws
-    for name, qt, nbytes, scale_at in [("q2_k", T.Q2_K, 84, [80, 82]), ("q3_k", T.Q3_K, 110, [108])]:
-        rows = 2
-        b = rng.integers(0, 256, size=(rows, nbytes), dtype=np.uint8)
-        for row in range(rows):
-            for off in scale_at:
-                b[row, off : off + 2] = np.frombuffer(
-                    np.float16(rng.uniform(0.01, 0.1)).tobytes(), dtype=np.uint8
-                )
-        w.add_tensor(name, b, raw_shape=b.shape, raw_dtype=qt)
-        tensors[name] = {"shape": [rows, 256], "values": r(dequantize(b, qt).ravel(), 8)}
-    # IQ4_NL / IQ4_XS (4-bit indices into a non-linear grid), appended last as well
-    for name, qt, nbytes, scale_at in [("iq4_nl", T.IQ4_NL, 18, [0]), ("iq4_xs", T.IQ4_XS, 136, [0])]:
-        rows = 2
-        b = rng.integers(0, 256, size=(rows, nbytes), dtype=np.uint8)
-        for row in range(rows):
-            for off in scale_at:
-                b[row, off : off + 2] = np.frombuffer(
-                    np.float16(rng.uniform(0.01, 0.1)).tobytes(), dtype=np.uint8
-                )
-        w.add_tensor(name, b, raw_shape=b.shape, raw_dtype=qt)
-        n = 32 if qt == T.IQ4_NL else 256
-        tensors[name] = {"shape": [rows, n], "values": r(dequantize(b, qt).ravel(), 8)}
+    quantized([("q5_0", T.Q5_0, (2, 64)), ("q5_1", T.Q5_1, (3, 32))])
+    random_blocks([("q2_k", T.Q2_K, 84, [80, 82], 256), ("q3_k", T.Q3_K, 110, [108], 256)])
+    # IQ4_NL / IQ4_XS: 4-bit indices into a non-linear grid
+    random_blocks([("iq4_nl", T.IQ4_NL, 18, [0], 32), ("iq4_xs", T.IQ4_XS, 136, [0], 256)])
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

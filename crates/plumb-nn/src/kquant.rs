@@ -176,9 +176,9 @@ impl KQuant {
     pub fn requantize(self, bytes: &[u8], numel: usize) -> Result<Vec<u8>, String> {
         self.check(bytes, numel)?;
         match self {
-            KQuant::Q4K => Ok(bytes.chunks_exact(144).flat_map(q4k_to_q4_1).collect()),
-            KQuant::Q50 => Ok(bytes.chunks_exact(22).flat_map(q5_0_to_q8_0).collect()),
-            KQuant::Iq4Nl => Ok(bytes.chunks_exact(18).flat_map(iq4nl_to_q8_0).collect()),
+            KQuant::Q4K => Ok(convert_blocks(bytes, numel, 144, q4k_to_q4_1)),
+            KQuant::Q50 => Ok(convert_blocks(bytes, numel, 22, q5_0_to_q8_0)),
+            KQuant::Iq4Nl => Ok(convert_blocks(bytes, numel, 18, iq4nl_to_q8_0)),
             _ => {
                 let vals = self.dequantize(bytes, numel)?;
                 plumb_core::quant::quantize(DType::Q8_0, &vals).map_err(|e| e.to_string())
@@ -187,13 +187,28 @@ impl KQuant {
     }
 }
 
+/// `numel` values of stored blocks of `block_bytes` converted block by block by `f` (which
+/// appends one or more q4_1 / q8_0 blocks) into one buffer, sized once for the target dtype.
+fn convert_blocks(
+    bytes: &[u8],
+    numel: usize,
+    block_bytes: usize,
+    f: fn(&[u8], &mut Vec<u8>),
+) -> Vec<u8> {
+    // q4_1 and q8_0 blocks hold 32 values in at most 34 bytes
+    let mut out = Vec::with_capacity(numel / 32 * 34);
+    for b in bytes.chunks_exact(block_bytes) {
+        f(b, &mut out);
+    }
+    out
+}
+
 /// The 8 sub-blocks of one Q4_K super-block as 8 q4_1 blocks (160 bytes): sub-block j holds
 /// `d·sc_j·q − dmin·m_j` for nibbles q, which is q4_1's `d'·q + m'` with d' = d·sc_j and
 /// m' = −dmin·m_j.
-fn q4k_to_q4_1(b: &[u8]) -> Vec<u8> {
+fn q4k_to_q4_1(b: &[u8], out: &mut Vec<u8>) {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (scales, qs) = (&b[4..16], &b[16..144]);
-    let mut out = Vec::with_capacity(160);
     for j in 0..8 {
         let (sc, m) = scale_min(j, scales);
         out.extend_from_slice(&f16::from_f32(d * sc).to_le_bytes());
@@ -210,17 +225,14 @@ fn q4k_to_q4_1(b: &[u8]) -> Vec<u8> {
         // q4_1 keeps value l in the low nibble of byte l and value l + 16 in its high nibble
         out.extend((0..16).map(|l| q(l) | (q(l + 16) << 4)));
     }
-    out
 }
 
 /// One Q5_0 block as one q8_0 block: the same scale, each 5-bit value minus 16 as an i8.
-fn q5_0_to_q8_0(b: &[u8]) -> Vec<u8> {
+fn q5_0_to_q8_0(b: &[u8], out: &mut Vec<u8>) {
     let mut y = [0i8; 32];
     q5_values(b, 2, |j, q| y[j] = q as i8 - 16);
-    let mut out = Vec::with_capacity(34);
     out.extend_from_slice(&b[0..2]);
     out.extend(y.iter().map(|&v| v as u8));
-    out
 }
 
 /// The 32 5-bit values (0..32) of a Q5_0 / Q5_1 block whose fifth bits start at byte `at`:
@@ -325,13 +337,11 @@ fn iq4_values(qs: &[u8], d: f32, y: &mut [f32]) {
 }
 
 /// One IQ4_NL block as one q8_0 block: the same scale, each level as an i8 (exact).
-fn iq4nl_to_q8_0(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(34);
+fn iq4nl_to_q8_0(b: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&b[0..2]);
     let level = |q: u8| IQ4_LEVELS[q as usize] as u8;
     out.extend(b[2..18].iter().map(|&q| level(q & 0x0f)));
     out.extend(b[2..18].iter().map(|&q| level(q >> 4)));
-    out
 }
 
 /// IQ4_XS: f16 d, 2 bytes of high scale bits, 4 bytes of low scale nibbles, 128 bytes of level

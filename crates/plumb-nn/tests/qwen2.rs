@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use plumb_core::{DType, Device, Error};
+use plumb_core::{DType, Device};
 use plumb_nn::convert::convert;
 use plumb_nn::generate::{argmax, Sampler, SamplingParams, TextGenerator};
 use plumb_nn::models::llama::{Llama, LlamaArch, LlamaConfig};
@@ -272,16 +272,6 @@ fn convert_carries_the_biases() {
         );
         assert!(e < TOL, "{}: logits max abs error {e}", src.display());
     }
-}
-
-fn assert_format_error(e: Error, path: &Path, what: &str) {
-    let msg = e.to_string();
-    match &e {
-        Error::Format { path: p, .. } => assert_eq!(p, path, "{msg}"),
-        other => panic!("expected a format error, got {other:?}"),
-    }
-    assert!(msg.contains(what), "{msg}");
-    assert!(msg.contains(&path.display().to_string()), "{msg}");
 }
 
 /// A sliding window shorter than the context is refused where transformers would apply it:

@@ -126,3 +126,14 @@ pub fn worst_logits_error(
     }
     worst
 }
+
+/// `e` is a format error about `path` whose message names the path and contains `what`.
+pub fn assert_format_error(e: plumb_core::Error, path: &std::path::Path, what: &str) {
+    let msg = e.to_string();
+    match &e {
+        plumb_core::Error::Format { path: p, .. } => assert_eq!(p, path, "{msg}"),
+        other => panic!("expected a format error, got {other:?}"),
+    }
+    assert!(msg.contains(what), "{msg}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
