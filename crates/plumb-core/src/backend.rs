@@ -181,6 +181,13 @@ pub trait Backend: Send + Sync + Debug {
     fn pack_qmatmul_weight(&self, _w: View) -> Result<Option<StorageRef>> {
         Ok(None)
     }
+    /// The float matrix `w` [k, n] (a whole contiguous row-major storage: a linear layer's
+    /// weight stored in-dim-major) copied into a layout this backend's matmul reads faster when
+    /// it is the right-hand side, or `Ok(None)` to keep it as it is. The copy has the same
+    /// dtype, shape, values and size: every other op reads it as it read `w`.
+    fn pack_matmul_weight(&self, _w: View) -> Result<Option<StorageRef>> {
+        Ok(None)
+    }
 
     /// Rows of `x` along `dim` picked by `ids` (1-D, i32 or i64): output shape = x's shape with
     /// `dim` replaced by ids.len(). An id out of range is an error where the backend can check it.

@@ -263,6 +263,29 @@ impl Tensor {
         )
     }
 
+    /// This float weight [n, k], stored in-dim-major (its transpose is a whole contiguous
+    /// [k, n] storage, as the model loaders keep linear weights), in the layout its device's
+    /// matmul reads fastest as the right-hand side of `x · selfᵀ`: a copy with the same dtype,
+    /// shape, values and size, which every op reads as it read `self` (the CPU packs f32
+    /// weights into its AVX2 kernel's panels where that kernel runs). Where the device has no
+    /// such layout, or `self` is not such a weight, a clone of `self`. Model loaders call it
+    /// once per float weight matrix.
+    pub fn packed_for_matmul(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() || self.rank() != 2 || !self.device().holds_data() {
+            return Ok(self.clone());
+        }
+        let t = self.t()?;
+        if !t.layout().is_contiguous_from_start()
+            || t.storage().byte_len() != self.dtype().storage_bytes(t.numel())
+        {
+            return Ok(self.clone());
+        }
+        match self.device().backend().pack_matmul_weight(t.view())? {
+            Some(s) => Tensor::from_parts(s, t.shape(), self.dtype(), self.device()).t(),
+            None => Ok(self.clone()),
+        }
+    }
+
     /// A linear layer, `x × wᵀ + bias` (PyTorch's `F.linear`): `x` [.., k], `w` [n, k] (float
     /// or quantized), `bias` [n]. With float weights it is one backend op (`matmul_bias`, which
     /// the CPU fuses into its gemm); quantized weights run `qmatmul` and then the add.

@@ -14,7 +14,8 @@
 
 mod info;
 pub mod kernels;
-mod par;
+#[doc(hidden)]
+pub mod par;
 mod pool;
 pub mod storage;
 mod team;
@@ -361,6 +362,26 @@ impl Backend for CpuBackend {
 
     fn pack_qmatmul_weight(&self, w: View) -> Result<Option<StorageRef>> {
         self.run(|| Ok(qmatmul::pack(&w)?.map(|s| Arc::new(s) as StorageRef)))
+    }
+
+    fn pack_matmul_weight(&self, w: View) -> Result<Option<StorageRef>> {
+        use kernels::matmul_f32_avx2::{packs_weights, PackedB, NR};
+        let shape = w.shape();
+        // only whole f32 matrices whose panels take no padding (the same size as the storage)
+        if w.dtype != DType::F32
+            || shape.len() != 2
+            || !shape[1].is_multiple_of(NR)
+            || !w.layout.is_contiguous_from_start()
+            || !packs_weights()
+        {
+            return Ok(None);
+        }
+        self.run(|| {
+            let b = storage::raw_slice::<f32>("pack_matmul_weight", &w)?;
+            let (k, n) = (shape[0], shape[1]);
+            Ok(PackedB::pack(b, k, n, n)
+                .map(|p| Arc::new(storage::CpuStorage::panels(p)) as StorageRef))
+        })
     }
 
     fn index_select(&self, x: View, ids: View, dim: usize) -> Result<StorageRef> {

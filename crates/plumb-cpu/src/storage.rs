@@ -1,6 +1,7 @@
 //! `CpuStorage`: typed host buffers, the element traits the kernels are generic over, and the
 //! helpers that turn a [`View`] into a slice (borrowed when contiguous, gathered otherwise).
 
+use crate::kernels::matmul_f32_avx2::PackedB;
 use half::{bf16, f16};
 use plumb_core::ByteCounter;
 use plumb_core::{BackendStorage, DType, Element, Error, Layout, Result, View};
@@ -27,6 +28,17 @@ pub struct CpuStorage {
     /// `Some(k)`: a quantized matrix of rows of `k` values in the packed layout of
     /// `kernels/qpack.rs` (readers other than qmatmul unpack it; see [`CpuStorage::plain_bytes`]).
     packed_k: Option<usize>,
+    /// An f32 weight packed into the AVX2 kernel's panels ([`CpuStorage::panels`]); `data` is
+    /// then empty and every other reader sees the row-major copy made on its first read.
+    panels: Option<Box<Panels>>,
+}
+
+/// A weight held as [`PackedB`] panels, and the row-major values once some reader other than
+/// matmul asked for them.
+#[derive(Debug)]
+struct Panels {
+    b: PackedB,
+    plain: std::sync::OnceLock<Data>,
 }
 
 /// Live bytes of every CPU storage in the process (all CPU backends share the host's memory),
@@ -40,7 +52,25 @@ impl CpuStorage {
             dtype,
             data: T::wrap(v),
             packed_k: None,
+            panels: None,
         }
+    }
+    /// An f32 matrix [k, n] packed for the matmul kernel ([`PackedB`]).
+    pub fn panels(b: PackedB) -> CpuStorage {
+        BYTES.add(b.bytes() as u64);
+        CpuStorage {
+            dtype: DType::F32,
+            data: Data::F32(Vec::new()),
+            packed_k: None,
+            panels: Some(Box::new(Panels {
+                b,
+                plain: std::sync::OnceLock::new(),
+            })),
+        }
+    }
+    /// The packed panels of an f32 weight stored so, else `None`.
+    pub fn packed_panels(&self) -> Option<&PackedB> {
+        self.panels.as_ref().map(|p| &p.b)
     }
     /// A quantized matrix with rows of `k` values, already in the packed layout (`bytes`).
     pub fn packed(dtype: DType, bytes: Vec<u8>, k: usize) -> CpuStorage {
@@ -70,18 +100,48 @@ impl CpuStorage {
     pub fn dtype(&self) -> DType {
         self.dtype
     }
+    /// The values in row-major order (for a panel-packed weight, a copy made on the first call
+    /// and kept).
     pub fn data(&self) -> &Data {
-        &self.data
+        match &self.panels {
+            Some(p) => p.plain.get_or_init(|| {
+                let v = p.b.unpack();
+                BYTES.add((v.len() * 4) as u64);
+                Data::F32(v)
+            }),
+            None => &self.data,
+        }
     }
     pub fn slice<T: Elem>(&self) -> Option<&[T]> {
-        T::unwrap(&self.data)
+        T::unwrap(self.data())
     }
+    /// The values to write in place; `None` for a panel-packed weight (its readers hold a
+    /// copy).
     pub fn slice_mut<T: Elem>(&mut self) -> Option<&mut [T]> {
+        if self.panels.is_some() {
+            return None;
+        }
         T::unwrap_mut(&mut self.data)
     }
-    /// The raw little-endian bytes of the whole buffer.
+    /// Bytes held: the buffer, or a packed weight's panels and its row-major copy if made.
+    fn held_bytes(&self) -> usize {
+        let plain = |d: &Data| match d {
+            Data::U8(v) => v.len(),
+            Data::I32(v) => v.len() * 4,
+            Data::I64(v) => v.len() * 8,
+            Data::F16(v) => v.len() * 2,
+            Data::BF16(v) => v.len() * 2,
+            Data::F32(v) => v.len() * 4,
+            Data::F64(v) => v.len() * 8,
+        };
+        match &self.panels {
+            Some(p) => p.b.bytes() + p.plain.get().map_or(0, plain),
+            None => plain(&self.data),
+        }
+    }
+    /// The raw little-endian bytes of the whole buffer in row-major order.
     pub fn bytes(&self) -> &[u8] {
-        match &self.data {
+        match self.data() {
             Data::U8(v) => v,
             Data::I32(v) => bytemuck::cast_slice(v),
             Data::I64(v) => bytemuck::cast_slice(v),
@@ -95,7 +155,7 @@ impl CpuStorage {
 
 impl Drop for CpuStorage {
     fn drop(&mut self) {
-        BYTES.sub(self.bytes().len() as u64);
+        BYTES.sub(self.held_bytes() as u64);
         crate::pool::give(std::mem::replace(&mut self.data, Data::U8(Vec::new())));
     }
 }
@@ -108,7 +168,10 @@ impl BackendStorage for CpuStorage {
         Some(self)
     }
     fn byte_len(&self) -> usize {
-        self.bytes().len()
+        match &self.panels {
+            Some(p) => p.b.bytes(),
+            None => self.bytes().len(),
+        }
     }
 }
 

@@ -540,13 +540,14 @@ impl Weights {
 }
 
 /// A float weight [out, in] stored in-dim-major: the same [out, in] shape over a transposed
-/// copy, so that `x · wᵀ` multiplies by a contiguous [in, out] matrix (no per-call repacking of
-/// the weight by the matmul kernels). Views on the meta device are returned as they are.
+/// copy, so that `x · wᵀ` multiplies by a contiguous [in, out] matrix, then in the layout the
+/// device's matmul reads fastest ([`Tensor::packed_for_matmul`]: the CPU's AVX2 panels where
+/// that kernel runs). Views on the meta device are returned as they are.
 fn in_major(w: Tensor) -> Result<Tensor> {
     if w.rank() != 2 || !w.device().holds_data() {
         return Ok(w);
     }
-    w.t()?.contiguous()?.t()
+    w.t()?.contiguous()?.t()?.packed_for_matmul()
 }
 
 /// The dtype a GGUF file's weight matrices are stored in, where every matrix is f16, or every

@@ -6,8 +6,12 @@
 //! kernels: 134–143 vs 102–103 GFLOP/s at 1024, 2 threads, 2026-11-24 13:20 UTC). bf16 can use
 //! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there). Products of few
 //! rows in f16/bf16 widen block by block instead (`matmul_widen.rs`), and their linear layers
-//! take the bias, activation and residual before the one rounding ([`linear_half`]).
+//! take the bias, activation and residual before the one rounding ([`linear_half`]). An f32
+//! weight the loaders packed into the AVX2 kernel's panels (`matmul_f32_avx2.rs`, [`Rhs`]) is
+//! multiplied from its panels whenever the view is the whole weight; other views read the
+//! row-major copy the storage makes on first use.
 
+use super::matmul_f32_avx2::PackedB;
 use super::matmul_widen::{matmul_widen, Epilogue, Strided, Wide};
 use super::unary::RowMap;
 use super::Float;
@@ -58,12 +62,14 @@ const FEW_ROWS: usize = super::matmul_rows::MAX_ROWS;
 /// Below this many multiply-adds per matrix, batches run in parallel with single-threaded gemm.
 const SMALL: usize = 64 * 64 * 64;
 
-/// One strided operand: data, its layout and the element strides of its matrix dims.
+/// One strided operand: data, its layout and the element strides of its matrix dims; for a
+/// weight held in the AVX2 kernel's panels, those (and no data).
 struct Operand<'a, T> {
     data: &'a [T],
     layout: &'a Layout,
     rs: isize,
     cs: isize,
+    packed: Option<&'a PackedB>,
 }
 
 fn operand<'a, T>(data: &'a [T], layout: &'a Layout) -> Operand<'a, T> {
@@ -73,6 +79,7 @@ fn operand<'a, T>(data: &'a [T], layout: &'a Layout) -> Operand<'a, T> {
         layout,
         rs: layout.strides[r - 2] as isize,
         cs: layout.strides[r - 1] as isize,
+        packed: None,
     }
 }
 
@@ -122,8 +129,10 @@ fn gemm_batched<T: Float>(
             return gemm_batched(rows, b, folded, one, zero, bias, act, res);
         }
     }
-    if let Some(out) = few_rows(&a, &b, d, bias, act, res) {
-        return out;
+    if b.packed.is_none() {
+        if let Some(out) = few_rows(&a, &b, d, bias, act, res) {
+            return out;
+        }
     }
     // gemm writes every element without reading it (read = false), so the output is a pooled
     // buffer with stale values or fresh capacity, never zeroed first; it is only written
@@ -134,18 +143,21 @@ fn gemm_batched<T: Float>(
     let operands = |bi: usize| {
         // SAFETY: `raw_slice` checked that every element the layouts address lies inside `data`
         let at = |o: &Operand<T>| unsafe { o.data.as_ptr().add(batch_offset(o.layout, bi)) };
-        (
-            Mat {
-                ptr: at(&a),
-                cs: a.cs,
-                rs: a.rs,
-            },
-            Mat {
+        let am = Mat {
+            ptr: at(&a),
+            cs: a.cs,
+            rs: a.rs,
+        };
+        let bm = match b.packed {
+            // a packed weight is the whole matrix, the same for every batch
+            Some(p) => Rhs::Packed(p),
+            None => Rhs::Mat(Mat {
                 ptr: at(&b),
                 cs: b.cs,
                 rs: b.rs,
-            },
-        )
+            }),
+        };
+        (am, bm)
     };
     let shape = (d.m, d.n, d.k);
     let out_at = |bi: usize| Dst {
@@ -184,7 +196,7 @@ fn gemm_batched<T: Float>(
             let dst = out_at(bi);
             // SAFETY: a and b address m × k and k × n elements inside their data; batch bi's
             // m·n output elements are written by this task only
-            unsafe { gemm_block(shape, dst, am, bm) };
+            unsafe { rhs_block(shape, dst, am, bm, 0) };
             add_bias(dst, 0, d.m, d.n);
         });
     } else {
@@ -314,14 +326,7 @@ pub unsafe fn gemm_block<T: Elem>(
             cs: m.cs,
             rs: m.rs,
         };
-        let dst = Dst {
-            ptr: d.ptr as *mut f32,
-            rs: d.rs,
-            read: d.read,
-            alpha: *(&d.alpha as *const T as *const f32),
-            beta: *(&d.beta as *const T as *const f32),
-        };
-        return super::matmul_f32_avx2::sgemm((m, n, k), dst, f(a), f(b));
+        return super::matmul_f32_avx2::sgemm((m, n, k), f32_dst(d), f(a), f(b));
     }
     gemm::gemm(
         m,
@@ -346,6 +351,61 @@ pub unsafe fn gemm_block<T: Elem>(
     )
 }
 
+/// The right-hand side of a product: a strided matrix, or an f32 weight packed once into the
+/// AVX2 kernel's panels ([`PackedB`]).
+#[derive(Clone, Copy)]
+pub enum Rhs<'a, T> {
+    Mat(Mat<T>),
+    Packed(&'a PackedB),
+}
+
+/// [`gemm_block`] on columns `c0 ..` of `b`, or [`sgemm_packed`](super::matmul_f32_avx2::sgemm_packed)
+/// for a packed one.
+///
+/// # Safety
+/// As [`gemm_block`] for the columns `c0 .. c0 + n` of `b`; a packed `b` only with T = f32,
+/// `c0` a multiple of 16 and `c0 + n` at most its columns.
+unsafe fn rhs_block<T: Elem>(
+    (m, n, k): (usize, usize, usize),
+    d: Dst<T>,
+    a: Mat<T>,
+    b: Rhs<T>,
+    c0: usize,
+) {
+    match b {
+        Rhs::Mat(b) => {
+            let b = Mat {
+                ptr: b.ptr.offset(c0 as isize * b.cs),
+                ..b
+            };
+            gemm_block((m, n, k), d, a, b)
+        }
+        Rhs::Packed(p) => {
+            debug_assert!(TypeId::of::<T>() == TypeId::of::<f32>());
+            let a = Mat {
+                ptr: a.ptr as *const f32,
+                cs: a.cs,
+                rs: a.rs,
+            };
+            super::matmul_f32_avx2::sgemm_packed((m, n, k), f32_dst(d), a, p, c0)
+        }
+    }
+}
+
+/// `d` as the f32 it is.
+///
+/// # Safety
+/// T is f32.
+unsafe fn f32_dst<T>(d: Dst<T>) -> Dst<f32> {
+    Dst {
+        ptr: d.ptr as *mut f32,
+        rs: d.rs,
+        read: d.read,
+        alpha: *(&d.alpha as *const T as *const f32),
+        beta: *(&d.beta as *const T as *const f32),
+    }
+}
+
 /// [`gemm_block`] split into a grid of blocks (see [`grid`]), one task per block on the team;
 /// `after(block dst, first column, rows, columns)` runs on the same task once gemm wrote it.
 ///
@@ -355,7 +415,7 @@ pub unsafe fn gemm_team<T: Elem>(
     (m, n, k): (usize, usize, usize),
     d: Dst<T>,
     a: Mat<T>,
-    b: Mat<T>,
+    b: Rhs<T>,
     after: &(dyn Fn(Dst<T>, usize, usize, usize) + Sync),
 ) {
     let (rb, cb) = grid(m, n, crate::par::threads());
@@ -374,13 +434,9 @@ pub unsafe fn gemm_team<T: Elem>(
             ptr: a.ptr.offset(r0 as isize * a.rs),
             ..a
         };
-        let b = Mat {
-            ptr: b.ptr.offset(c0 as isize * b.cs),
-            ..b
-        };
         // SAFETY: the caller's promise, restricted to this task's rows and columns, which no
         // other task writes
-        gemm_block(block, d, a, b);
+        rhs_block(block, d, a, b, c0);
         after(d, c0, block.0, block.1)
     });
 }
@@ -479,6 +535,23 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
             ));
         }
     }
+    if let Some(packed) = packed_weight::<T>(b, d) {
+        let da = raw_slice::<T>("matmul", a)?;
+        let bo = Operand {
+            packed: Some(packed),
+            ..operand(&[], b.layout)
+        };
+        return Ok(gemm_batched(
+            operand(da, a.layout),
+            bo,
+            d,
+            T::ONE,
+            T::ZERO,
+            bias.as_deref(),
+            act,
+            res.as_deref(),
+        ));
+    }
     if let Some(mut out) = super::matvec::matvec::<T>(a, b, d)? {
         if let Some(bias) = &bias {
             for row in out.chunks_mut(d.n.max(1)) {
@@ -506,6 +579,25 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
         act,
         res.as_deref(),
     ))
+}
+
+/// The packed panels behind `b` where `b` is an f32 weight stored so and the view is the whole
+/// matrix (k × n row-major, broadcast over any batch dims); `None` otherwise (other views of a
+/// packed weight read its row-major copy).
+fn packed_weight<'a, T: 'static>(b: &View<'a>, d: Dims) -> Option<&'a PackedB> {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return None;
+    }
+    let p = crate::storage::storage_of("matmul", b)
+        .ok()?
+        .packed_panels()?;
+    let l = b.layout;
+    let r = l.rank();
+    let whole = (p.k(), p.n()) == (d.k, d.n)
+        && l.offset == 0
+        && l.strides[r - 2..] == [d.n, 1]
+        && broadcast_batch(l);
+    whole.then_some(p)
 }
 
 /// `matmul_f16` / `matmul_bf16`: widen to f32, multiply, round once; one row times a row-major

@@ -8,6 +8,13 @@
 //! it takes only blocks of at least [`LARGE`] multiply-adds. `PLUMB_CPU_SGEMM=plumb` sends it
 //! every f32 block whose `b` rows are contiguous, `PLUMB_CPU_SGEMM=gemm` none.
 //!
+//! Linear layers' f32 weights are packed once at load into the panels the microkernel reads
+//! ([`PackedB`], through `Backend::pack_matmul_weight`) wherever this kernel runs
+//! ([`packs_weights`]), and their products go to [`sgemm_packed`] at every size: it then packs
+//! only the activations. Measured on the AMD machine (`examples/prepacked_probe.rs`, 2 threads,
+//! weights cycling through 42 MB as in MiniLM): 45 rows 1.5–2.1× the `gemm` crate, 13 rows
+//! 1.8–2.3×, 2000 rows 1.1–1.2×; MiniLM at batch 1 1.59× (`scripts/ab.sh`, BENCHMARKS.md).
+//!
 //! The method is the usual one of BLAS libraries (Goto / BLIS):
 //!
 //! - `b` is packed up to [`KC`] rows × [`NC`] columns at a time into panels of [`NR`] columns
@@ -54,10 +61,10 @@ enum Route {
     Never,
 }
 
-/// Whether an m × k by k × n block runs here rather than in the `gemm` crate.
-pub fn applies(m: usize, n: usize, k: usize) -> bool {
+/// The route `PLUMB_CPU_SGEMM` and the CPU pick (read once).
+fn route() -> Route {
     static ROUTE: std::sync::OnceLock<Route> = std::sync::OnceLock::new();
-    let route = *ROUTE.get_or_init(|| {
+    *ROUTE.get_or_init(|| {
         match std::env::var("PLUMB_CPU_SGEMM").as_deref() {
             _ if !has_avx2_fma() => Route::Never,
             Ok("plumb") => Route::All,
@@ -66,12 +73,23 @@ pub fn applies(m: usize, n: usize, k: usize) -> bool {
             _ if super::simd::level() == super::simd::Level::V3 => Route::Large,
             _ => Route::Never,
         }
-    });
-    match route {
+    })
+}
+
+/// Whether an m × k by k × n block runs here rather than in the `gemm` crate.
+pub fn applies(m: usize, n: usize, k: usize) -> bool {
+    match route() {
         Route::All => true,
         Route::Never => false,
         Route::Large => m.saturating_mul(n).saturating_mul(k) >= LARGE,
     }
+}
+
+/// Whether the CPU backend packs f32 weight matrices for [`sgemm_packed`] at load: wherever
+/// this kernel runs at all (on an AVX2-only CPU by default, anywhere with AVX2 under
+/// `PLUMB_CPU_SGEMM=plumb`, nowhere under `PLUMB_CPU_SGEMM=gemm`).
+pub fn packs_weights() -> bool {
+    route() != Route::Never
 }
 
 /// The CPU has AVX2 and FMA (what [`sgemm`] needs).
@@ -118,7 +136,14 @@ pub unsafe fn sgemm((m, n, k): (usize, usize, usize), d: Dst<f32>, a: Mat<f32>, 
                 buf.resize(len, 0.0);
             }
         }
-        blocked((m, n, k), d, a, b, &mut bufs.0, &mut bufs.1);
+        blocked(
+            (m, n, k),
+            d,
+            a,
+            Source::Strided(b),
+            &mut bufs.0,
+            &mut bufs.1,
+        );
     };
     BUFS.with(|bufs| match bufs.try_borrow_mut() {
         Ok(mut bufs) => run(&mut bufs),
@@ -127,26 +152,55 @@ pub unsafe fn sgemm((m, n, k): (usize, usize, usize), d: Dst<f32>, a: Mat<f32>, 
     })
 }
 
+/// Where the microkernel's panels of `b` come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// packed from a strided `b` into the thread's buffer, one block at a time
+    Strided(Mat<f32>),
+    /// packed once ([`PackedB`]); the block starts at this column (a multiple of [`NR`])
+    Packed(&'a PackedB, usize),
+}
+
+/// Depth of each of the equal blocks a depth of `k` is split into (at most [`KC`]: 384 is two of
+/// 192, not 256 and 128).
+fn depth_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC))
+}
+
 /// The three blocking loops around the microkernel.
 ///
 /// # Safety
-/// As [`sgemm`]; `pa` holds at least `min(MC, m rounded up to MR) × min(KC, k)` values and
-/// `pb` `min(NC, n rounded up to NR) × min(KC, k)`.
+/// As [`sgemm`] (or [`sgemm_packed`]); `pa` holds at least `min(MC, m rounded up to MR) ×
+/// min(KC, k)` values and, for a strided `b`, `pb` `min(NC, n rounded up to NR) × min(KC, k)`.
 unsafe fn blocked(
     (m, n, k): (usize, usize, usize),
     d: Dst<f32>,
     a: Mat<f32>,
-    b: Mat<f32>,
+    b: Source,
     pa: &mut [f32],
     pb: &mut [f32],
 ) {
-    // k in equal blocks of at most KC (384 is two of 192, not 256 and 128)
-    let kc_all = k.div_ceil(k.div_ceil(KC));
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
+    let kc_all = depth_block(k);
+    // a packed b needs no column blocks: its panels are read where they lie
+    let nc_all = match b {
+        Source::Strided(_) => NC,
+        Source::Packed(..) => n,
+    };
+    for jc in (0..n).step_by(nc_all) {
+        let nc = nc_all.min(n - jc);
         for pc in (0..k).step_by(kc_all) {
             let kc = kc_all.min(k - pc);
-            pack_b(b, pc, jc, kc, nc, pb);
+            let panels = match b {
+                Source::Strided(b) => {
+                    pack_b(b, pc, jc, kc, nc, pb);
+                    pb.as_ptr()
+                }
+                // depth blocks before this one hold kc_all rows of every panel
+                Source::Packed(p, c0) => p
+                    .data
+                    .as_ptr()
+                    .add(pc * p.n.next_multiple_of(NR) + (c0 + jc) * kc),
+            };
             // the first depth block writes the output (scaled by alpha where it is read); the
             // later ones add to it
             let store = Store {
@@ -161,7 +215,7 @@ unsafe fn blocked(
                 // sets; BENCHMARKS.md)
                 pack_a(a, ic, pc, mc, kc, pa);
                 for jr in (0..nc).step_by(NR) {
-                    let bp = pb.as_ptr().add(jr * kc);
+                    let bp = panels.add(jr * kc);
                     for ir in (0..mc).step_by(MR) {
                         let c = d.ptr.add((ic + ir) * d.rs + jc + jr);
                         let tile = (MR.min(mc - ir), NR.min(nc - jr));
@@ -171,6 +225,110 @@ unsafe fn blocked(
             }
         }
     }
+}
+
+/// A k × n matrix (a linear layer's weight) packed once into the panels the microkernel reads:
+/// for each depth block (the equal blocks of [`depth_block`]), the panels of [`NR`] columns
+/// one after another, each `kc` rows of 16 values (zero padded past `n`). A product reads it in
+/// one sequential pass per depth block instead of packing `b` again on every call.
+#[derive(Debug)]
+pub struct PackedB {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedB {
+    /// Pack `b`, k rows of n with row stride `ldb` (≥ n), or `None` where `b` is too short.
+    pub fn pack(b: &[f32], k: usize, n: usize, ldb: usize) -> Option<PackedB> {
+        if k > 0 && n > 0 && (ldb < n || b.len() < (k - 1) * ldb + n) {
+            return None;
+        }
+        let n16 = n.next_multiple_of(NR);
+        let mut data = vec![0f32; k * n16];
+        let kc_all = depth_block(k.max(1));
+        for pc in (0..k).step_by(kc_all) {
+            let kc = kc_all.min(k - pc);
+            let mat = Mat {
+                ptr: b.as_ptr(),
+                rs: ldb as isize,
+                cs: 1,
+            };
+            // SAFETY: rows pc .. pc + kc and columns 0 .. n lie inside b (checked above); the
+            // block's n16 · kc values lie inside data
+            unsafe { pack_b(mat, pc, 0, kc, n, &mut data[pc * n16..(pc + kc) * n16]) };
+        }
+        Some(PackedB { data, k, n })
+    }
+
+    /// Rows (depth) of the packed matrix.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of the packed matrix.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+
+    /// The matrix back in row-major order (k rows of n).
+    pub fn unpack(&self) -> Vec<f32> {
+        let (k, n) = (self.k, self.n);
+        let n16 = n.next_multiple_of(NR);
+        let mut out = vec![0f32; k * n];
+        let kc_all = depth_block(k.max(1));
+        for pc in (0..k).step_by(kc_all) {
+            let kc = kc_all.min(k - pc);
+            let block = &self.data[pc * n16..(pc + kc) * n16];
+            for (j, panel) in block.chunks_exact(NR * kc).enumerate() {
+                let cols = NR.min(n - j * NR);
+                for (p, src) in panel.chunks_exact(NR).enumerate() {
+                    let at = (pc + p) * n + j * NR;
+                    out[at..at + cols].copy_from_slice(&src[..cols]);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `dst = alpha·dst + beta·a·b[.., c0 .. c0 + n]` on this thread, for an m × k `a` with any
+/// strides and columns `c0 ..` of a [`PackedB`] (`c0` a multiple of [`NR`]).
+///
+/// # Safety
+/// [`has_avx2_fma`] returned true; `a` addresses m × k readable elements, `d` m × n writable
+/// ones that nothing else touches during the call; `k == b.k()`, `c0 % 16 == 0` and
+/// `c0 + n <= b.n()`.
+pub unsafe fn sgemm_packed(
+    (m, n, k): (usize, usize, usize),
+    d: Dst<f32>,
+    a: Mat<f32>,
+    b: &PackedB,
+    c0: usize,
+) {
+    debug_assert!(k == b.k && c0.is_multiple_of(NR) && c0 + n <= b.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        return sgemm((m, n, k), d, a, a);
+    }
+    let run = |bufs: &mut (Vec<f32>, Vec<f32>)| {
+        let a_len = MC.min(m.next_multiple_of(MR)) * KC.min(k);
+        if bufs.0.len() < a_len {
+            bufs.0.resize(a_len, 0.0);
+        }
+        blocked((m, n, k), d, a, Source::Packed(b, c0), &mut bufs.0, &mut []);
+    };
+    BUFS.with(|bufs| match bufs.try_borrow_mut() {
+        Ok(mut bufs) => run(&mut bufs),
+        Err(_) => run(&mut (Vec::new(), Vec::new())),
+    })
 }
 
 /// Pack rows `r0 .. r0 + mc`, columns `p0 .. p0 + kc` of `a` into panels of [`MR`] rows: panel
@@ -365,7 +523,70 @@ unsafe fn micro(
 
 #[cfg(test)]
 mod tests {
-    use super::{has_avx2_fma, sgemm, Dst, Mat};
+    use super::{has_avx2_fma, sgemm, sgemm_packed, Dst, Mat, PackedB};
+
+    /// Packing keeps every value (unpack gives the matrix back) for one and several depth
+    /// blocks and a partial last panel; a short or narrow `b` is refused; and the product over
+    /// the panels from any 16-aligned first column, with beta ≠ 1 and an output read back with
+    /// alpha, matches an f64 sum.
+    #[test]
+    fn packed_weights_round_trip_and_multiply_from_any_panel() {
+        for (k, n) in [(1, 1), (5, 16), (300, 40), (600, 48)] {
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 24.0)
+                .collect();
+            let p = PackedB::pack(&b, k, n, n).expect("b holds k·n values");
+            assert_eq!((p.k(), p.n()), (k, n));
+            assert_eq!(p.unpack(), b, "k {k} n {n}: unpack gives other values");
+            assert!(
+                PackedB::pack(&b[1..], k, n, n).is_none(),
+                "a short b is packed"
+            );
+            assert!(PackedB::pack(&b, k, n, n - 1).is_none(), "rows overlap");
+            if !has_avx2_fma() {
+                println!("skipped the products: this CPU has no AVX2 + FMA");
+                continue;
+            }
+            let second_panel = if n > 16 { 16 } else { 0 };
+            for (m, c0) in [(1, 0), (7, second_panel), (13, 0)] {
+                let cols = n - c0;
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+                    .collect();
+                let c_in: Vec<f32> = (0..m * cols).map(|i| (i % 7) as f32).collect();
+                let mut c = c_in.clone();
+                let d = Dst {
+                    ptr: c.as_mut_ptr(),
+                    rs: cols,
+                    read: true,
+                    alpha: 0.5,
+                    beta: -2.0,
+                };
+                let am = Mat {
+                    ptr: a.as_ptr(),
+                    rs: k as isize,
+                    cs: 1,
+                };
+                // SAFETY: the CPU has AVX2 and FMA; a holds m·k values, c m·cols; c0 is a
+                // multiple of 16 and c0 + cols = n
+                unsafe { sgemm_packed((m, cols, k), d, am, &p, c0) };
+                for r in 0..m {
+                    for j in 0..cols {
+                        let dot: f64 = (0..k)
+                            .map(|q| a[r * k + q] as f64 * b[q * n + c0 + j] as f64)
+                            .sum();
+                        let want = -2.0 * dot + 0.5 * c_in[r * cols + j] as f64;
+                        let got = c[r * cols + j] as f64;
+                        let tol = 1e-5 * (1.0 + want.abs()) * (k as f64).sqrt();
+                        assert!(
+                            (got - want).abs() <= tol,
+                            "m {m} k {k} n {n} c0 {c0}: c[{r}, {j}] = {got}, want {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     /// Every shape class (edges of the 6 × 16 block, several depth blocks, more than one block
     /// of rows), with a, b in both layouts, beta ≠ 1 and an output read back with alpha,

@@ -228,7 +228,7 @@ fn qmatmul_panels(xs: &[f32], wm: QMat, rows: usize) -> Vec<f32> {
                     beta: 1f32,
                 },
                 xm,
-                pm,
+                super::matmul::Rhs::Mat(pm),
                 &|_, _, _, _| {},
             )
         };

@@ -347,6 +347,84 @@ fn matmul(s: &mut Suite, dt: DType) {
     });
 }
 
+/// A linear weight as the model loaders keep it: [n, k] over an in-dim-major storage, then
+/// `packed_for_matmul` (the CPU packs f32 into its AVX2 kernel's panels where that kernel runs;
+/// other devices and dtypes keep it). Every reader must see the same values: the fused linear
+/// layers over one row, a few, a batch folded into rows and enough for two threads, a plain
+/// matmul, a view that is not the whole weight, a reduction and the read-back, with two and
+/// three depth blocks (k = 300, 600).
+fn linear_packed(s: &mut Suite, dt: DType) {
+    s.case("linear_packed", OpFamily::Matmul, dt, |dev| {
+        let mut out = Vec::new();
+        for (k, n) in [(300, 160), (600, 48)] {
+            let wt = rand(k * n, -1.0, 1.0, dt, 91); // [k, n]
+            let w = tensor(dev, dt, &[k, n], &wt)?.t()?.packed_for_matmul()?;
+            let bias = rand(n, -1.0, 1.0, dt, 92);
+            let tbias = tensor(dev, dt, &[n], &bias)?;
+            for shape in [vec![1usize], vec![7], vec![3, 15], vec![150]] {
+                let m: usize = shape.iter().product();
+                let x = rand(m * k, -1.0, 1.0, dt, 93);
+                let mut xs = shape.clone();
+                xs.push(k);
+                let tx = tensor(dev, dt, &xs, &x)?;
+                let y = mm(&x, &wt, 1, m, k, n);
+                let yb: Vec<f64> = y.iter().enumerate().map(|(i, v)| v + bias[i % n]).collect();
+                let res = rand(m * n, -1.0, 1.0, dt, 94);
+                let mut ys = shape.clone();
+                ys.push(n);
+                let tres = tensor(dev, dt, &ys, &res)?;
+                let what = |op: &str| format!("{op} {xs:?}·[{n},{k}]ᵀ, w packed");
+                out.push(cmp(
+                    &what("linear"),
+                    &tx.linear(&w, Some(&tbias))?,
+                    yb.clone(),
+                    2.0,
+                )?);
+                out.push(cmp(
+                    &what("linear_act gelu"),
+                    &tx.linear_act(&w, Some(&tbias), UnaryOp::Gelu)?,
+                    yb.iter().map(|&v| UnaryOp::Gelu.reference(v)).collect(),
+                    2.0,
+                )?);
+                out.push(cmp(
+                    &what("linear_add"),
+                    &tx.linear_add(&w, Some(&tbias), &tres)?,
+                    yb.iter().zip(&res).map(|(v, r)| v + r).collect(),
+                    2.0,
+                )?);
+                out.push(cmp(&what("matmul"), &tx.matmul(&w.t()?)?, y, 2.0)?);
+            }
+            // rows 16.. of w: columns 16.. of wᵀ, a view that is not the whole packed weight
+            let x = rand(5 * k, -1.0, 1.0, dt, 95);
+            let tail: Vec<f64> = (0..k)
+                .flat_map(|p| wt[p * n + 16..(p + 1) * n].to_vec())
+                .collect();
+            out.push(cmp(
+                &format!("[5,{k}]·(rows 16.. of [{n},{k}])ᵀ, w packed"),
+                &tensor(dev, dt, &[5, k], &x)?.matmul(&w.narrow(0, 16, n - 16)?.t()?)?,
+                mm(&x, &tail, 1, 5, k, n - 16),
+                2.0,
+            )?);
+            let sums: Vec<f64> = (0..n)
+                .map(|j| (0..k).map(|p| wt[p * n + j]).sum())
+                .collect();
+            out.push(cmp(
+                &format!("sum over k of [{n},{k}], w packed"),
+                &w.sum(1, false)?,
+                sums,
+                (k as f64).sqrt(),
+            )?);
+            out.push(cmp(
+                &format!("read back [{n},{k}], w packed"),
+                &w,
+                transpose(&wt, k, n),
+                1.0,
+            )?);
+        }
+        Ok(out)
+    });
+}
+
 /// Decode GGUF blocks on the host, written from the format description (MODELS.md / ggml).
 fn dequant(dtype: DType, bytes: &[u8], n: usize) -> Vec<f64> {
     let f16 = |b: &[u8], i: usize| half::f16::from_le_bytes([b[i], b[i + 1]]).to_f64();
@@ -624,6 +702,8 @@ fn attention(s: &mut Suite, dt: DType) {
 
 per_dtype!(matmul: matmul_f32 = DType::F32, matmul_f16 = DType::F16, matmul_bf16 = DType::BF16,
     matmul_f64 = DType::F64);
+per_dtype!(linear_packed: linear_packed_f32 = DType::F32, linear_packed_f16 = DType::F16,
+    linear_packed_bf16 = DType::BF16, linear_packed_f64 = DType::F64);
 per_dtype!(qmatmul: qmatmul_q8_0 = DType::Q8_0, qmatmul_q4_0 = DType::Q4_0,
     qmatmul_q4_1 = DType::Q4_1);
 per_dtype!(rope: rope_f32 = DType::F32, rope_f16 = DType::F16, rope_bf16 = DType::BF16,
