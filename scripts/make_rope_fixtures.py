@@ -15,17 +15,24 @@ tolerance. Writes under crates/plumb-nn/tests/fixtures/:
                                  (`rope_scaling` with `rope_type`, top-level `rope_theta`)
 - llama_rope/config_linear.json  the same weights with legacy `rope_scaling: {type: linear,
                                  factor: 4}`
+- llama_rope/config_yarn.json    the same weights with YaRN (factor 4, original context 32:
+                                 frequency 0 kept, 1 blended, 2..7 divided; cos/sin × mscale)
+- llama_rope/config_yarn_mscale.json  YaRN with DeepSeek's mscale / mscale_all_dim, beta_fast 16
+                                 and truncate false (the other branches of transformers' code)
 - llama_rope.gguf                the same weights as llama.cpp lays them out (GGUF names, Q/K rows
                                  permuted for interleaved RoPE, float32) with the llama3 scaling
                                  as a `rope_freqs.weight` tensor of per-frequency divisors
                                  (transformers' default inverse frequencies over its llama3 ones),
                                  plus llama.rope.scaling.original_context_length 32 and a stand-in
                                  byte-level BPE vocabulary (t0..t95, no merges)
-- rope_yarn.gguf                 metadata only: a llama GGUF whose rope.scaling.type is yarn
+- llama_rope_yarn.gguf           the GGUF weights with rope.scaling.type yarn, factor 4,
+                                 original_context_length 32 (no rope_freqs.weight)
+- rope_yarn.gguf                 metadata only: yarn with DeepSeek's yarn_log_multiplier (refused)
 - rope_linear.gguf               metadata only: rope.scaling.type linear, factor 4
 - rope_partial.gguf              metadata only: rope.dimension_count 8 for 16-wide heads
 - llama_rope.json                the 40 token ids and the float32 logits of every position
-                                 (transformers, CPU, eager attention) for llama3 and linear
+                                 (transformers, CPU, eager attention) for llama3, linear, yarn
+                                 and yarn_mscale
 
 Rerun:  /tmp/peers-venv/bin/python scripts/make_rope_fixtures.py
         (any venv with torch and transformers >= 5; numpy)
@@ -55,6 +62,8 @@ LLAMA3 = {
     "original_max_position_embeddings": 32,
 }
 LINEAR = {"type": "linear", "factor": 4.0}
+YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}
+YARN_MSCALE = YARN | {"mscale": 0.707, "mscale_all_dim": 1.0, "beta_fast": 16.0, "truncate": False}
 SHAPE = dict(
     vocab_size=96,
     hidden_size=64,
@@ -150,7 +159,7 @@ def permute(w, n_head):
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def gguf_tensors(state, cfg):
+def gguf_tensors(state, cfg, rope_freqs=True):
     names = {
         "self_attn.q_proj": "attn_q",
         "self_attn.k_proj": "attn_k",
@@ -174,6 +183,8 @@ def gguf_tensors(state, cfg):
             elif gg == "attn_k":
                 w = permute(w, cfg.num_key_value_heads)
             out.append((f"blk.{i}.{gg}.weight", w))
+    if not rope_freqs:
+        return out
     # per-frequency divisors: default inverse frequencies over transformers' llama3 ones
     plain = 1.0 / (THETA ** (torch.arange(0, cfg.head_dim, 2, dtype=torch.float64) / cfg.head_dim))
     scaled, _ = ROPE_INIT_FUNCTIONS["llama3"](cfg, "cpu")
@@ -199,12 +210,21 @@ def main():
     (DIR / "config_hub.json").write_text(json.dumps(hub, indent=2) + "\n")
     linear = hub | {"rope_scaling": LINEAR}
     (DIR / "config_linear.json").write_text(json.dumps(linear, indent=2) + "\n")
+    for name, scaling in [("yarn", YARN), ("yarn_mscale", YARN_MSCALE)]:
+        text = json.dumps(hub | {"rope_scaling": scaling}, indent=2) + "\n"
+        (DIR / f"config_{name}.json").write_text(text)
 
     g = torch.Generator().manual_seed(SEED)
     ids = torch.randint(0, SHAPE["vocab_size"], (N_TOKENS,), generator=g).tolist()
     # the reference: each model as transformers loads it from the files written
     ref = {}
-    for name, file in [("llama3", "config.json"), ("llama3_hub", "config_hub.json"), ("linear", "config_linear.json")]:
+    for name, file in [
+        ("llama3", "config.json"),
+        ("llama3_hub", "config_hub.json"),
+        ("linear", "config_linear.json"),
+        ("yarn", "config_yarn.json"),
+        ("yarn_mscale", "config_yarn_mscale.json"),
+    ]:
         c = LlamaConfig.from_json_file(DIR / file)
         ref[name] = logits(with_config(state, c), ids)
     assert np.abs(ref["llama3"] - ref["llama3_hub"]).max() == 0.0
@@ -213,6 +233,9 @@ def main():
         "llama3_vs_none": float(np.abs(ref["llama3"] - plain).max()),
         "linear_vs_none": float(np.abs(ref["linear"] - plain).max()),
         "llama3_vs_linear": float(np.abs(ref["llama3"] - ref["linear"]).max()),
+        "yarn_vs_none": float(np.abs(ref["yarn"] - plain).max()),
+        "yarn_vs_linear": float(np.abs(ref["yarn"] - ref["linear"]).max()),
+        "yarn_mscale_vs_yarn": float(np.abs(ref["yarn_mscale"] - ref["yarn"]).max()),
     }
     assert min(sens.values()) > MIN_SENSITIVITY, sens
 
@@ -221,9 +244,15 @@ def main():
         gguf_meta([("llama.rope.scaling.original_context_length", U32, 32)]),
         gguf_tensors(state, cfg),
     )
+    yarn_meta = [
+        ("llama.rope.scaling.type", STR, "yarn"),
+        ("llama.rope.scaling.factor", F32, 4.0),
+        ("llama.rope.scaling.original_context_length", U32, 32),
+    ]
+    gguf_write(OUT / "llama_rope_yarn.gguf", gguf_meta(yarn_meta), gguf_tensors(state, cfg, rope_freqs=False))
     gguf_write(
         OUT / "rope_yarn.gguf",
-        gguf_meta([("llama.rope.scaling.type", STR, "yarn"), ("llama.rope.scaling.factor", F32, 4.0)]),
+        gguf_meta(yarn_meta + [("llama.rope.scaling.yarn_log_multiplier", F32, 0.1)]),
         [],
     )
     gguf_write(
@@ -241,7 +270,10 @@ def main():
         "seed": SEED,
         "ids": ids,
         "max_abs_logit_change": sens,
-        "logits": {k: [[float(f"{x:.7g}") for x in row] for row in ref[k]] for k in ("llama3", "linear")},
+        "logits": {
+            k: [[float(f"{x:.7g}") for x in row] for row in ref[k]]
+            for k in ("llama3", "linear", "yarn", "yarn_mscale")
+        },
     }
     (OUT / "llama_rope.json").write_text(json.dumps(fx) + "\n")
     files = sorted(p for p in [*DIR.iterdir(), *OUT.glob("*rope*.*")] if p.is_file())

@@ -1,6 +1,7 @@
-//! RoPE scaling (Llama 3.1's llama3, linear, GGUF's rope_freqs.weight) against transformers: a
-//! tiny random Llama whose scaling changes 7 of its 8 frequencies, written with its reference
-//! logits by scripts/make_rope_fixtures.py. Float32 on the cpu device (or PLUMB_TEST_DEVICE).
+//! RoPE scaling (Llama 3.1's llama3, linear, YaRN, GGUF's rope_freqs.weight) against
+//! transformers: a tiny random Llama whose scaling changes 7 of its 8 frequencies, written with
+//! its reference logits by scripts/make_rope_fixtures.py. Float32 on the cpu device (or
+//! PLUMB_TEST_DEVICE).
 
 mod common;
 
@@ -100,6 +101,73 @@ fn linear_scaling_matches_transformers() {
     assert!(e < TOL, "logits max abs error {e}");
 }
 
+/// YaRN from config.json: factor 4 over an original context of 32 (frequency 0 kept, 1 blended,
+/// the rest divided; cos and sin times 1 + 0.1·ln 4), and DeepSeek's form (mscale over
+/// mscale_all_dim, beta_fast 16, the ramp not rounded to whole dimensions).
+#[test]
+fn yarn_scaling_matches_transformers() {
+    let fx = fixture_data();
+    let dev = test_device();
+    for (config, variant, attention) in [
+        ("config_yarn.json", "yarn", 1.0 + 0.1 * 4f64.ln()),
+        (
+            "config_yarn_mscale.json",
+            "yarn_mscale",
+            (1.0 + 0.0707 * 4f64.ln()) / (1.0 + 0.1 * 4f64.ln()),
+        ),
+    ] {
+        let (m, _) = load(&folder_with(config), &dev);
+        let RopeScaling::Yarn {
+            factor,
+            original_max_position_embeddings,
+            attention_factor,
+            ..
+        } = m.config.rope_scaling
+        else {
+            panic!("{config}: read as {:?}", m.config.rope_scaling);
+        };
+        assert_eq!((factor, original_max_position_embeddings), (4.0, 32.0));
+        assert!((attention_factor - attention).abs() < 1e-12, "{config}");
+        let e = worst_error(&m, &fx, variant, &dev);
+        println!(
+            "{variant} ({config}) on {}: logits max abs error {e:.2e}",
+            dev.id()
+        );
+        assert!(e < TOL, "{config}: logits max abs error {e}");
+    }
+}
+
+/// YaRN from GGUF metadata (llama.cpp's keys) on the GGUF layout, and through `plumb convert`
+/// into a config.json that computes the same logits.
+#[test]
+fn gguf_yarn_matches_transformers() {
+    let fx = fixture_data();
+    let dev = test_device();
+    let files = resolve_model(fixture("llama_rope_yarn.gguf").to_str().unwrap()).unwrap();
+    let (m, _) = load(&files, &dev);
+    assert!(
+        matches!(m.config.rope_scaling, RopeScaling::Yarn { factor, .. } if factor == 4.0),
+        "{:?}",
+        m.config.rope_scaling
+    );
+    let e = worst_error(&m, &fx, "yarn", &dev);
+    println!("yarn (gguf) on {}: logits max abs error {e:.2e}", dev.id());
+    assert!(e < TOL, "logits max abs error {e}");
+    let out = tempfile::tempdir().unwrap();
+    convert(&files, DType::F32, out.path()).unwrap();
+    let conv = resolve_model(out.path().to_str().unwrap()).unwrap();
+    let cfg = HfConfig::load(conv.config.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        cfg.json["rope_scaling"]["rope_type"], "yarn",
+        "{}",
+        cfg.json
+    );
+    let (m, _) = load(&conv, &dev);
+    let e = worst_error(&m, &fx, "yarn", &dev);
+    println!("yarn after convert gguf → safetensors: logits max abs error {e:.2e}");
+    assert!(e < TOL, "logits max abs error {e}");
+}
+
 /// The same weights as llama.cpp writes them: interleaved Q/K rows and the llama3 scaling as
 /// `rope_freqs.weight` divisors, which are read for RoPE and not loaded as a weight.
 #[test]
@@ -165,11 +233,7 @@ fn unsupported_rope_types_are_format_errors() {
     let src = fixture("llama_rope/config_hub.json");
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
-    for (key, kind) in [
-        ("rope_type", "yarn"),
-        ("type", "dynamic"),
-        ("rope_type", "longrope"),
-    ] {
+    for (key, kind) in [("type", "dynamic"), ("rope_type", "longrope")] {
         json["rope_scaling"] = serde_json::json!({key: kind, "factor": 4.0,
             "original_max_position_embeddings": 32});
         let p = dir.path().join("config.json");
@@ -177,9 +241,14 @@ fn unsupported_rope_types_are_format_errors() {
         let e = LlamaConfig::from_hf(&HfConfig::load(&p).unwrap()).unwrap_err();
         assert_format_error(e, &p, &format!("'{kind}'"));
     }
+    // YaRN with what plumb does not model (DeepSeek's log multiplier) is refused, not ignored
     let p = fixture("rope_yarn.gguf");
     let g = plumb_nn::gguf::GgufFile::open(&p).unwrap();
-    assert_format_error(LlamaConfig::from_gguf(&g).unwrap_err(), &p, "'yarn'");
+    assert_format_error(
+        LlamaConfig::from_gguf(&g).unwrap_err(),
+        &p,
+        "yarn_log_multiplier is 0.1",
+    );
     // partial rotary embeddings are refused rather than computed wrong
     let p = fixture("rope_partial.gguf");
     let g = plumb_nn::gguf::GgufFile::open(&p).unwrap();

@@ -425,6 +425,8 @@ pub struct Llama {
     interleaved: bool,
     /// RoPE's `head_dim / 2` inverse frequencies, scaling applied
     inv_freq: Vec<f64>,
+    /// what cos and sin are multiplied by (YaRN's attention factor, else 1)
+    rope_scale: f64,
     dtype: DType,
 }
 
@@ -540,6 +542,7 @@ impl Llama {
             head,
             interleaved: n.gguf && c.arch.gguf_permutes_qk(),
             inv_freq,
+            rope_scale: c.rope_scaling.attention_scaling(),
             dtype: w.float_dtype(),
         })
     }
@@ -555,8 +558,8 @@ impl Llama {
         for p in start..start + len {
             for inv in &self.inv_freq {
                 let a = p as f64 * inv;
-                cos.push(a.cos());
-                sin.push(a.sin());
+                cos.push(a.cos() * self.rope_scale);
+                sin.push(a.sin() * self.rope_scale);
             }
         }
         Ok((

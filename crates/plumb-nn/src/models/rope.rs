@@ -1,6 +1,6 @@
 //! RoPE parameters of a Llama checkpoint: the base, the scaling of its frequencies (none, linear,
-//! Llama 3.1's wavelength bands, or GGUF's per-frequency divisors), and the inverse frequencies
-//! computed from them once at load.
+//! Llama 3.1's wavelength bands, YaRN, or GGUF's per-frequency divisors), and the inverse
+//! frequencies (and YaRN's cos/sin factor) computed from them once at load.
 //!
 //! Hugging Face configs carry the scaling in `rope_scaling` (or `rope_parameters`, as
 //! transformers 5 saves them), keyed by `rope_type` or the legacy `type`. llama.cpp's GGUF files
@@ -34,6 +34,42 @@ pub enum RopeScaling {
     /// GGUF: frequency i divided by `rope_freqs.weight[i]` (read from the weights at load) and
     /// by a linear `factor` (1 when the file has no linear scaling)
     Divisors { factor: f64 },
+    /// YaRN (Qwen2.5's long context, among others): frequencies that turn fewer than
+    /// `beta_slow` times over the original context are divided by `factor`, those that turn more
+    /// than `beta_fast` times are kept, a linear ramp over the dimensions between; cos and sin
+    /// are multiplied by `attention_factor` (transformers' `attention_scaling`, llama.cpp's
+    /// mscale)
+    Yarn {
+        factor: f64,
+        original_max_position_embeddings: f64,
+        beta_fast: f64,
+        beta_slow: f64,
+        attention_factor: f64,
+        /// the ramp's ends rounded outward to whole dimensions (transformers' `truncate`,
+        /// default true; llama.cpp always)
+        truncate: bool,
+    },
+}
+
+impl RopeScaling {
+    /// The factor cos and sin are multiplied by (YaRN's attention factor; 1 otherwise).
+    pub fn attention_scaling(&self) -> f64 {
+        match self {
+            RopeScaling::Yarn {
+                attention_factor, ..
+            } => *attention_factor,
+            _ => 1.0,
+        }
+    }
+}
+
+/// YaRN's `0.1 · mscale · ln(factor) + 1` (1 for a factor of at most 1).
+fn yarn_mscale(factor: f64, mscale: f64) -> f64 {
+    if factor <= 1.0 {
+        1.0
+    } else {
+        0.1 * mscale * factor.ln() + 1.0
+    }
 }
 
 fn positive(path: &Path, what: &str, v: Option<f64>) -> Result<f64> {
@@ -104,17 +140,83 @@ pub fn from_hf(c: &HfConfig, max_position_embeddings: usize) -> Result<(f64, Rop
                 original,
             )?
         }
+        "yarn" => {
+            // as transformers: original context as for llama3; without a factor, the ratio of
+            // the context to the original one; without an attention factor, YaRN's mscale of
+            // the factor (or of mscale over mscale_all_dim, DeepSeek's form); a beta of 0 or
+            // none is the default
+            let original = c
+                .json
+                .get("original_max_position_embeddings")
+                .and_then(Value::as_f64)
+                .or_else(|| num("original_max_position_embeddings"))
+                .unwrap_or(max_position_embeddings as f64);
+            let original = positive(path, "original_max_position_embeddings", Some(original))?;
+            let factor = match num("factor") {
+                Some(f) => positive(path, "factor", Some(f))?,
+                None => max_position_embeddings as f64 / original,
+            };
+            let attention_factor = match num("attention_factor") {
+                Some(a) => positive(path, "attention_factor", Some(a))?,
+                None => match (num("mscale"), num("mscale_all_dim")) {
+                    (Some(m), Some(all)) if m != 0.0 && all != 0.0 => {
+                        yarn_mscale(factor, m) / yarn_mscale(factor, all)
+                    }
+                    _ => yarn_mscale(factor, 1.0),
+                },
+            };
+            let beta = |k: &str, default: f64| num(k).filter(|&b| b != 0.0).unwrap_or(default);
+            let truncate = match get("truncate") {
+                None => true,
+                Some(v) => v.as_bool().ok_or_else(|| {
+                    Error::format(
+                        path,
+                        format!("RoPE 'truncate' is {v}, expected true or false"),
+                    )
+                })?,
+            };
+            yarn(
+                path,
+                factor,
+                original,
+                (beta("beta_fast", 32.0), beta("beta_slow", 1.0)),
+                attention_factor,
+                truncate,
+            )?
+        }
         other => {
             return Err(Error::format(
                 path,
                 format!(
                     "RoPE scaling type '{other}' is not supported (plumb's Llama reads default, \
-                     linear and llama3)"
+                     linear, llama3 and yarn)"
                 ),
             ))
         }
     };
     Ok((theta, scaling))
+}
+
+fn yarn(
+    path: &Path,
+    factor: f64,
+    original: f64,
+    (beta_fast, beta_slow): (f64, f64),
+    attention_factor: f64,
+    truncate: bool,
+) -> Result<RopeScaling> {
+    for (what, v) in [("beta_fast", beta_fast), ("beta_slow", beta_slow)] {
+        positive(path, what, Some(v))?;
+    }
+    positive(path, "factor", Some(factor))?;
+    Ok(RopeScaling::Yarn {
+        factor,
+        original_max_position_embeddings: original,
+        beta_fast,
+        beta_slow,
+        attention_factor,
+        truncate,
+    })
 }
 
 fn llama3(
@@ -148,8 +250,8 @@ fn llama3(
 }
 
 /// RoPE base and scaling of a GGUF file of architecture `arch` whose heads are `head_dim` wide.
-/// Linear scaling and `rope_freqs.weight` are read; YaRN and other types, and a rotary
-/// dimension smaller than the head (partial rotary), are refused.
+/// Linear scaling, YaRN ([`gguf_yarn`]) and `rope_freqs.weight` are read; other types, and a
+/// rotary dimension smaller than the head (partial rotary), are refused.
 pub fn from_gguf(f: &GgufFile, arch: &str, head_dim: usize) -> Result<(f64, RopeScaling)> {
     let k = |s: &str| format!("{arch}.{s}");
     let path = f.path();
@@ -185,12 +287,13 @@ pub fn from_gguf(f: &GgufFile, arch: &str, head_dim: usize) -> Result<(f64, Rope
             let v = f.meta(&key).and_then(|v| v.as_f64()).or(legacy);
             positive(path, &key, v)?
         }
+        Some("yarn") => return Ok((theta, gguf_yarn(f, arch)?)),
         Some(other) => {
             return Err(Error::format(
                 path,
                 format!(
-                    "{} '{other}' is not supported (plumb's Llama reads none and linear, and \
-                     rope_freqs.weight)",
+                    "{} '{other}' is not supported (plumb's Llama reads none, linear and yarn, \
+                     and rope_freqs.weight)",
                     k("rope.scaling.type")
                 ),
             ))
@@ -206,6 +309,50 @@ pub fn from_gguf(f: &GgufFile, arch: &str, head_dim: usize) -> Result<(f64, Rope
             RopeScaling::None
         },
     ))
+}
+
+/// YaRN as llama.cpp reads it from a GGUF: `rope.scaling.factor` and
+/// `.original_context_length` (both required), `.yarn_beta_fast` / `.yarn_beta_slow` (default 32
+/// and 1); cos and sin scaled by YaRN's mscale of the factor. Keys that change that (an
+/// extrapolation factor other than 1, an attention factor, DeepSeek's log multiplier) are
+/// refused rather than ignored.
+fn gguf_yarn(f: &GgufFile, arch: &str) -> Result<RopeScaling> {
+    let key = |s: &str| format!("{arch}.rope.scaling.{s}");
+    let path = f.path();
+    let num = |s: &str| f.meta(&key(s)).and_then(|v| v.as_f64());
+    for (s, neutral) in [
+        ("yarn_ext_factor", 1.0),
+        ("yarn_attn_factor", 1.0),
+        ("attn_factor", 1.0),
+        ("yarn_log_multiplier", 0.0),
+    ] {
+        if let Some(v) = num(s).filter(|&v| v != neutral) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "{} is {v}: plumb's YaRN takes the factor, original context and betas only",
+                    key(s)
+                ),
+            ));
+        }
+    }
+    let factor = positive(path, &key("factor"), num("factor"))?;
+    let original = positive(
+        path,
+        &key("original_context_length"),
+        num("original_context_length"),
+    )?;
+    yarn(
+        path,
+        factor,
+        original,
+        (
+            num("yarn_beta_fast").unwrap_or(32.0),
+            num("yarn_beta_slow").unwrap_or(1.0),
+        ),
+        yarn_mscale(factor, 1.0),
+        true,
+    )
 }
 
 /// The `head_dim / 2` inverse frequencies `theta^(-2i/head_dim)` rescaled by `scaling`, in f64.
@@ -240,6 +387,36 @@ pub fn inv_freq(
                 }
             })
             .collect()
+        }
+        RopeScaling::Yarn {
+            factor,
+            original_max_position_embeddings: original,
+            beta_fast,
+            beta_slow,
+            truncate,
+            ..
+        } => {
+            // the dimension (of head_dim) at which a frequency turns `rot` times over the
+            // original context
+            let dim = head_dim as f64;
+            let at = |rot: f64| {
+                dim * (original / (rot * 2.0 * std::f64::consts::PI)).ln() / (2.0 * theta.ln())
+            };
+            let (mut low, mut high) = (at(*beta_fast), at(*beta_slow));
+            if *truncate {
+                (low, high) = (low.floor(), high.ceil());
+            }
+            let (low, mut high) = (low.max(0.0), high.min(dim - 1.0));
+            if low == high {
+                high += 0.001;
+            }
+            base.enumerate()
+                .map(|(i, f)| {
+                    // 0: keep (extrapolate), 1: divide by the factor (interpolate)
+                    let ramp = ((i as f64 - low) / (high - low)).clamp(0.0, 1.0);
+                    f / factor * ramp + f * (1.0 - ramp)
+                })
+                .collect()
         }
         RopeScaling::Divisors { factor } => {
             let d = divisors.filter(|d| d.len() == half).ok_or_else(|| {
@@ -285,6 +462,22 @@ pub fn to_hf(
             "low_freq_factor": low_freq_factor,
             "high_freq_factor": high_freq_factor,
             "original_max_position_embeddings": original_max_position_embeddings,
+        })),
+        RopeScaling::Yarn {
+            factor,
+            original_max_position_embeddings,
+            beta_fast,
+            beta_slow,
+            attention_factor,
+            truncate,
+        } => Some(json!({
+            "rope_type": "yarn",
+            "factor": factor,
+            "original_max_position_embeddings": original_max_position_embeddings,
+            "beta_fast": beta_fast,
+            "beta_slow": beta_slow,
+            "attention_factor": attention_factor,
+            "truncate": truncate,
         })),
         RopeScaling::Divisors { factor } => {
             let d = divisors.unwrap_or_default();
@@ -386,6 +579,45 @@ mod tests {
             json!({"rope_scaling": {"rope_type": "linear", "factor": 0.0}}),
             json!({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}),
             json!({"partial_rotary_factor": 0.5}),
+        ] {
+            let e = from_hf(&hf(bad.clone()), 64).unwrap_err().to_string();
+            assert!(e.contains("cfg/config.json"), "{bad}: {e}");
+        }
+    }
+
+    /// YaRN's defaults as transformers takes them: no factor is the context over the original
+    /// one, a beta of 0 is the default, no attention factor is the mscale of the factor; bad
+    /// values are errors naming the file.
+    #[test]
+    fn yarn_keys() {
+        let c = hf(
+            json!({"max_position_embeddings": 128, "original_max_position_embeddings": 32,
+            "rope_scaling": {"rope_type": "yarn", "beta_fast": 0}}),
+        );
+        assert_eq!(
+            from_hf(&c, 128).unwrap().1,
+            RopeScaling::Yarn {
+                factor: 4.0,
+                original_max_position_embeddings: 32.0,
+                beta_fast: 32.0,
+                beta_slow: 1.0,
+                attention_factor: 1.0 + 0.1 * 4f64.ln(),
+                truncate: true,
+            }
+        );
+        let plain = inv_freq(10000.0, 16, &RopeScaling::None, None).unwrap();
+        let (_, s) = from_hf(&c, 128).unwrap();
+        let got = inv_freq(10000.0, 16, &s, None).unwrap();
+        // original context 32, head 16: dimension 0 kept, 1 blended, 2.. divided by 4
+        assert_eq!(got[0], plain[0]);
+        assert!((got[1] - (plain[1] / 4.0 + plain[1]) / 2.0).abs() < 1e-15);
+        for i in 2..8 {
+            assert!((got[i] - plain[i] / 4.0).abs() < 1e-15 * plain[i], "{i}");
+        }
+        for bad in [
+            json!({"rope_scaling": {"rope_type": "yarn", "factor": -1.0}}),
+            json!({"rope_scaling": {"rope_type": "yarn", "factor": 2.0, "truncate": "no"}}),
+            json!({"rope_scaling": {"rope_type": "yarn", "factor": 2.0, "beta_slow": -1}}),
         ] {
             let e = from_hf(&hf(bad.clone()), 64).unwrap_err().to_string();
             assert!(e.contains("cfg/config.json"), "{bad}: {e}");
