@@ -325,15 +325,16 @@ fn check(
     let p = plan_model(&files, &dev, dtype, opts.dequantize)?;
     if json {
         let v = serde_json::json!({
-            "model": model, "dtype": p.dtype.name(), "workload": p.workload,
+            "model": model, "architecture": p.architecture, "dtype": p.dtype.name(),
+            "workload": p.workload,
             "weight_bytes": p.weight_bytes, "conversions": p.conversions,
             "plan": serde_json::to_value(&p.plan).unwrap_or_default(),
         });
         println!("{v}");
     } else {
         println!(
-            "model {model}: {:?}, weights {} in {} on {}",
-            p.kind,
+            "model {model}: {}, weights {} in {} on {}",
+            p.architecture,
             plumb_core::plan::human_bytes(p.weight_bytes),
             p.dtype,
             dev.id()

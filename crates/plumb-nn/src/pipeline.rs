@@ -49,6 +49,8 @@ pub enum Model {
 /// A plan and what went into it.
 pub struct ModelPlan {
     pub kind: ModelKind,
+    /// the architecture as its checkpoint names it (`BERT`, `Llama`, `Qwen2`)
+    pub architecture: &'static str,
     pub plan: Plan,
     /// the float dtype the weights will have on the target
     pub dtype: DType,
@@ -126,6 +128,10 @@ pub fn plan_model(
     let out = run_workload(&model, &meta, batch, seq)?;
     drop(out);
     let trace = meta.take_trace();
+    let architecture = match &model {
+        Model::Embedder(_) => "BERT",
+        Model::Generator(g) => g.model.config.arch.display_name(),
+    };
     let mut resident = weight_bytes;
     if let Model::Generator(g) = &model {
         let c = &g.model.config;
@@ -138,6 +144,7 @@ pub fn plan_model(
         .with_resident(resident);
     Ok(ModelPlan {
         kind,
+        architecture,
         plan,
         dtype: w.float_dtype(),
         conversions: meta.report().conversions,

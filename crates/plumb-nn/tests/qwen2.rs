@@ -196,6 +196,7 @@ fn plan_and_generate() {
         let files = files_of(&path);
         let plan = plumb_nn::pipeline::plan_model(&files, &dev, Some(DType::F32), false).unwrap();
         plan.plan.check().unwrap();
+        assert_eq!(plan.architecture, "Qwen2", "{}", path.display());
         // the stacked q/k/v projection runs as one linear op with its bias
         assert!(
             plan.plan.ops.iter().any(|o| o.op == "linear"),

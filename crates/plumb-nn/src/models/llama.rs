@@ -29,6 +29,14 @@ pub enum LlamaArch {
 }
 
 impl LlamaArch {
+    /// The name `plumb check` shows.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            LlamaArch::Llama => "Llama",
+            LlamaArch::Qwen2 => "Qwen2",
+        }
+    }
+
     /// GGUF's `general.architecture` (and prefix of its metadata keys).
     pub fn gguf_name(self) -> &'static str {
         match self {
