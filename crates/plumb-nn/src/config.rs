@@ -105,7 +105,7 @@ pub fn resolve_hf_id(id: &str) -> Result<PathBuf> {
         Error::format(
             &repo,
             format!(
-                "'{id}' is not a local path and is not in the Hugging Face cache ({}); plumb does not download models: fetch it with `huggingface-cli download {id}` where the network allows, or pass a folder",
+                "'{id}' is not a local path and is not in the Hugging Face cache ({}); with HF_HUB_OFFLINE unset plumb downloads it there, or fetch it with `huggingface-cli download {id}`, or pass a folder",
                 cache.display()
             ),
         )
@@ -136,13 +136,32 @@ pub fn resolve_hf_id(id: &str) -> Result<PathBuf> {
     dirs.pop().map(|(_, p)| p).ok_or_else(not_cached)
 }
 
-/// Find a model's files from a folder, a weights file, or a Hugging Face id.
+/// `id` (or its `file`) downloaded into the Hugging Face cache ([`crate::hub`]); under
+/// `HF_HUB_OFFLINE`, or without a cache folder, the error `not_cached` of the local lookup.
+fn fetch(id: &str, file: Option<&str>, not_cached: Error) -> Result<PathBuf> {
+    match hf_cache_dir() {
+        Some(cache) if !crate::hub::offline() => crate::hub::download(id, file, &cache),
+        _ => Err(not_cached),
+    }
+}
+
+/// Find a model's files from a folder, a weights file, or a Hugging Face id (`org/name`, or
+/// `org/name/FILE.gguf`): from the local cache, else downloaded into it.
 pub fn resolve_model(spec: &str) -> Result<ModelFiles> {
     let p = PathBuf::from(spec);
+    let hub_like = !spec.starts_with('.') && !spec.starts_with('/') && !spec.contains('\\');
     let path = if p.exists() {
         p
-    } else if spec.matches('/').count() == 1 && !spec.starts_with('.') && !spec.starts_with('/') {
-        resolve_hf_id(spec)?
+    } else if spec.matches('/').count() == 1 && hub_like {
+        resolve_hf_id(spec).or_else(|e| fetch(spec, None, e))?
+    } else if spec.matches('/').count() == 2 && hub_like && spec.ends_with(".gguf") {
+        // org/name/FILE.gguf: one GGUF of a repository that holds several
+        let (id, file) = spec.rsplit_once('/').unwrap_or((spec, ""));
+        match resolve_hf_id(id) {
+            Ok(dir) if dir.join(file).is_file() => dir.join(file),
+            Ok(_) => fetch(id, Some(file), Error::invalid("resolve", "not cached"))?,
+            Err(e) => fetch(id, Some(file), e)?,
+        }
     } else {
         return Err(Error::io(
             &p,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod convert;
 pub mod generate;
 pub mod gguf;
+pub mod hub;
 pub mod jinja;
 pub mod kquant;
 pub mod models;
