@@ -30,6 +30,11 @@ written out from the models' published tokenizer_config.json `chat_template`):
 - probe             not a model's: exercises what the others don't (tojson with indent, sort_keys
                     and non-ASCII text, Python string methods, loop controls, namespace, whitespace
                     control around blocks)
+- probe-docs        not a model's: renders `documents` and `tools` as retrieval templates do
+
+Every template also renders two tool-calling conversations (a question; then the assistant's
+`tool_calls` and the `tool` answer) with `tools` (two function schemas), and with `documents`
+too, as apply_chat_template(tools=..., documents=...) passes them.
 
 Writes crates/plumb-nn/tests/fixtures/chat_templates.json:
   {"how", "versions", "templates": [{"name", "source", "template", "special_tokens"}],
@@ -364,6 +369,14 @@ PROBE = """{%- set ns = namespace(users=0) %}
 {%- endif %}
 """
 
+# not a model's: renders documents and tools as retrieval / tool templates do (Command-R style)
+PROBE_DOCS = """{%- if documents %}<docs>{% for d in documents %}
+[{{ loop.index }}] {{ d.title }}: {{ d.text }}{% endfor %}
+</docs>{% endif %}
+{%- if tools %}<tools>{{ tools | map(attribute='function') | map(attribute='name') | join(',') }}</tools>{% endif %}
+{%- for m in messages %}<{{ m.role }}>{{ m.content }}{% if m.tool_calls %}{{ m.tool_calls[0].function | tojson }}{% endif %}</{{ m.role }}>{% endfor %}
+{%- if add_generation_prompt %}<assistant>{% endif %}"""
+
 TEMPLATES = [
     ("llama3", "meta-llama/Meta-Llama-3-8B-Instruct", LLAMA3,
      {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}),
@@ -382,6 +395,7 @@ TEMPLATES = [
     ("phi3.5", "microsoft/Phi-3.5-mini-instruct", PHI35,
      {"bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>", "pad_token": "<|endoftext|>"}),
     ("probe", "plumb (not a model's template)", PROBE, {"bos_token": "<s>", "eos_token": "</s>"}),
+    ("probe-docs", "plumb (not a model's template)", PROBE_DOCS, {}),
 ]
 
 CONVERSATIONS = [
@@ -409,10 +423,66 @@ CONVERSATIONS = [
 ]
 
 
-def render(template, special, messages, add_generation_prompt):
+# tool calling, as transformers takes it: function schemas in `tools`, an assistant turn with
+# `tool_calls` (arguments as a dict), the tool's answer as a `tool` message; and `documents` for
+# retrieval templates. Rendered with every template (those without tool support ignore the
+# extra fields or reject the roles, as in transformers).
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the current weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string", "description": "The city, e.g. Paris"},
+                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                },
+                "required": ["city"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "add",
+            "description": "Add two numbers.",
+            "parameters": {
+                "type": "object",
+                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                "required": ["a", "b"],
+            },
+        },
+    },
+]
+DOCUMENTS = [
+    {"title": "Paris", "text": "Paris is the capital of France."},
+    {"title": "Météo", "text": "Il fait 22 °C."},
+]
+TOOL_CONVERSATIONS = [
+    [{"role": "user", "content": "What's the weather in Paris?"}],
+    [
+        {"role": "system", "content": "You are a weather bot."},
+        {"role": "user", "content": "What's the weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}}
+            ],
+        },
+        {"role": "tool", "name": "get_weather", "content": "22 degrees, sunny"},
+    ],
+]
+
+
+def render(template, special, messages, add_generation_prompt, tools=None, documents=None):
     try:
         out, _ = render_jinja_template(
             conversations=[messages],
+            tools=tools,
+            documents=documents,
             chat_template=template,
             add_generation_prompt=add_generation_prompt,
             **special,
@@ -446,6 +516,12 @@ def main():
             for gen in (False, True):
                 case = {"template": name, "messages": messages, "add_generation_prompt": gen}
                 case.update(render(template, special, messages, gen))
+                errors += "error" in case
+                fixture["cases"].append(case)
+        for messages in TOOL_CONVERSATIONS:
+            for extra in ({"tools": TOOLS}, {"tools": TOOLS, "documents": DOCUMENTS}):
+                case = {"template": name, "messages": messages, "add_generation_prompt": True} | extra
+                case.update(render(template, special, messages, True, **extra))
                 errors += "error" in case
                 fixture["cases"].append(case)
     OUT.write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -3,7 +3,6 @@
 use crate::common::GlobalOpts;
 use clap::{Args, Subcommand};
 use plumb_core::{DType, Device, Error, Result};
-use plumb_nn::chat::Message;
 use plumb_nn::pipeline::{load_model, plan_model, run_workload, Model, ModelPlan};
 use plumb_nn::{resolve_model, ModelFiles};
 use std::io::{BufRead, IsTerminal, Write};
@@ -43,8 +42,9 @@ pub enum ModelCommand {
     /// Text generation (Llama family), streaming tokens as they come
     Generate {
         model: String,
-        #[arg(long)]
-        prompt: String,
+        /// the text to continue; with --chat, the user's message (after --messages, if given)
+        #[arg(long, required_unless_present = "messages")]
+        prompt: Option<String>,
         #[arg(long, default_value_t = 128)]
         max_tokens: usize,
         /// 0 = greedy
@@ -65,6 +65,16 @@ pub enum ModelCommand {
         /// a Jinja chat template file to use instead of the model's own (with --chat)
         #[arg(long, requires = "chat", value_name = "FILE")]
         chat_template: Option<std::path::PathBuf>,
+        /// the conversation so far, a JSON list of messages as transformers takes them (roles,
+        /// content, an assistant's tool_calls, tool results) (with --chat)
+        #[arg(long, requires = "chat", value_name = "FILE")]
+        messages: Option<std::path::PathBuf>,
+        /// function schemas the model may call, a JSON list (apply_chat_template's tools)
+        #[arg(long, requires = "chat", value_name = "FILE")]
+        tools: Option<std::path::PathBuf>,
+        /// documents for retrieval templates, a JSON list (apply_chat_template's documents)
+        #[arg(long, requires = "chat", value_name = "FILE")]
+        documents: Option<std::path::PathBuf>,
         #[command(flatten)]
         dev: DeviceOpts,
     },
@@ -141,6 +151,9 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
             chat,
             system,
             chat_template,
+            messages,
+            tools,
+            documents,
             dev,
         } => {
             let params = plumb_nn::generate::SamplingParams {
@@ -152,8 +165,19 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
             let chat = chat.then_some(Chat {
                 system,
                 template: chat_template,
+                messages,
+                tools,
+                documents,
             });
-            generate(&model, &prompt, max_tokens, params, chat, &dev, global)
+            generate(
+                &model,
+                prompt.as_deref(),
+                max_tokens,
+                params,
+                chat,
+                &dev,
+                global,
+            )
         }
     }
 }
@@ -243,16 +267,57 @@ fn embed(
     Ok(())
 }
 
-/// `--chat`: the prompt is the user's message, after an optional system message.
+/// `--chat`: the prompt is the user's message, after an optional system message and the
+/// conversation of `--messages`.
 struct Chat {
     system: Option<String>,
     /// `--chat-template`: a template file in place of the model's own
     template: Option<std::path::PathBuf>,
+    /// `--messages`, `--tools`, `--documents`: JSON files
+    messages: Option<std::path::PathBuf>,
+    tools: Option<std::path::PathBuf>,
+    documents: Option<std::path::PathBuf>,
+}
+
+/// A JSON list from `path` (`what` names it in errors).
+fn json_list(path: &std::path::Path, what: &str) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::format(path, format!("{what}: not JSON: {e}")))?;
+    if !v.is_array() {
+        return Err(Error::format(path, format!("{what}: expected a JSON list")));
+    }
+    Ok(v)
+}
+
+/// The conversation `--chat` renders: the system message, `--messages`, then the prompt as the
+/// user's message; each message an object with a string `role`.
+fn conversation(chat: &Chat, prompt: Option<&str>) -> Result<serde_json::Value> {
+    let mut list = Vec::new();
+    if let Some(sys) = &chat.system {
+        list.push(serde_json::json!({"role": "system", "content": sys}));
+    }
+    if let Some(path) = &chat.messages {
+        let given = json_list(path, "--messages")?;
+        for (i, m) in given.as_array().into_iter().flatten().enumerate() {
+            if !m.get("role").is_some_and(|r| r.is_string()) {
+                return Err(Error::format(
+                    path,
+                    format!("--messages: message {i} is not an object with a string 'role'"),
+                ));
+            }
+            list.push(m.clone());
+        }
+    }
+    if let Some(p) = prompt {
+        list.push(serde_json::json!({"role": "user", "content": p}));
+    }
+    Ok(serde_json::Value::Array(list))
 }
 
 fn generate(
     model: &str,
-    prompt: &str,
+    prompt: Option<&str>,
     max_tokens: usize,
     params: plumb_nn::generate::SamplingParams,
     chat: Option<Chat>,
@@ -265,6 +330,21 @@ fn generate(
         Some(path) => Some(plumb_nn::chat::ChatTemplate::from_file(path)?),
         None => None,
     };
+    // and the conversation files read and checked
+    let conv = match &chat {
+        Some(c) => Some((
+            conversation(c, prompt)?,
+            c.tools
+                .as_deref()
+                .map(|p| json_list(p, "--tools"))
+                .transpose()?,
+            c.documents
+                .as_deref()
+                .map(|p| json_list(p, "--documents"))
+                .transpose()?,
+        )),
+        None => None,
+    };
     let (dev, dtype) = open_device(opts, global)?;
     let (m, plan) = load(&files, &dev, dtype, opts.dequantize)?;
     let Model::Generator(mut g) = m else {
@@ -273,18 +353,13 @@ fn generate(
             format!("{model} is an embedding model; use `plumb embed`"),
         ));
     };
-    let ids = match chat {
-        None => g.prompt_ids(prompt, false)?,
-        Some(Chat { system, .. }) => {
+    let ids = match conv {
+        None => g.prompt_ids(prompt.unwrap_or_default(), false)?,
+        Some((messages, tools, documents)) => {
             if let Some(t) = template {
                 g.set_chat_template(t);
             }
-            let mut messages = Vec::new();
-            if let Some(sys) = system {
-                messages.push(Message::new("system", &sys));
-            }
-            messages.push(Message::new("user", prompt));
-            g.chat_ids(&messages)?
+            g.chat_ids_with(&messages, tools.as_ref(), documents.as_ref())?
         }
     };
     let mut sampler = plumb_nn::generate::Sampler::new(params);

@@ -2,8 +2,9 @@
 //! tokenizer_config.json's `chat_template`, or a `chat_template.jinja` file next to the model, as
 //! transformers 5 saves it), rendered with minijinja in an environment set up as transformers'
 //! `apply_chat_template` sets up Jinja2 (see [`crate::jinja`]). The template sees what
-//! transformers passes it: `messages`, `add_generation_prompt`, `tools` and `documents` (none),
-//! and the tokenizer's named special tokens (`bos_token`, `eos_token`, …) as strings.
+//! transformers passes it: `messages`, `add_generation_prompt`, `tools` and `documents` (none
+//! unless given: [`ChatTemplate::render_with`]), and the tokenizer's named special tokens
+//! (`bos_token`, `eos_token`, …) as strings.
 
 use plumb_core::{Error, Result};
 use serde::Serialize;
@@ -167,15 +168,40 @@ impl ChatTemplate {
     /// error, or a conversation the template rejects (`raise_exception`), is a format error
     /// naming the template's file.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let messages = serde_json::to_value(messages)
+            .map_err(|e| Error::invalid("chat template", e.to_string()))?;
+        self.render_with(&messages, None, None, add_generation_prompt)
+    }
+
+    /// [`ChatTemplate::render`] of messages as transformers takes them (a JSON list of objects
+    /// with any fields: an assistant's `tool_calls`, a `tool` message's `name` or
+    /// `tool_call_id`, content that is a string or null) and with `tools` (JSON schemas of the
+    /// functions the model may call, as `apply_chat_template(tools=…)` passes dicts) and
+    /// `documents` (for retrieval-augmented templates), each `none` in the template when absent.
+    pub fn render_with(
+        &self,
+        messages: &serde_json::Value,
+        tools: Option<&serde_json::Value>,
+        documents: Option<&serde_json::Value>,
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         use minijinja::Value;
+        if !messages.is_array() {
+            return Err(Error::format(
+                &self.origin,
+                "chat template: the messages are not a list",
+            ));
+        }
         let tmpl = self
             .env
             .get_template(NAME)
             .map_err(|e| jinja_err(&self.origin, &e))?;
+        let or_none =
+            |v: Option<&serde_json::Value>| v.map_or(Value::from(()), Value::from_serialize);
         let mut ctx: Vec<(String, Value)> = vec![
             ("messages".into(), Value::from_serialize(messages)),
-            ("tools".into(), Value::from(())),
-            ("documents".into(), Value::from(())),
+            ("tools".into(), or_none(tools)),
+            ("documents".into(), or_none(documents)),
             (
                 "add_generation_prompt".into(),
                 Value::from(add_generation_prompt),

@@ -212,13 +212,30 @@ impl TextGenerator {
     /// Token ids of a conversation through the model's chat template, opening the assistant's
     /// turn (see [`chat_ids`]).
     pub fn chat_ids(&self, messages: &[Message]) -> Result<Vec<u32>> {
-        let t = self.chat.as_ref().ok_or_else(|| {
+        chat_ids(&self.tokenizer, self.template()?, messages)
+    }
+
+    /// [`TextGenerator::chat_ids`] of messages as JSON (any fields, as transformers takes them)
+    /// with the `tools` and `documents` the template may render ([`ChatTemplate::render_with`]).
+    pub fn chat_ids_with(
+        &self,
+        messages: &serde_json::Value,
+        tools: Option<&serde_json::Value>,
+        documents: Option<&serde_json::Value>,
+    ) -> Result<Vec<u32>> {
+        let text = self
+            .template()?
+            .render_with(messages, tools, documents, true)?;
+        self.tokenizer.encode(&text, false)
+    }
+
+    fn template(&self) -> Result<&ChatTemplate> {
+        self.chat.as_ref().ok_or_else(|| {
             Error::format(
                 &self.tokenizer.source,
                 "--chat: the model has no chat template",
             )
-        })?;
-        chat_ids(&self.tokenizer, t, messages)
+        })
     }
 
     /// Generate up to `max_tokens` after `prompt`, calling `on_token` with each new id as soon
