@@ -125,18 +125,9 @@ impl CpuStorage {
     }
     /// Bytes held: the buffer, or a packed weight's panels and its row-major copy if made.
     fn held_bytes(&self) -> usize {
-        let plain = |d: &Data| match d {
-            Data::U8(v) => v.len(),
-            Data::I32(v) => v.len() * 4,
-            Data::I64(v) => v.len() * 8,
-            Data::F16(v) => v.len() * 2,
-            Data::BF16(v) => v.len() * 2,
-            Data::F32(v) => v.len() * 4,
-            Data::F64(v) => v.len() * 8,
-        };
         match &self.panels {
-            Some(p) => p.b.bytes() + p.plain.get().map_or(0, plain),
-            None => plain(&self.data),
+            Some(p) => p.b.bytes() + p.plain.get().map_or(0, |_| p.b.k() * p.b.n() * 4),
+            None => self.bytes().len(),
         }
     }
     /// The raw little-endian bytes of the whole buffer in row-major order.

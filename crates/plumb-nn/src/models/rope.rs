@@ -118,20 +118,22 @@ pub fn from_hf(c: &HfConfig, max_position_embeddings: usize) -> Result<(f64, Rop
                 .unwrap_or_else(|| v.to_string())
         })
         .unwrap_or_else(|| "default".to_string());
+    // as transformers (llama3, yarn): a top-level original_max_position_embeddings wins, then
+    // the dict's, then max_position_embeddings
+    let original = || {
+        c.json
+            .get("original_max_position_embeddings")
+            .and_then(Value::as_f64)
+            .or_else(|| num("original_max_position_embeddings"))
+            .unwrap_or(max_position_embeddings as f64)
+    };
     let scaling = match kind.as_str() {
         "default" => RopeScaling::None,
         "linear" => RopeScaling::Linear {
             factor: positive(path, "factor", num("factor"))?,
         },
         "llama3" => {
-            // as transformers: a top-level original_max_position_embeddings wins, then the dict's,
-            // then max_position_embeddings
-            let original = c
-                .json
-                .get("original_max_position_embeddings")
-                .and_then(Value::as_f64)
-                .or_else(|| num("original_max_position_embeddings"))
-                .unwrap_or(max_position_embeddings as f64);
+            let original = original();
             llama3(
                 path,
                 num("factor"),
@@ -141,17 +143,10 @@ pub fn from_hf(c: &HfConfig, max_position_embeddings: usize) -> Result<(f64, Rop
             )?
         }
         "yarn" => {
-            // as transformers: original context as for llama3; without a factor, the ratio of
-            // the context to the original one; without an attention factor, YaRN's mscale of
-            // the factor (or of mscale over mscale_all_dim, DeepSeek's form); a beta of 0 or
-            // none is the default
-            let original = c
-                .json
-                .get("original_max_position_embeddings")
-                .and_then(Value::as_f64)
-                .or_else(|| num("original_max_position_embeddings"))
-                .unwrap_or(max_position_embeddings as f64);
-            let original = positive(path, "original_max_position_embeddings", Some(original))?;
+            // as transformers: without a factor, the ratio of the context to the original one;
+            // without an attention factor, YaRN's mscale of the factor (or of mscale over
+            // mscale_all_dim, DeepSeek's form); a beta of 0 or none is the default
+            let original = positive(path, "original_max_position_embeddings", Some(original()))?;
             let factor = match num("factor") {
                 Some(f) => positive(path, "factor", Some(f))?,
                 None => max_position_embeddings as f64 / original,
