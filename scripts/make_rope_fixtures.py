@@ -19,6 +19,8 @@ tolerance. Writes under crates/plumb-nn/tests/fixtures/:
                                  frequency 0 kept, 1 blended, 2..7 divided; cos/sin × mscale)
 - llama_rope/config_yarn_mscale.json  YaRN with DeepSeek's mscale / mscale_all_dim, beta_fast 16
                                  and truncate false (the other branches of transformers' code)
+- llama_rope/config_dynamic.json dynamic NTK, factor 2, with max_position_embeddings 16 so that
+                                 the 40 positions run past it
 - llama_rope.gguf                the same weights as llama.cpp lays them out (GGUF names, Q/K rows
                                  permuted for interleaved RoPE, float32) with the llama3 scaling
                                  as a `rope_freqs.weight` tensor of per-frequency divisors
@@ -31,8 +33,12 @@ tolerance. Writes under crates/plumb-nn/tests/fixtures/:
 - rope_linear.gguf               metadata only: rope.scaling.type linear, factor 4
 - rope_partial.gguf              metadata only: rope.dimension_count 8 for 16-wide heads
 - llama_rope.json                the 40 token ids and the float32 logits of every position
-                                 (transformers, CPU, eager attention) for llama3, linear, yarn
-                                 and yarn_mscale
+                                 (transformers, CPU, eager attention) for llama3, linear, yarn,
+                                 yarn_mscale and dynamic (one forward of all 40), and
+                                 dynamic_steps: a freshly loaded model's last-position logits after
+                                 a prefill of 25, then after each of 15 single-token steps with its
+                                 KV cache (dynamic NTK recomputes the frequencies as the sequence
+                                 grows, so these differ from the one-forward logits)
 
 Rerun:  /tmp/peers-venv/bin/python scripts/make_rope_fixtures.py
         (any venv with torch and transformers >= 5; numpy)
@@ -63,6 +69,8 @@ LLAMA3 = {
 }
 LINEAR = {"type": "linear", "factor": 4.0}
 YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}
+DYNAMIC = {"rope_type": "dynamic", "factor": 2.0}
+PREFILL = 25
 YARN_MSCALE = YARN | {"mscale": 0.707, "mscale_all_dim": 1.0, "beta_fast": 16.0, "truncate": False}
 SHAPE = dict(
     vocab_size=96,
@@ -213,6 +221,8 @@ def main():
     for name, scaling in [("yarn", YARN), ("yarn_mscale", YARN_MSCALE)]:
         text = json.dumps(hub | {"rope_scaling": scaling}, indent=2) + "\n"
         (DIR / f"config_{name}.json").write_text(text)
+    dynamic = hub | {"rope_scaling": DYNAMIC, "max_position_embeddings": 16}
+    (DIR / "config_dynamic.json").write_text(json.dumps(dynamic, indent=2) + "\n")
 
     g = torch.Generator().manual_seed(SEED)
     ids = torch.randint(0, SHAPE["vocab_size"], (N_TOKENS,), generator=g).tolist()
@@ -224,9 +234,20 @@ def main():
         ("linear", "config_linear.json"),
         ("yarn", "config_yarn.json"),
         ("yarn_mscale", "config_yarn_mscale.json"),
+        ("dynamic", "config_dynamic.json"),
     ]:
         c = LlamaConfig.from_json_file(DIR / file)
         ref[name] = logits(with_config(state, c), ids)
+    # dynamic NTK step by step, on a model that has not seen the longer forward above
+    m = with_config(state, LlamaConfig.from_json_file(DIR / "config_dynamic.json"))
+    steps = []
+    with torch.no_grad():
+        out = m(torch.tensor([ids[:PREFILL]]), use_cache=True)
+        steps.append(out.logits[0, -1].float().numpy())
+        for p in range(PREFILL, N_TOKENS):
+            out = m(torch.tensor([[ids[p]]]), past_key_values=out.past_key_values, use_cache=True)
+            steps.append(out.logits[0, -1].float().numpy())
+    ref["dynamic_steps"] = np.stack(steps)
     assert np.abs(ref["llama3"] - ref["llama3_hub"]).max() == 0.0
     plain = logits(with_config(state, config(None)), ids)
     sens = {
@@ -236,6 +257,8 @@ def main():
         "yarn_vs_none": float(np.abs(ref["yarn"] - plain).max()),
         "yarn_vs_linear": float(np.abs(ref["yarn"] - ref["linear"]).max()),
         "yarn_mscale_vs_yarn": float(np.abs(ref["yarn_mscale"] - ref["yarn"]).max()),
+        "dynamic_vs_none": float(np.abs(ref["dynamic"] - plain).max()),
+        "dynamic_steps_vs_one_forward": float(np.abs(ref["dynamic_steps"] - ref["dynamic"][PREFILL - 1 :]).max()),
     }
     assert min(sens.values()) > MIN_SENSITIVITY, sens
 
@@ -272,7 +295,7 @@ def main():
         "max_abs_logit_change": sens,
         "logits": {
             k: [[float(f"{x:.7g}") for x in row] for row in ref[k]]
-            for k in ("llama3", "linear", "yarn", "yarn_mscale")
+            for k in ("llama3", "linear", "yarn", "yarn_mscale", "dynamic", "dynamic_steps")
         },
     }
     (OUT / "llama_rope.json").write_text(json.dumps(fx) + "\n")

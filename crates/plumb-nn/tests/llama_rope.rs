@@ -1,4 +1,4 @@
-//! RoPE scaling (Llama 3.1's llama3, linear, YaRN, GGUF's rope_freqs.weight) against
+//! RoPE scaling (Llama 3.1's llama3, linear, YaRN, dynamic NTK, GGUF's rope_freqs.weight) against
 //! transformers: a tiny random Llama whose scaling changes 7 of its 8 frequencies, written with
 //! its reference logits by scripts/make_rope_fixtures.py. Float32 on the cpu device (or
 //! PLUMB_TEST_DEVICE).
@@ -137,6 +137,57 @@ fn yarn_scaling_matches_transformers() {
     }
 }
 
+/// Dynamic NTK (max_position_embeddings 16, factor 2): one forward of all 40 positions uses the
+/// frequencies of a 40-long sequence; a prefill of 25 then single steps recompute them for each
+/// length, as a freshly loaded transformers model does (`dynamic_steps`).
+#[test]
+fn dynamic_ntk_matches_transformers() {
+    use plumb_nn::models::llama::KvCache;
+    let fx = fixture_data();
+    let dev = test_device();
+    let (m, _) = load(&folder_with("config_dynamic.json"), &dev);
+    assert_eq!(
+        m.config.rope_scaling,
+        RopeScaling::Dynamic {
+            factor: 2.0,
+            max_position_embeddings: 16.0
+        }
+    );
+    let v = m.config.vocab_size;
+    let layers = m.config.num_hidden_layers;
+    let rows = |k: &str| fx.logits[k].as_array().unwrap().clone();
+    let mut cache = KvCache::new(layers);
+    let all = m.forward(&fx.ids, &mut cache, &dev, true).unwrap();
+    let all = all.to_vec::<f32>().unwrap();
+    let mut worst = 0f64;
+    for (p, want) in rows("dynamic").iter().enumerate() {
+        worst = worst.max(max_abs_diff(&all[p * v..(p + 1) * v], &json_row(want)));
+    }
+    println!(
+        "dynamic, one forward, on {}: logits max abs error {worst:.2e}",
+        dev.id()
+    );
+    assert!(worst < TOL, "one forward: logits max abs error {worst}");
+    let steps = rows("dynamic_steps");
+    let prefill = fx.ids.len() - steps.len() + 1;
+    let mut cache = KvCache::new(layers);
+    let mut worst = 0f64;
+    for (i, want) in steps.iter().enumerate() {
+        let ids = if i == 0 {
+            &fx.ids[..prefill]
+        } else {
+            &fx.ids[prefill + i - 1..prefill + i]
+        };
+        let got = m.forward(ids, &mut cache, &dev, false).unwrap();
+        worst = worst.max(max_abs_diff(&got.to_vec::<f32>().unwrap(), &json_row(want)));
+    }
+    println!(
+        "dynamic, prefill {prefill} + steps, on {}: logits max abs error {worst:.2e}",
+        dev.id()
+    );
+    assert!(worst < TOL, "step by step: logits max abs error {worst}");
+}
+
 /// YaRN from GGUF metadata (llama.cpp's keys) on the GGUF layout, and through `plumb convert`
 /// into a config.json that computes the same logits.
 #[test]
@@ -233,7 +284,7 @@ fn unsupported_rope_types_are_format_errors() {
     let src = fixture("llama_rope/config_hub.json");
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
-    for (key, kind) in [("type", "dynamic"), ("rope_type", "longrope")] {
+    for (key, kind) in [("rope_type", "longrope"), ("type", "su")] {
         json["rope_scaling"] = serde_json::json!({key: kind, "factor": 4.0,
             "original_max_position_embeddings": 32});
         let p = dir.path().join("config.json");

@@ -563,8 +563,15 @@ impl Llama {
         let half = self.inv_freq.len();
         let mut cos = Vec::with_capacity(len * half);
         let mut sin = Vec::with_capacity(len * half);
+        // dynamic NTK: past the original context, frequencies for the positions this call reaches
+        let c = &self.config;
+        let dynamic = c
+            .rope_scaling
+            .dynamic()
+            .filter(|&(_, max)| (start + len) as f64 > max)
+            .map(|d| rope::dynamic_inv_freq(c.rope_theta, c.head_dim, d, start + len));
         for p in start..start + len {
-            for inv in &self.inv_freq {
+            for inv in dynamic.as_ref().unwrap_or(&self.inv_freq) {
                 let a = p as f64 * inv;
                 cos.push(a.cos() * self.rope_scale);
                 sin.push(a.sin() * self.rope_scale);

@@ -49,9 +49,30 @@ pub enum RopeScaling {
         /// default true; llama.cpp always)
         truncate: bool,
     },
+    /// Dynamic NTK: plain RoPE up to `max_position_embeddings`; past it, for a sequence of
+    /// `len` positions the base grows to `theta · (factor·len/max − (factor − 1))^(d/(d−2))`
+    /// ([`dynamic_inv_freq`]), recomputed on every forward from the positions it reaches (as a
+    /// freshly loaded transformers model does; one that has seen a longer sequence keeps that
+    /// longer one's frequencies until the sequence drops below `max_position_embeddings`)
+    Dynamic {
+        factor: f64,
+        max_position_embeddings: f64,
+    },
 }
 
 impl RopeScaling {
+    /// Dynamic NTK scaling's factor and the context past which it applies; `None` for the
+    /// other kinds, whose frequencies do not depend on the sequence length.
+    pub fn dynamic(&self) -> Option<(f64, f64)> {
+        match self {
+            RopeScaling::Dynamic {
+                factor,
+                max_position_embeddings,
+            } => Some((*factor, *max_position_embeddings)),
+            _ => None,
+        }
+    }
+
     /// The factor cos and sin are multiplied by (YaRN's attention factor; 1 otherwise).
     pub fn attention_scaling(&self) -> f64 {
         match self {
@@ -132,6 +153,14 @@ pub fn from_hf(c: &HfConfig, max_position_embeddings: usize) -> Result<(f64, Rop
         "linear" => RopeScaling::Linear {
             factor: positive(path, "factor", num("factor"))?,
         },
+        "dynamic" => RopeScaling::Dynamic {
+            factor: positive(path, "factor", num("factor"))?,
+            max_position_embeddings: positive(
+                path,
+                "max_position_embeddings",
+                Some(max_position_embeddings as f64),
+            )?,
+        },
         "llama3" => {
             let original = original();
             llama3(
@@ -184,7 +213,7 @@ pub fn from_hf(c: &HfConfig, max_position_embeddings: usize) -> Result<(f64, Rop
                 path,
                 format!(
                     "RoPE scaling type '{other}' is not supported (plumb's Llama reads default, \
-                     linear, llama3 and yarn)"
+                     linear, llama3, yarn and dynamic)"
                 ),
             ))
         }
@@ -350,6 +379,23 @@ fn gguf_yarn(f: &GgufFile, arch: &str) -> Result<RopeScaling> {
     )
 }
 
+/// Dynamic NTK's inverse frequencies for a sequence of `len` positions (plain ones up to
+/// `max_position_embeddings`), as transformers' `_compute_dynamic_ntk_parameters`.
+pub fn dynamic_inv_freq(
+    theta: f64,
+    head_dim: usize,
+    (factor, max_position_embeddings): (f64, f64),
+    len: usize,
+) -> Vec<f64> {
+    let d = head_dim as f64;
+    let len = (len as f64).max(max_position_embeddings);
+    let base =
+        theta * (factor * len / max_position_embeddings - (factor - 1.0)).powf(d / (d - 2.0));
+    (0..head_dim / 2)
+        .map(|i| 1.0 / base.powf((2 * i) as f64 / d))
+        .collect()
+}
+
 /// The `head_dim / 2` inverse frequencies `theta^(-2i/head_dim)` rescaled by `scaling`, in f64.
 /// `divisors` are `rope_freqs.weight`'s values, required for [`RopeScaling::Divisors`].
 pub fn inv_freq(
@@ -361,7 +407,8 @@ pub fn inv_freq(
     let half = head_dim / 2;
     let base = (0..half).map(|i| 1.0 / theta.powf((2 * i) as f64 / head_dim as f64));
     Ok(match scaling {
-        RopeScaling::None => base.collect(),
+        // up to the original context (and for the table kept at load) dynamic is plain RoPE
+        RopeScaling::None | RopeScaling::Dynamic { .. } => base.collect(),
         RopeScaling::Linear { factor } => base.map(|f| f / factor).collect(),
         RopeScaling::Llama3 {
             factor,
@@ -458,6 +505,9 @@ pub fn to_hf(
             "high_freq_factor": high_freq_factor,
             "original_max_position_embeddings": original_max_position_embeddings,
         })),
+        RopeScaling::Dynamic { factor, .. } => {
+            Some(json!({"rope_type": "dynamic", "factor": factor}))
+        }
         RopeScaling::Yarn {
             factor,
             original_max_position_embeddings,
@@ -569,7 +619,8 @@ mod tests {
             }
         );
         for bad in [
-            json!({"rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}),
+            json!({"rope_scaling": {"rope_type": "longrope", "factor": 2.0}}),
+            json!({"rope_scaling": {"rope_type": "dynamic"}}),
             json!({"rope_scaling": {"rope_type": "linear"}}),
             json!({"rope_scaling": {"rope_type": "linear", "factor": 0.0}}),
             json!({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}),
