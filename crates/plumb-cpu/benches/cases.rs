@@ -52,9 +52,13 @@ fn qmatvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
 }
 
 /// x [m, k] × w [k, n] with few rows (a sentence through a linear layer at batch one), the
-/// weight in the in-dim-major layout the model loaders keep: GFLOP/s.
+/// weight in the in-dim-major layout the model loaders keep, and in the device's own layout
+/// where it has one (`packed_for_matmul`, as the loaders call it): GFLOP/s.
 fn linear(d: &Device, dt: DType, m: usize, k: usize, n: usize) -> Result<Case> {
-    let w = Tensor::randn(0.0, 1.0, [k, n], dt, 7, d)?;
+    let w = Tensor::randn(0.0, 1.0, [k, n], dt, 7, d)?
+        .t()?
+        .packed_for_matmul()?
+        .t()?;
     let x = Tensor::randn(0.0, 1.0, [m, k], dt, 8, d)?;
     Ok(Case {
         op: "linear",
@@ -66,10 +70,13 @@ fn linear(d: &Device, dt: DType, m: usize, k: usize, n: usize) -> Result<Case> {
     })
 }
 
-/// x [1, k] × w [k, n] with float weights in the in-dim-major layout the model loaders keep
-/// (decoding): GB/s of weight bytes streamed.
+/// x [1, k] × w [k, n] with float weights in the layout the model loaders keep (in-dim-major,
+/// then `packed_for_matmul`) (decoding): GB/s of weight bytes streamed.
 fn matvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
-    let w = Tensor::randn(0.0, 1.0, [k, n], dt, 5, d)?;
+    let w = Tensor::randn(0.0, 1.0, [k, n], dt, 5, d)?
+        .t()?
+        .packed_for_matmul()?
+        .t()?;
     let x = Tensor::randn(0.0, 1.0, [1, k], dt, 6, d)?;
     Ok(Case {
         op: "matvec",

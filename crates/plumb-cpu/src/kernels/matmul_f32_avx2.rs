@@ -416,12 +416,14 @@ struct Store {
 
 /// The 6 × 16 microkernel: the product of one packed panel of `a` (kc × 6) and one of `b`
 /// (kc × 16), written to the `tile.0` × `tile.1` block at `c` (row stride `ldc`) as `st` says.
+/// A block of fewer rows (one row when decoding, the last rows of a product) runs
+/// [`micro_rows`] for just those rows: with one row the six-row kernel would spend six times the
+/// multiply-adds on each `b` value it streams.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; `a` holds kc·6 and `b` kc·16 values; `c` addresses tile.0 rows of
 /// tile.1 writable values, row stride `ldc`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
 unsafe fn micro(
     kc: usize,
     a: *const f32,
@@ -431,9 +433,34 @@ unsafe fn micro(
     tile: (usize, usize),
     st: Store,
 ) {
+    match tile.0 {
+        1 => micro_rows::<1>(kc, a, b, c, ldc, tile, st),
+        2 => micro_rows::<2>(kc, a, b, c, ldc, tile, st),
+        3 => micro_rows::<3>(kc, a, b, c, ldc, tile, st),
+        4 => micro_rows::<4>(kc, a, b, c, ldc, tile, st),
+        5 => micro_rows::<5>(kc, a, b, c, ldc, tile, st),
+        _ => micro_rows::<MR>(kc, a, b, c, ldc, tile, st),
+    }
+}
+
+/// [`micro`] for the first `R` (≤ 6) rows of the panel of `a`.
+///
+/// # Safety
+/// As [`micro`], with tile.0 ≤ R.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn micro_rows<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    tile: (usize, usize),
+    st: Store,
+) {
     use std::arch::x86_64::*;
-    let mut lo = [_mm256_setzero_ps(); MR];
-    let mut hi = [_mm256_setzero_ps(); MR];
+    let mut lo = [_mm256_setzero_ps(); R];
+    let mut hi = [_mm256_setzero_ps(); R];
     // the output block is read and written after the loop: fetch it now, so that its cache
     // misses (rows 4 KiB apart, which the hardware prefetcher does not follow) overlap the FMAs
     for r in 0..tile.0 {
@@ -441,16 +468,31 @@ unsafe fn micro(
         _mm_prefetch::<_MM_HINT_T0>(row);
         _mm_prefetch::<_MM_HINT_T0>(row.add(4 * NR - 4));
     }
-    let step = |p: usize, lo: &mut [__m256; MR], hi: &mut [__m256; MR]| {
+    let step = |p: usize, lo: &mut [__m256; R], hi: &mut [__m256; R]| {
         let b0 = _mm256_loadu_ps(b.add(p * NR));
         let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
-        for r in 0..MR {
+        for r in 0..R {
             let x = _mm256_broadcast_ss(&*a.add(p * MR + r));
             lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
             hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
         }
     };
     let mut p = 0;
+    if R <= 2 {
+        // few chains of dependent FMAs: a second set of accumulators for odd steps keeps the
+        // FMA units busy (their latency is four times their issue interval)
+        let mut lo2 = [_mm256_setzero_ps(); R];
+        let mut hi2 = [_mm256_setzero_ps(); R];
+        while p + 2 <= kc {
+            step(p, &mut lo, &mut hi);
+            step(p + 1, &mut lo2, &mut hi2);
+            p += 2;
+        }
+        for r in 0..R {
+            lo[r] = _mm256_add_ps(lo[r], lo2[r]);
+            hi[r] = _mm256_add_ps(hi[r], hi2[r]);
+        }
+    }
     while p + 4 <= kc {
         step(p, &mut lo, &mut hi);
         step(p + 1, &mut lo, &mut hi);
@@ -464,8 +506,8 @@ unsafe fn micro(
     }
     let beta = _mm256_set1_ps(st.beta);
     let scale = _mm256_set1_ps(st.scale);
-    if tile == (MR, NR) {
-        for r in 0..MR {
+    if tile == (R, NR) {
+        for r in 0..R {
             let row = c.add(r * ldc);
             let (mut v0, mut v1) = (_mm256_mul_ps(lo[r], beta), _mm256_mul_ps(hi[r], beta));
             if st.keep {
@@ -478,7 +520,7 @@ unsafe fn micro(
         return;
     }
     let mut tmp = [0f32; MR * NR];
-    for r in 0..MR {
+    for r in 0..R {
         _mm256_storeu_ps(tmp.as_mut_ptr().add(r * NR), lo[r]);
         _mm256_storeu_ps(tmp.as_mut_ptr().add(r * NR + 8), hi[r]);
     }
