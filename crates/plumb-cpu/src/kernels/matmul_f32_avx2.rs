@@ -316,6 +316,7 @@ pub unsafe fn sgemm_packed(
         return;
     }
     if k == 0 {
+        // an empty depth writes alpha·dst or zeros and reads no `b`: any matrix stands in
         return sgemm((m, n, k), d, a, a);
     }
     let run = |bufs: &mut (Vec<f32>, Vec<f32>)| {
