@@ -422,6 +422,10 @@ impl Backend for CpuBackend {
         let Some(dst) = dst.downcast_mut::<storage::CpuStorage>() else {
             return Ok(false);
         };
+        // a weight held in matmul panels is not written in place: core rebuilds it with cat
+        if dst.packed_panels().is_some() {
+            return Ok(false);
+        }
         let dt = src.dtype;
         if dst.dtype() != dt {
             return Err(device_err(

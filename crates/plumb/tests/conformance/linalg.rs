@@ -420,6 +420,18 @@ fn linear_packed(s: &mut Suite, dt: DType) {
                 transpose(&wt, k, n),
                 1.0,
             )?);
+            // a packed weight written into (its own storage): the same values as a plain one
+            let row = rand(k, -1.0, 1.0, dt, 96);
+            let mut w = w;
+            w.write_slice(0, 1, &tensor(dev, dt, &[1, k], &row)?)?;
+            let mut want = transpose(&wt, k, n);
+            want[k..2 * k].copy_from_slice(&row);
+            out.push(cmp(
+                &format!("write_slice row 1 of [{n},{k}], w packed"),
+                &w,
+                want,
+                1.0,
+            )?);
         }
         Ok(out)
     });
