@@ -40,10 +40,14 @@ fn main() {
                     .collect()
             })
             .collect();
-        let packed: Vec<PackedB> = ws
+        let Some(packed) = ws
             .iter()
-            .map(|w| PackedB::pack(w, k, n, n).unwrap())
-            .collect();
+            .map(|w| PackedB::pack(w, k, n, n))
+            .collect::<Option<Vec<PackedB>>>()
+        else {
+            eprintln!("{k} x {n}: a weight is shorter than k·n values");
+            return;
+        };
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7 + 3) % 13) as f32 / 13.0 - 0.5)
             .collect();

@@ -159,7 +159,13 @@ pub fn resolve_model(spec: &str) -> Result<ModelFiles> {
         let (id, file) = spec.rsplit_once('/').unwrap_or((spec, ""));
         match resolve_hf_id(id) {
             Ok(dir) if dir.join(file).is_file() => dir.join(file),
-            Ok(_) => fetch(id, Some(file), Error::invalid("resolve", "not cached"))?,
+            Ok(dir) => {
+                let missing = Error::format(
+                    dir.join(file),
+                    format!("'{id}' is cached without {file}, and HF_HUB_OFFLINE is set"),
+                );
+                fetch(id, Some(file), missing)?
+            }
             Err(e) => fetch(id, Some(file), e)?,
         }
     } else {

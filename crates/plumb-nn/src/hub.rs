@@ -77,18 +77,14 @@ pub fn download(id: &str, file: Option<&str>, cache: &Path) -> Result<PathBuf> {
         repo.get(name)
             .map_err(|e| fail(format!("fetching {name}: {e}")))
     };
-    let mut wanted: Vec<String> = names
+    let weights = pick_weights(&names, file).map_err(fail)?;
+    for name in names
         .iter()
         .filter(|n| SIDE_FILES.contains(n) || is_module_config(n))
-        .map(|n| n.to_string())
-        .collect();
-    let weights = pick_weights(&names, file).map_err(fail)?;
-    wanted.push(weights.clone());
-    let mut got = PathBuf::new();
-    for name in &wanted {
-        got = get(name)?;
+    {
+        get(name)?;
     }
-    // the weights were fetched last: `got` is their path in the snapshot
+    let got = get(&weights)?;
     let snapshot = snapshot_of(&got, &weights);
     if weights.ends_with(".index.json") {
         for shard in shards(&got)? {

@@ -116,6 +116,15 @@ thread_local! {
 /// [`has_avx2_fma`] returned true; `a` addresses m × k and `b` k × n
 /// readable elements, `d` m × n writable ones that nothing else touches during the call.
 pub unsafe fn sgemm((m, n, k): (usize, usize, usize), d: Dst<f32>, a: Mat<f32>, b: Mat<f32>) {
+    run((m, n, k), d, a, Source::Strided(b))
+}
+
+/// [`blocked`] with this thread's packing buffers (sized for the product; no `b` buffer for a
+/// packed `b`), after the cases with nothing to multiply.
+///
+/// # Safety
+/// As [`sgemm`] / [`sgemm_packed`] for the source given.
+unsafe fn run((m, n, k): (usize, usize, usize), d: Dst<f32>, a: Mat<f32>, b: Source) {
     if m == 0 || n == 0 {
         return;
     }
@@ -128,27 +137,23 @@ pub unsafe fn sgemm((m, n, k): (usize, usize, usize), d: Dst<f32>, a: Mat<f32>, 
         }
         return;
     }
-    let run = |bufs: &mut (Vec<f32>, Vec<f32>)| {
+    let with = |bufs: &mut (Vec<f32>, Vec<f32>)| {
         let a_len = MC.min(m.next_multiple_of(MR)) * KC.min(k);
-        let b_len = NC.min(n.next_multiple_of(NR)) * KC.min(k);
+        let b_len = match b {
+            Source::Strided(_) => NC.min(n.next_multiple_of(NR)) * KC.min(k),
+            Source::Packed(..) => 0,
+        };
         for (buf, len) in [(&mut bufs.0, a_len), (&mut bufs.1, b_len)] {
             if buf.len() < len {
                 buf.resize(len, 0.0);
             }
         }
-        blocked(
-            (m, n, k),
-            d,
-            a,
-            Source::Strided(b),
-            &mut bufs.0,
-            &mut bufs.1,
-        );
+        blocked((m, n, k), d, a, b, &mut bufs.0, &mut bufs.1);
     };
     BUFS.with(|bufs| match bufs.try_borrow_mut() {
-        Ok(mut bufs) => run(&mut bufs),
+        Ok(mut bufs) => with(&mut bufs),
         // only if a caller re-entered on this thread: fresh buffers
-        Err(_) => run(&mut (Vec::new(), Vec::new())),
+        Err(_) => with(&mut (Vec::new(), Vec::new())),
     })
 }
 
@@ -312,24 +317,7 @@ pub unsafe fn sgemm_packed(
     c0: usize,
 ) {
     debug_assert!(k == b.k && c0.is_multiple_of(NR) && c0 + n <= b.n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        // an empty depth writes alpha·dst or zeros and reads no `b`: any matrix stands in
-        return sgemm((m, n, k), d, a, a);
-    }
-    let run = |bufs: &mut (Vec<f32>, Vec<f32>)| {
-        let a_len = MC.min(m.next_multiple_of(MR)) * KC.min(k);
-        if bufs.0.len() < a_len {
-            bufs.0.resize(a_len, 0.0);
-        }
-        blocked((m, n, k), d, a, Source::Packed(b, c0), &mut bufs.0, &mut []);
-    };
-    BUFS.with(|bufs| match bufs.try_borrow_mut() {
-        Ok(mut bufs) => run(&mut bufs),
-        Err(_) => run(&mut (Vec::new(), Vec::new())),
-    })
+    run((m, n, k), d, a, Source::Packed(b, c0))
 }
 
 /// Pack rows `r0 .. r0 + mc`, columns `p0 .. p0 + kc` of `a` into panels of [`MR`] rows: panel
