@@ -132,42 +132,54 @@ impl Tokenizer {
     /// Encode texts with special tokens, truncate each to `max_len` (keeping the final special
     /// token, as the tokenizers crate's truncation does), and pad to the longest.
     pub fn encode_batch(&self, texts: &[&str], max_len: usize) -> Result<Batch> {
-        let mut rows = Vec::with_capacity(texts.len());
-        for t in texts {
-            let mut enc = self
-                .inner
-                .encode(*t, false)
-                .map_err(|e| terr(&self.source, e))?;
-            let added = self
-                .inner
-                .get_post_processor()
-                .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false));
-            let keep = max_len.saturating_sub(added);
-            if enc.len() > keep {
-                enc.truncate(keep, 0, tokenizers::TruncationDirection::Right);
-            }
-            let enc = self
-                .inner
-                .post_process(enc, None, true)
-                .map_err(|e| terr(&self.source, e))?;
-            rows.push(enc.get_ids().to_vec());
-        }
+        Ok(self.pad(&self.encode_rows(texts, max_len)?))
+    }
+
+    /// The ids of each text with special tokens, truncated to `max_len` as
+    /// [`Tokenizer::encode_batch`] does, unpadded.
+    pub fn encode_rows(&self, texts: &[&str], max_len: usize) -> Result<Vec<Vec<u32>>> {
+        let added = self
+            .inner
+            .get_post_processor()
+            .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false));
+        let keep = max_len.saturating_sub(added);
+        texts
+            .iter()
+            .map(|t| {
+                let mut enc = self
+                    .inner
+                    .encode(*t, false)
+                    .map_err(|e| terr(&self.source, e))?;
+                if enc.len() > keep {
+                    enc.truncate(keep, 0, tokenizers::TruncationDirection::Right);
+                }
+                let enc = self
+                    .inner
+                    .post_process(enc, None, true)
+                    .map_err(|e| terr(&self.source, e))?;
+                Ok(enc.get_ids().to_vec())
+            })
+            .collect()
+    }
+
+    /// Rows of ids padded to the longest, with the attention mask.
+    pub fn pad(&self, rows: &[Vec<u32>]) -> Batch {
         let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let pad = self.pad_id.unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * seq);
         let mut mask = Vec::with_capacity(rows.len() * seq);
-        for r in &rows {
+        for r in rows {
             ids.extend_from_slice(r);
             ids.extend(std::iter::repeat_n(pad, seq - r.len()));
             mask.extend(std::iter::repeat_n(1, r.len()));
             mask.extend(std::iter::repeat_n(0, seq - r.len()));
         }
-        Ok(Batch {
+        Batch {
             ids,
             mask,
             batch: rows.len(),
             seq,
-        })
+        }
     }
 
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {

@@ -128,3 +128,50 @@ fn minilm_without_a_key_bias_runs_qkv_apart_and_matches() {
     std::fs::write(dir.path().join("model.safetensors"), file).unwrap();
     check_dir(dir.path(), DType::F32, 0.9999);
 }
+
+/// The unpadded forward (the default of `embed`) against the padded one, token by token: real
+/// tokens agree, whatever the padding around them; a host mask of the wrong length is an error.
+#[test]
+fn minilm_unpadded_forward_matches_the_padded_one_on_real_tokens() {
+    let dev = test_device();
+    let files = resolve_model(minilm_dir().to_str().unwrap()).unwrap();
+    let w = open_weights(&files, &dev, &dev, Some(DType::F32)).unwrap();
+    let emb = Embedder::load(&files, &w).unwrap();
+    w.finish();
+    let texts = [
+        "a",
+        "The quick brown fox jumps over the lazy dog near the river bank.",
+        "",
+        "Padding sits in the middle rows of this batch.",
+    ];
+    let rows = emb.tokenizer.encode_rows(&texts, 128).unwrap();
+    let batch = emb.tokenizer.pad(&rows);
+    let (b, s) = (batch.batch, batch.seq);
+    assert!(batch.mask.contains(&0), "the batch has padding");
+    let ids: Vec<i32> = batch.ids.iter().map(|&i| i as i32).collect();
+    let ids = plumb_core::Tensor::from_slice(&ids, [b, s], &dev).unwrap();
+    let m: Vec<f64> = batch.mask.iter().map(|&m| m as f64).collect();
+    let mask = plumb_core::Tensor::from_f64(&m, DType::F32, [b, s], &dev).unwrap();
+    let padded = emb.bert.forward(&ids, &mask).unwrap();
+    let unpadded = emb.bert.forward_unpadded(&ids, &mask, &batch.mask).unwrap();
+    assert_eq!(padded.dims(), unpadded.dims());
+    let (p, u) = (
+        padded.to_vec::<f32>().unwrap(),
+        unpadded.to_vec::<f32>().unwrap(),
+    );
+    let h = emb.bert.config.hidden_size;
+    let mut worst = 0.0f32;
+    for (pos, &m) in batch.mask.iter().enumerate() {
+        if m != 0 {
+            let d = max_abs_diff(&p[pos * h..(pos + 1) * h], &u[pos * h..(pos + 1) * h]);
+            worst = worst.max(d as f32);
+        }
+    }
+    assert!(worst < 1e-4, "real tokens differ by {worst}");
+    println!(
+        "unpadded vs padded on {}: max abs diff {worst:.2e}",
+        dev.id()
+    );
+    let err = emb.bert.forward_unpadded(&ids, &mask, &[1, 0]).unwrap_err();
+    assert!(err.to_string().contains("mask of 2 values"), "{err}");
+}

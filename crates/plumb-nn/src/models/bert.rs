@@ -122,11 +122,17 @@ impl Qkv {
         Ok(Qkv::Apart(apart.collect::<Result<_>>()?))
     }
 
-    /// `x` [.., h] → q, k and v, [.., h] each.
-    fn forward(&self, x: &Tensor, h: usize) -> Result<[Tensor; 3]> {
+    /// `x` [.., h] → q, k and v, [.., h] each; `unpad` is applied to each projection's output
+    /// (the stacked one once) before it is split.
+    fn forward(
+        &self,
+        x: &Tensor,
+        h: usize,
+        unpad: impl Fn(Tensor) -> Result<Tensor>,
+    ) -> Result<[Tensor; 3]> {
         match self {
             Qkv::Stacked(l) => {
-                let y = l.forward(x)?;
+                let y = unpad(l.forward(x)?)?;
                 Ok([
                     y.narrow(-1, 0, h)?,
                     y.narrow(-1, h, h)?,
@@ -137,7 +143,11 @@ impl Qkv {
                 let [q, k, v] = &ls[..] else {
                     return Err(Error::invalid("bert", "q/k/v projection count"));
                 };
-                Ok([q.forward(x)?, k.forward(x)?, v.forward(x)?])
+                Ok([
+                    unpad(q.forward(x)?)?,
+                    unpad(k.forward(x)?)?,
+                    unpad(v.forward(x)?)?,
+                ])
             }
         }
     }
@@ -251,10 +261,33 @@ impl Bert {
     /// Hidden states [batch, seq, hidden] of `ids` [batch, seq] (i32) with `mask` [batch, seq]
     /// (1 = token, 0 = padding, in the model's float dtype).
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        ids.device().scope(|| self.forward_ops(ids, mask))
+        ids.device().scope(|| self.forward_ops(ids, mask, None))
     }
 
-    fn forward_ops(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// [`Bert::forward`] that skips the padding: `tokens` is `mask` on the host (1 = token).
+    /// Every layer but attention runs on the real tokens only, packed into [tokens, hidden]
+    /// rows, and attention reads them back into the padded layout. The hidden states of real
+    /// tokens are those of [`Bert::forward`]; a padding position holds a copy of its sequence's
+    /// first token (the pooling masks it out).
+    pub fn forward_unpadded(&self, ids: &Tensor, mask: &Tensor, tokens: &[u32]) -> Result<Tensor> {
+        let (b, s) = (ids.dims()[0], ids.dims()[1]);
+        if tokens.len() != b * s {
+            return Err(Error::invalid(
+                "bert",
+                format!("mask of {} values for a {b}×{s} batch", tokens.len()),
+            ));
+        }
+        let packing = Packing::new(tokens, s, ids.device())?;
+        ids.device()
+            .scope(|| self.forward_ops(ids, mask, packing.as_ref()))
+    }
+
+    fn forward_ops(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        packing: Option<&Packing>,
+    ) -> Result<Tensor> {
         let c = &self.config;
         let (b, s) = (ids.dims()[0], ids.dims()[1]);
         if s > c.max_position_embeddings {
@@ -274,6 +307,12 @@ impl Bert {
         let pos = self.position.index_select(&pos_ids, 0)?; // [s, h]
         let tt = self.token_type.narrow(0, 0, 1)?; // token_type_ids are all 0
         let x = self.word.embedding(ids)?.add(&pos)?.add(&tt)?;
+        let (nh, h) = (c.num_attention_heads, c.hidden_size);
+        // packed: [tokens, h] from here on
+        let x = match packing {
+            Some(p) => x.reshape([b * s, h])?.index_select(&p.keep, 0)?,
+            None => x,
+        };
         let mut x = self.emb_norm.forward(&x)?;
         // additive mask [b, 1, 1, s]: 0 for tokens, −∞ for padding
         let zero = Tensor::scalar(0.0, self.dtype, dev)?;
@@ -282,22 +321,71 @@ impl Bert {
             .reshape([b, 1, 1, s])?
             .eq(&zero)?
             .where_cond(&ninf, &zero)?;
-        let (nh, h) = (c.num_attention_heads, c.hidden_size);
         let hd = h / nh;
+        // packed rows → the padded [b·s, ..] layout
+        let unpad = |t: Tensor| -> Result<Tensor> {
+            match packing {
+                Some(p) => t.index_select(&p.unpack, 0),
+                None => Ok(t),
+            }
+        };
         let heads = |t: Tensor| -> Result<Tensor> { t.reshape([b, s, nh, hd])?.transpose(1, 2) };
         for l in &self.layers {
-            let [q, k, v] = l.qkv.forward(&x, h)?.map(heads);
+            let [q, k, v] = l.qkv.forward(&x, h, unpad)?.map(heads);
             let (q, k, v) = (q?, k?, v?);
-            let ctx = Tensor::attention(&q, &k, &v, Some(&neg), false, None)?
-                .transpose(1, 2)?
-                .reshape([b, s, h])?;
+            let ctx = Tensor::attention(&q, &k, &v, Some(&neg), false, None)?.transpose(1, 2)?;
+            let ctx = match packing {
+                Some(p) => ctx.reshape([b * s, h])?.index_select(&p.keep, 0)?,
+                None => ctx.reshape([b, s, h])?,
+            };
             let a = l.attn_out.forward_add(&ctx, &x)?;
             x = l.attn_norm.forward(&a)?;
             let i = l.inter.forward_act(&x, c.hidden_act)?;
             let o = l.out.forward_add(&i, &x)?;
             x = l.out_norm.forward(&o)?;
         }
-        Ok(x)
+        unpad(x)?.reshape([b, s, h])
+    }
+}
+
+/// Where a padded batch's real tokens are, for [`Bert::forward_unpadded`].
+struct Packing {
+    /// [tokens] i32: the padded position (row · seq + column) of each packed row
+    keep: Tensor,
+    /// [batch · seq] i32: the packed row each padded position reads; a padding position reads
+    /// its sequence's first token (attention masks it out, and it is dropped again after)
+    unpack: Tensor,
+}
+
+impl Packing {
+    /// None where there is no padding (or no token at all): the padded layout is the packed one.
+    fn new(mask: &[u32], seq: usize, dev: &plumb_core::Device) -> Result<Option<Packing>> {
+        let n = mask.iter().filter(|&&m| m != 0).count();
+        if n == mask.len() || n == 0 || seq == 0 {
+            return Ok(None);
+        }
+        let mut keep = Vec::with_capacity(n);
+        let mut unpack = vec![0i32; mask.len()];
+        for (r, row) in mask.chunks_exact(seq).enumerate() {
+            let first = keep.len();
+            for (c, &m) in row.iter().enumerate() {
+                if m != 0 {
+                    unpack[r * seq + c] = keep.len() as i32;
+                    keep.push((r * seq + c) as i32);
+                }
+            }
+            // a sequence with no token reads row 0: finite values that pooling masks out
+            let fill = if keep.len() > first { first as i32 } else { 0 };
+            for (c, &m) in row.iter().enumerate() {
+                if m == 0 {
+                    unpack[r * seq + c] = fill;
+                }
+            }
+        }
+        Ok(Some(Packing {
+            keep: Tensor::from_slice(&keep, [n], dev)?,
+            unpack: Tensor::from_slice(&unpack, [mask.len()], dev)?,
+        }))
     }
 }
 
@@ -402,7 +490,10 @@ impl Embedder {
         let ids = Tensor::from_slice(&ids, [b, s], device)?;
         let m: Vec<f64> = batch.mask.iter().map(|&m| m as f64).collect();
         let mask = Tensor::from_f64(&m, dt, [b, s], device)?;
-        let hidden = self.bert.forward(&ids, &mask)?.to_dtype(DType::F32)?;
+        let hidden = self
+            .bert
+            .forward_unpadded(&ids, &mask, &batch.mask)?
+            .to_dtype(DType::F32)?;
         let mask32 = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [b, s, 1]
         let pooled = match self.sentence.pooling {
             Pooling::Mean => {
@@ -439,16 +530,17 @@ impl Embedder {
         batch_size: usize,
         device: &plumb_core::Device,
     ) -> Result<Vec<Vec<f32>>> {
-        // batches of similar length pad less (sentence-transformers sorts the same way);
-        // the vectors come back in the callers' order
+        // batches of similar length pad less (sentence-transformers sorts by characters, this
+        // by tokens); the vectors come back in the callers' order
+        let rows = self
+            .tokenizer
+            .encode_rows(texts, self.sentence.max_seq_length)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+        order.sort_by_key(|&i| std::cmp::Reverse(rows[i].len()));
         let mut out = vec![Vec::new(); texts.len()];
         for idx in order.chunks(batch_size.max(1)) {
-            let chunk: Vec<&str> = idx.iter().map(|&i| texts[i]).collect();
-            let batch = self
-                .tokenizer
-                .encode_batch(&chunk, self.sentence.max_seq_length)?;
+            let chunk: Vec<Vec<u32>> = idx.iter().map(|&i| rows[i].clone()).collect();
+            let batch = self.tokenizer.pad(&chunk);
             let v = self.forward_batch(&batch, device)?;
             let h = v.dims()[1];
             let flat = v.to_vec::<f32>()?;
