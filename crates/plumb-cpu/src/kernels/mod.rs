@@ -26,6 +26,8 @@ pub mod qpack;
 pub mod reduce;
 pub mod rope;
 pub mod softmax;
+#[cfg(target_arch = "x86_64")]
+pub mod softmax_f32_avx2;
 pub mod unary;
 
 use crate::par::{chunks_mut, zip_chunks_mut};

@@ -100,7 +100,7 @@ fn softmax_rows_body<T: Float, M: MulAdd>(o: &mut [T], i: &[T], len: usize, log:
 
 multiversion!(
     /// Softmax of consecutive rows of `len`, compiled for the CPU's SIMD level.
-    fn softmax_rows[T: Float](o: &mut [T], i: &[T], len: usize, log: bool) = softmax_rows_body[T] + MulAdd
+    pub(crate) fn softmax_rows[T: Float](o: &mut [T], i: &[T], len: usize, log: bool) = softmax_rows_body[T] + MulAdd
 );
 
 /// `softmax_{f16,bf16,f32,f64}` (and the log variant).
@@ -113,6 +113,24 @@ pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
         return Ok(out);
     }
     let per = super::rows_per_task(len);
+    #[cfg(target_arch = "x86_64")]
+    if !log
+        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && super::softmax_f32_avx2::applies()
+    {
+        // T is f32: the same slices
+        let (o, i) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, out.len()),
+                std::slice::from_raw_parts(src.as_ptr() as *const f32, src.len()),
+            )
+        };
+        crate::par::zip_chunks_mut(o, len * per, i, len * per, |o, i| {
+            // SAFETY: applies() checked AVX2 and FMA; the chunks are whole rows of len
+            unsafe { super::softmax_f32_avx2::softmax_rows(o, i, len) }
+        });
+        return Ok(out);
+    }
     crate::par::zip_chunks_mut(&mut out, len * per, &src, len * per, |o, i| {
         softmax_rows(o, i, len, log)
     });
