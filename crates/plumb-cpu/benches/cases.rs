@@ -70,6 +70,26 @@ fn linear(d: &Device, dt: DType, m: usize, k: usize, n: usize) -> Result<Case> {
     })
 }
 
+/// MiniLM's intermediate layer at batch 32 (about 1240 real tokens): x [m, k] · wᵀ + bias, then
+/// exact gelu, fused as the model runs it (`linear_act`), the weight as the loaders keep it:
+/// GFLOP/s of the product.
+fn linear_gelu(d: &Device, m: usize, k: usize, n: usize) -> Result<Case> {
+    let dt = DType::F32;
+    let w = Tensor::randn(0.0, 0.05, [k, n], dt, 9, d)?
+        .t()?
+        .packed_for_matmul()?;
+    let b = Tensor::randn(0.0, 1.0, [n], dt, 10, d)?;
+    let x = Tensor::randn(0.0, 1.0, [m, k], dt, 11, d)?;
+    Ok(Case {
+        op: "linear_gelu",
+        dtype: dt.name(),
+        shape: format!("{m}x{k}x{n}"),
+        work: 2.0 * (m * k * n) as f64,
+        unit: "GFLOP/s",
+        run: Box::new(move || x.linear_act(&w, Some(&b), plumb_core::UnaryOp::Gelu)),
+    })
+}
+
 /// x [1, k] × w [k, n] with float weights in the layout the model loaders keep (in-dim-major,
 /// then `packed_for_matmul`) (decoding): GB/s of weight bytes streamed.
 fn matvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
@@ -123,6 +143,7 @@ pub fn all(d: &Device) -> Result<Vec<Case>> {
         v.push(matvec(d, dt, 1536, 576)?);
         v.push(linear(d, dt, 40, 384, 1536)?);
     }
+    v.push(linear_gelu(d, 1240, 384, 1536)?);
     v.push(rowwise(d, "softmax_lastdim")?);
     v.push(rowwise(d, "layernorm_lastdim")?);
     Ok(v)

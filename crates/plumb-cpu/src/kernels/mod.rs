@@ -10,6 +10,8 @@ pub mod binary;
 pub mod cast;
 pub mod cmp;
 pub mod copy;
+#[cfg(target_arch = "x86_64")]
+pub mod exp_f32_avx2;
 pub mod index;
 pub mod matmul;
 pub mod matmul_bf16;

@@ -116,7 +116,7 @@ pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
     #[cfg(target_arch = "x86_64")]
     if !log
         && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && super::softmax_f32_avx2::applies()
+        && super::exp_f32_avx2::applies()
     {
         // T is f32: the same slices
         let (o, i) = unsafe {

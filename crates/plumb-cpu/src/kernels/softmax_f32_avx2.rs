@@ -1,4 +1,5 @@
-//! `softmax_f32` over rows in AVX2 + FMA intrinsics, for CPUs that have them ([`applies`]).
+//! `softmax_f32` over rows in AVX2 + FMA intrinsics, for CPUs that have them
+//! ([`applies`](super::exp_f32_avx2::applies)).
 //!
 //! The exponential is [`plumb_core::math::exp_nonpos_f32_in`] with fused multiply-adds,
 //! operation for operation, eight lanes at a time ([`exp8`]), so the results are bit for bit
@@ -8,79 +9,10 @@
 //! build machine, which left softmax over 4096 × 4096 bound by the exponential rather than by
 //! memory. Here the constants stay in registers and the sums in two of them.
 
+use super::exp_f32_avx2::{exp8_nonpos_fused, Consts};
 use super::reduce::max_skipping_nan;
 use plumb_core::math::{exp_nonpos_f32_in, Fused};
 use std::arch::x86_64::*;
-
-/// Whether this CPU runs these kernels: AVX2 and FMA without AVX-512, as the AVX2 matmul
-/// kernel (with AVX-512 the generic kernel compiled for it runs; not measured against this one).
-pub fn applies() -> bool {
-    super::simd::level() == super::simd::Level::V3
-}
-
-/// Below this e^x is under the smallest normal f32 (as in `plumb_core::math`).
-const EXP_LO: f32 = -87.33;
-
-/// The constants of [`exp8`], broadcast once per call.
-#[derive(Clone, Copy)]
-struct Consts {
-    lo: __m256,
-    zero: __m256,
-    log2e: __m256,
-    magic: __m256,
-    c1: __m256,
-    c2: __m256,
-    poly: [__m256; 6],
-    one: __m256,
-    bias: __m256i,
-}
-
-impl Consts {
-    #[target_feature(enable = "avx2,fma")]
-    fn new() -> Consts {
-        let s = _mm256_set1_ps;
-        Consts {
-            lo: s(EXP_LO),
-            zero: _mm256_setzero_ps(),
-            log2e: s(std::f32::consts::LOG2_E),
-            magic: s(12_582_912.0),
-            c1: s(0.693_359_4),
-            c2: s(-2.121_944_4e-4),
-            poly: [
-                s(1.987_569_1e-4),
-                s(1.398_199_9e-3),
-                s(8.333_452e-3),
-                s(4.166_579_6e-2),
-                s(1.666_666_5e-1),
-                s(0.5),
-            ],
-            one: s(1.0),
-            bias: _mm256_set1_epi32(127),
-        }
-    }
-}
-
-/// e^x for eight x ≤ 0 (positive x is taken as 0, below [`EXP_LO`] gives 0, NaN gives NaN): the
-/// steps of `exp_nonpos_f32_in::<Fused>` in the same order.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn exp8(x: __m256, k: &Consts) -> __m256 {
-    // max(lo, x) returns x where x is NaN, and min(0, ·) keeps it: NaN flows through
-    let xc = _mm256_min_ps(k.zero, _mm256_max_ps(k.lo, x));
-    let t = _mm256_fmadd_ps(xc, k.log2e, k.magic);
-    let n = _mm256_sub_ps(t, k.magic);
-    let ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(k.magic));
-    let r = _mm256_fnmadd_ps(n, k.c2, _mm256_fnmadd_ps(n, k.c1, xc));
-    let mut p = k.poly[0];
-    for &c in &k.poly[1..] {
-        p = _mm256_fmadd_ps(p, r, c);
-    }
-    let er = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), k.one);
-    let pow2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(ni, k.bias)));
-    let y = _mm256_mul_ps(er, pow2);
-    // x < lo (−∞ included) is 0; the compare is false for NaN, whose y is already NaN
-    _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(x, k.lo), y)
-}
 
 /// Softmax of consecutive rows of `len` of `i` into `o`, prefetching each next row during the
 /// exponential pass as the generic kernel does. A row holding NaN or +∞, or all −∞, is all NaN.
@@ -90,7 +22,7 @@ fn exp8(x: __m256, k: &Consts) -> __m256 {
 /// 192) measured slower on the AMD build machine, 0.89× in 6 alternating pairs, and is not done.
 ///
 /// # Safety
-/// [`applies`] returned true; `o` and `i` have the same length, a multiple of `len`.
+/// [`applies`](super::exp_f32_avx2::applies) returned true; `o` and `i` have the same length, a multiple of `len`.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn softmax_rows(o: &mut [f32], i: &[f32], len: usize) {
     let k = Consts::new();
@@ -128,8 +60,8 @@ unsafe fn exp_row(x: &[f32], m: f32, e: &mut [f32], next: &[f32], k: &Consts) ->
         }
         // SAFETY: c + 16 ≤ n16 ≤ len elements of x and e
         let (xp, ep) = (x.as_ptr().add(c), e.as_mut_ptr().add(c));
-        let e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(xp), mv), k);
-        let e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(xp.add(8)), mv), k);
+        let e0 = exp8_nonpos_fused(_mm256_sub_ps(_mm256_loadu_ps(xp), mv), k);
+        let e1 = exp8_nonpos_fused(_mm256_sub_ps(_mm256_loadu_ps(xp.add(8)), mv), k);
         _mm256_storeu_ps(ep, e0);
         _mm256_storeu_ps(ep.add(8), e1);
         s0 = _mm256_add_ps(s0, e0);
@@ -154,7 +86,7 @@ mod tests {
     /// rows of every tail length, with −∞ (masked), huge, tiny and NaN values among them.
     #[test]
     fn rows_equal_the_generic_kernel_bit_for_bit() {
-        if !applies() {
+        if !crate::kernels::exp_f32_avx2::applies() {
             eprintln!("skipped: this CPU has no AVX2 + FMA");
             return;
         }
