@@ -87,7 +87,19 @@ impl Ctx {
         // one stream: kernels run in issue order, so cudarc's cross-stream events are not needed
         unsafe { cuda.disable_event_tracking() };
         let blas = if blas {
-            Some(CudaBlas::new(stream.clone()).map_err(|e| format!("cuBLAS: {e:?}"))?)
+            let b = CudaBlas::new(stream.clone()).map_err(|e| format!("cuBLAS: {e:?}"))?;
+            // f16 / bf16 products accumulate in f32 to the end, as the other devices' do: by
+            // default cuBLAS may sum split-K partial products in the output's dtype, which put
+            // bf16 linear layers of 7 and 13 rows on the H100 one bf16 step (at the partial
+            // sums' size) off the f64 oracle (conformance matmul_bf16, linear_packed_bf16)
+            let mode =
+                cudarc::cublas::sys::cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
+            // SAFETY: the handle is live (just created) and the mode a valid enum value
+            let status = unsafe { cudarc::cublas::sys::cublasSetMathMode(*b.handle(), mode) };
+            if status != cudarc::cublas::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+                return Err(format!("cuBLAS: setting the math mode: {status:?}"));
+            }
+            Some(b)
         } else {
             None
         };
