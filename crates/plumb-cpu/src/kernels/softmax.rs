@@ -118,7 +118,7 @@ pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
         && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
         && super::exp_f32_avx2::applies()
     {
-        // T is f32: the same slices
+        // SAFETY: T is f32 (checked above), so these are the same elements with the same type
         let (o, i) = unsafe {
             (
                 std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, out.len()),
