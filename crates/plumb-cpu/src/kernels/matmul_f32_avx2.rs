@@ -5,7 +5,8 @@
 //! AVX2 kernel held f32 matmul below OpenBLAS. Measured there (BENCHMARKS.md, "An AVX2 f32 GEMM
 //! of our own"): ahead of the `gemm` crate in isolation at every shape but a few rows (2048³:
 //! +16% in `bench_ops`), but in MiniLM level at batch 32 and 9% behind at batch 1, so by default
-//! it takes only blocks of at least [`LARGE`] multiply-adds. `PLUMB_CPU_SGEMM=plumb` sends it
+//! it takes only blocks of at least [`LARGE`] multiply-adds (products with a weight packed at
+//! load, below, run it at every size). `PLUMB_CPU_SGEMM=plumb` sends it
 //! every f32 block whose `b` rows are contiguous, `PLUMB_CPU_SGEMM=gemm` none.
 //!
 //! Linear layers' f32 weights are packed once at load into the panels the microkernel reads
@@ -45,10 +46,12 @@ const MC: usize = 144;
 /// Columns of `b` packed at once: 256 × 2048 × 4 B = 2 MiB per thread.
 const NC: usize = 2048;
 
-/// Multiply-adds (m·n·k) of one thread's block from which the kernel takes it by default: a
-/// 2048³ product split in two (2³²) is in; a 1024³ one (2²⁹, not measured apart from the noise)
-/// and MiniLM's layers are not.
-pub const LARGE: usize = 1 << 30;
+/// Multiply-adds (m·n·k) of one thread's block from which the kernel takes it by default (its
+/// `b` not packed at load): 512³ split in two (2²⁶) and larger are in, 256³ (2²³) is not. At
+/// 2²⁶ rather than 2³⁰ since the fourth AMD session: `bench_ops` f32 512 / 1024 and f16 1024
+/// (widened to f32) read 1.15 / 1.26–1.30 / 1.08× the `gemm` crate in alternating pairs
+/// (BENCHMARKS.md). MiniLM's linear layers no longer come here (their weights are packed).
+pub const LARGE: usize = 1 << 26;
 
 /// How f32 blocks are routed (`PLUMB_CPU_SGEMM`, read once).
 #[derive(Clone, Copy, PartialEq, Eq)]
