@@ -174,4 +174,12 @@ fn minilm_unpadded_forward_matches_the_padded_one_on_real_tokens() {
     );
     let err = emb.bert.forward_unpadded(&ids, &mask, &[1, 0]).unwrap_err();
     assert!(err.to_string().contains("mask of 2 values"), "{err}");
+    // ids of the wrong rank, or a mask of another shape: an error naming both shapes
+    let flat = ids.reshape([b * s]).unwrap();
+    for (i, m) in [(&flat, &mask), (&ids, &mask.narrow(1, 0, 1).unwrap())] {
+        let err = emb.bert.forward_unpadded(i, m, &batch.mask).unwrap_err();
+        assert!(err.to_string().contains("ids [batch, seq]"), "{err}");
+        let err = emb.bert.forward(i, m).unwrap_err();
+        assert!(err.to_string().contains("ids [batch, seq]"), "{err}");
+    }
 }

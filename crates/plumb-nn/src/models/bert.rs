@@ -270,7 +270,7 @@ impl Bert {
     /// tokens are those of [`Bert::forward`]; a padding position holds a copy of its sequence's
     /// first token (the pooling masks it out).
     pub fn forward_unpadded(&self, ids: &Tensor, mask: &Tensor, tokens: &[u32]) -> Result<Tensor> {
-        let (b, s) = (ids.dims()[0], ids.dims()[1]);
+        let (b, s) = batch_dims(ids, mask)?;
         if tokens.len() != b * s {
             return Err(Error::invalid(
                 "bert",
@@ -289,7 +289,7 @@ impl Bert {
         packing: Option<&Packing>,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let (b, s) = (ids.dims()[0], ids.dims()[1]);
+        let (b, s) = batch_dims(ids, mask)?;
         if s > c.max_position_embeddings {
             return Err(Error::invalid(
                 "bert",
@@ -345,6 +345,19 @@ impl Bert {
             x = l.out_norm.forward(&o)?;
         }
         unpad(x)?.reshape([b, s, h])
+    }
+}
+
+/// (batch, seq) of `ids`, which must be [batch, seq] as `mask` is.
+fn batch_dims(ids: &Tensor, mask: &Tensor) -> Result<(usize, usize)> {
+    match ids.dims() {
+        &[b, s] if mask.dims() == [b, s] => Ok((b, s)),
+        _ => Err(Error::shape(
+            "bert",
+            ids.dims(),
+            mask.dims(),
+            "ids [batch, seq] and a mask of the same shape",
+        )),
     }
 }
 
