@@ -2,12 +2,12 @@
 //! ([`applies`](super::exp_f32_avx2::applies)).
 //!
 //! The exponential is [`plumb_core::math::exp_nonpos_f32_in`] with fused multiply-adds,
-//! operation for operation, eight lanes at a time ([`exp8`]), so the results are bit for bit
-//! those of the generic kernel in `softmax.rs` (a test checks it). What differs is the code:
-//! the generic kernel compiled for AVX2 reloaded every constant of the polynomial and kept its
-//! 16 partial sums on the stack at every step, about 16 cycles per 8 values on the AMD EPYC
-//! build machine, which left softmax over 4096 × 4096 bound by the exponential rather than by
-//! memory. Here the constants stay in registers and the sums in two of them.
+//! operation for operation, eight lanes at a time ([`exp8_nonpos_fused`]), so the results are
+//! bit for bit those of the generic kernel in `softmax.rs` (a test checks it). What differs is
+//! the code: under perf, the generic kernel compiled for AVX2 reloaded the polynomial's
+//! constants and kept its 16 partial sums on the stack at every step. Here the constants stay in
+//! registers and the sums in two of them: `bench_ops softmax` 1.15× on the AMD EPYC build
+//! machine (8 alternating pairs, BENCHMARKS.md).
 
 use super::exp_f32_avx2::{exp8_nonpos_fused, Consts};
 use super::reduce::max_skipping_nan;
@@ -22,7 +22,8 @@ use std::arch::x86_64::*;
 /// 192) measured slower on the AMD build machine, 0.89× in 6 alternating pairs, and is not done.
 ///
 /// # Safety
-/// [`applies`](super::exp_f32_avx2::applies) returned true; `o` and `i` have the same length, a multiple of `len`.
+/// [`applies`](super::exp_f32_avx2::applies) returned true; `o` and `i` have the same
+/// length, a multiple of `len`.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn softmax_rows(o: &mut [f32], i: &[f32], len: usize) {
     let k = Consts::new();
