@@ -163,12 +163,13 @@ impl Tokenizer {
     }
 
     /// Rows of ids padded to the longest, with the attention mask.
-    pub fn pad(&self, rows: &[Vec<u32>]) -> Batch {
-        let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    pub fn pad<R: AsRef<[u32]>>(&self, rows: &[R]) -> Batch {
+        let seq = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
         let pad = self.pad_id.unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * seq);
         let mut mask = Vec::with_capacity(rows.len() * seq);
         for r in rows {
+            let r = r.as_ref();
             ids.extend_from_slice(r);
             ids.extend(std::iter::repeat_n(pad, seq - r.len()));
             mask.extend(std::iter::repeat_n(1, r.len()));

@@ -108,9 +108,8 @@ pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
     let op = if log { "log_softmax" } else { "softmax" };
     let src = contiguous::<T>(op, x)?;
     let len = x.shape().last().copied().unwrap_or(1);
-    let mut out = crate::storage::alloc_overwrite::<T>(src.len());
     if len == 0 {
-        return Ok(out);
+        return Ok(crate::storage::alloc_overwrite::<T>(src.len()));
     }
     let per = super::rows_per_task(len);
     #[cfg(target_arch = "x86_64")]
@@ -118,19 +117,16 @@ pub fn softmax_float<T: Float>(x: &View, log: bool) -> Result<Vec<T>> {
         && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
         && super::exp_f32_avx2::applies()
     {
-        // SAFETY: T is f32 (checked above), so these are the same elements with the same type
-        let (o, i) = unsafe {
-            (
-                std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, out.len()),
-                std::slice::from_raw_parts(src.as_ptr() as *const f32, src.len()),
-            )
-        };
-        crate::par::zip_chunks_mut(o, len * per, i, len * per, |o, i| {
+        // T is f32: cow_to_f32 borrows and vec_from_f32 hands the same vector back
+        let i = T::cow_to_f32(&src);
+        let mut o = crate::storage::alloc_overwrite::<f32>(i.len());
+        crate::par::zip_chunks_mut(&mut o, len * per, &i, len * per, |o, i| {
             // SAFETY: applies() checked AVX2 and FMA; the chunks are whole rows of len
             unsafe { super::softmax_f32_avx2::softmax_rows(o, i, len) }
         });
-        return Ok(out);
+        return Ok(T::vec_from_f32(o));
     }
+    let mut out = crate::storage::alloc_overwrite::<T>(src.len());
     crate::par::zip_chunks_mut(&mut out, len * per, &src, len * per, |o, i| {
         softmax_rows(o, i, len, log)
     });

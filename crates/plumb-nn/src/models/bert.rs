@@ -552,7 +552,7 @@ impl Embedder {
         order.sort_by_key(|&i| std::cmp::Reverse(rows[i].len()));
         let mut out = vec![Vec::new(); texts.len()];
         for idx in order.chunks(batch_size.max(1)) {
-            let chunk: Vec<Vec<u32>> = idx.iter().map(|&i| rows[i].clone()).collect();
+            let chunk: Vec<&[u32]> = idx.iter().map(|&i| rows[i].as_slice()).collect();
             let batch = self.tokenizer.pad(&chunk);
             let v = self.forward_batch(&batch, device)?;
             let h = v.dims()[1];
