@@ -416,26 +416,99 @@ fn simd_q8_block_dots_match_the_portable_integer_dots() {
     }
 }
 
+/// The `vdpbf16ps` kernel on every layout it reads differently: `a` in place (row-major, even
+/// k) or packed (odd k, transposed), `b` row-major, transposed (a linear layer's weight) or
+/// broadcast over the batch, tiles of fewer rows than the kernel's, and the fused bias,
+/// activation and residual. The output is f32 here, so the sums are checked before rounding.
 #[test]
 fn bf16_dot_product_kernel_matches_reference() {
+    use plumb_cpu::kernels::{matmul::dims, matmul_bf16, matmul_widen::Epilogue};
+    if !matmul_bf16::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16 (or AVX-512 is turned off)");
+        return;
+    }
     let d = dev();
-    for &(batch, m, k, n) in &[(1, 9, 17, 70), (2, 16, 64, 32)] {
+    let mut cases = 0;
+    for &(batch, m, k, n) in &[
+        (1, 9, 17, 70),
+        (2, 16, 64, 32),
+        (1, 13, 48, 130),
+        (3, 1, 8, 5),
+    ] {
         let a = round(DType::BF16, &vals(batch * m * k, 3, -1.0, 1.0));
         let b = round(DType::BF16, &vals(batch * k * n, 4, -1.0, 1.0));
-        let ta = tensor(&a, DType::BF16, &[batch, m, k], &d);
-        let tb = tensor(&b, DType::BF16, &[batch, k, n], &d);
-        match plumb_cpu::kernels::matmul_bf16::matmul_dpbf16(&ta.view(), &tb.view()).unwrap() {
-            None => {
-                eprintln!("skipped: this CPU has no AVX512-BF16");
-                return;
-            }
-            Some(got) => {
-                let got: Vec<f64> = got.into_iter().map(f64::from).collect();
-                let want = mm_ref(&a, &b, batch, m, k, n);
-                assert_close("vdpbf16ps matmul", &got, &want, 1e-5 * (k as f64).sqrt());
-            }
+        let want = mm_ref(&a, &b, batch, m, k, n);
+        let per = |v: &[f64], r: usize, c: usize| -> Vec<f64> {
+            v.chunks(r * c).flat_map(|x| transpose(x, r, c)).collect()
+        };
+        let a_rows = tensor(&a, DType::BF16, &[batch, m, k], &d);
+        let a_cols = tensor(&per(&a, m, k), DType::BF16, &[batch, k, m], &d)
+            .transpose(1, 2)
+            .unwrap();
+        let b_rows = tensor(&b, DType::BF16, &[batch, k, n], &d);
+        let b_cols = tensor(&per(&b, k, n), DType::BF16, &[batch, n, k], &d)
+            .transpose(1, 2)
+            .unwrap();
+        for (ta, tb, what) in [
+            (&a_rows, &b_rows, "a rows, b rows"),
+            (&a_rows, &b_cols, "a rows, b transposed"),
+            (&a_cols, &b_rows, "a transposed, b rows"),
+            (&a_cols, &b_cols, "a transposed, b transposed"),
+        ] {
+            let got = matmul_bf16::matmul::<f32>(
+                &ta.view(),
+                &tb.view(),
+                dims(&ta.view(), &tb.view()),
+                Epilogue::NONE,
+            )
+            .unwrap()
+            .expect("the kernel is available");
+            let got: Vec<f64> = got.into_iter().map(f64::from).collect();
+            assert_close(
+                &format!("vdpbf16ps {batch}x{m}x{k}x{n}, {what}"),
+                &got,
+                &want,
+                1e-5 * (k as f64).sqrt(),
+            );
+            cases += 1;
         }
+        // one weight broadcast over the batch, with a bias, relu and a residual
+        let w = &b[..k * n];
+        let tw = tensor(w, DType::BF16, &[k, n], &d)
+            .broadcast_as([batch, k, n])
+            .unwrap();
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.25 - 1.0).collect();
+        let res: Vec<f32> = (0..batch * m * n).map(|i| (i % 7) as f32 * 0.5).collect();
+        let relu = |row: &mut [f32]| row.iter_mut().for_each(|v| *v = v.max(0.0));
+        let epi = Epilogue {
+            bias: Some(&bias[..]),
+            act: Some(&relu),
+            res: Some(&res[..]),
+        };
+        let got = matmul_bf16::matmul::<f32>(
+            &a_rows.view(),
+            &tw.view(),
+            dims(&a_rows.view(), &tw.view()),
+            epi,
+        )
+        .unwrap()
+        .expect("the kernel is available");
+        let wide: Vec<f64> = (0..batch).flat_map(|_| w.iter().copied()).collect();
+        let want: Vec<f64> = mm_ref(&a, &wide, batch, m, k, n)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v + bias[i % n] as f64).max(0.0) + res[i] as f64)
+            .collect();
+        let got: Vec<f64> = got.into_iter().map(f64::from).collect();
+        assert_close(
+            &format!("vdpbf16ps {batch}x{m}x{k}x{n}, broadcast weight + bias, relu, residual"),
+            &got,
+            &want,
+            1e-5 * (k as f64).sqrt(),
+        );
+        cases += 1;
     }
+    assert_eq!(cases, 20);
 }
 
 #[test]

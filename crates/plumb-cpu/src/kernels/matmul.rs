@@ -4,7 +4,9 @@
 //! batch dims are stride 0). f16 and bf16 are widened to f32, multiplied by the same f32 kernels
 //! (f32 accumulation) and rounded once on the way out (measured faster here than gemm's own f16
 //! kernels: 134–143 vs 102–103 GFLOP/s at 1024, 2 threads, 2026-11-24 13:20 UTC). bf16 can use
-//! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` (opt-in, see there). Products of few
+//! the AVX512-BF16 dot-product kernel in `matmul_bf16.rs` instead, where it was measured faster
+//! than the f32 FMA at run time (see [`matmul_bf16::selected`](super::matmul_bf16::selected)),
+//! bias, activation and residual included. Products of few
 //! rows in f16/bf16 widen block by block instead (`matmul_widen.rs`), and their linear layers
 //! take the bias, activation and residual before the one rounding ([`linear_half`]). An f32
 //! weight the loaders packed into the AVX2 kernel's panels (`matmul_f32_avx2.rs`, [`Rhs`]) is
@@ -58,6 +60,10 @@ pub fn dims(a: &View, b: &View) -> Dims {
 /// Most rows of a half-precision product that [`matmul_widen`] takes (as `matmul_rows` does for
 /// f32).
 const FEW_ROWS: usize = super::matmul_rows::MAX_ROWS;
+
+/// bf16 products of more rows than this (over the batch) use the `vdpbf16ps` kernel where it is
+/// selected.
+const DOT_MIN_ROWS: usize = 16;
 
 /// Below this many multiply-adds per matrix, batches run in parallel with single-threaded gemm.
 const SMALL: usize = 64 * 64 * 64;
@@ -608,15 +614,26 @@ pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
     if let Some(out) = super::matvec::matvec::<T>(a, b, d)? {
         return Ok(out);
     }
-    if TypeId::of::<T>() == TypeId::of::<half::bf16>() {
-        if let Some(out) = super::matmul_bf16::try_matmul_bf16(a, b)? {
-            return Ok(T::slice_from_f32(&out));
-        }
+    if let Some(out) = dot_bf16(a, b, d, Epilogue::NONE)? {
+        return Ok(out);
     }
     match widened::<T>(a, b, d, Epilogue::NONE)? {
         Some(out) => Ok(out),
         None => widened_copies(a, b, d, Epilogue::NONE),
     }
+}
+
+/// bf16 products of more than [`DOT_MIN_ROWS`] rows through `vdpbf16ps` where
+/// [`matmul_bf16::selected`](super::matmul_bf16::selected) picks it; `None` otherwise. Fewer
+/// rows stream the weight once ([`widened`]), which packing it for the kernel would read twice.
+fn dot_bf16<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<T>) -> Result<Option<Vec<T>>> {
+    if TypeId::of::<T>() != TypeId::of::<half::bf16>()
+        || d.batch * d.m <= DOT_MIN_ROWS
+        || !super::matmul_bf16::selected()
+    {
+        return Ok(None);
+    }
+    super::matmul_bf16::matmul(a, b, d, epi)
 }
 
 /// The product of widened f32 copies of `a` and `b` through the gemm crate, with `epi` (its bias
@@ -661,9 +678,9 @@ fn widened_copies<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<f32>) -> R
 
 /// `matmul_bias` (then `act`, then + `res`) for f16 / bf16 as one op: the bias, the activation
 /// and the residual are applied to the f32 sums, which are rounded once (the composed ops round
-/// after each). Few rows go through [`widened`], more through [`widened_copies`]. `None` for
-/// one row (its product streams the weight, [`matvec`](super::matvec::matvec)), for bf16 when
-/// `PLUMB_CPU_BF16_DOT=1` picks its own kernel, and for a bias or residual of another size than
+/// after each). bf16 goes through [`dot_bf16`] where it applies; otherwise few rows go through
+/// [`widened`], more through [`widened_copies`]. `None` for one row (its product streams the
+/// weight, [`matvec`](super::matvec::matvec)) and for a bias or residual of another size than
 /// the output's: the caller composes the ops (and reports a wrong size).
 pub fn linear_half<T: Wide>(
     a: &View,
@@ -673,9 +690,7 @@ pub fn linear_half<T: Wide>(
     res: Option<&View>,
 ) -> Result<Option<Vec<T>>> {
     let d = dims(a, b);
-    if d.batch * d.m < 2
-        || (TypeId::of::<T>() == TypeId::of::<half::bf16>() && super::matmul_bf16::selected())
-    {
+    if d.batch * d.m < 2 {
         return Ok(None);
     }
     let bias = contiguous::<T>("matmul_bias", bias)?;
@@ -691,6 +706,9 @@ pub fn linear_half<T: Wide>(
         act: act.as_deref(),
         res: res.as_deref(),
     };
+    if let Some(out) = dot_bf16(a, b, d, epi)? {
+        return Ok(Some(out));
+    }
     if let Some(out) = widened(a, b, d, epi)? {
         return Ok(Some(out));
     }

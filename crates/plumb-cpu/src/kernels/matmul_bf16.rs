@@ -1,156 +1,346 @@
 //! bf16 matmul with the AVX512-BF16 dot-product instruction (`vdpbf16ps`: 16 f32 lanes, each
-//! adding a·b over a pair of bf16 values), selected at run time. Returns `None` where the CPU
-//! lacks it (the caller widens to f32 and uses the f32 gemm instead).
+//! adding a·b over a pair of bf16 values), selected at run time ([`selected`]). The caller
+//! widens to f32 and uses the f32 gemm where this kernel does not run.
 //!
-//! Layout: k is taken in pairs. B is packed per panel of 32 columns as
-//! `[pair p][column j][2]` (one zmm = 16 columns × 2 k values), A as rows of u32 pairs, both
-//! zero-padded (k to even, rows to MR, columns to NR). The microkernel keeps an MR × NR = 8 × 32
-//! tile of f32 accumulators in 16 registers; column panels run in parallel.
+//! Layout: k is taken in pairs. A pair of bf16 values is one u32, so a row-major `a` with even k
+//! is read in place as rows of pairs; other layouts are packed into such rows. `b` is packed per
+//! panel of [`NR`] columns as `[pair][column]` u32s (one zmm = 16 columns × 2 k values), from a
+//! row-major `b` by interleaving two rows, or from a transposed one (a linear layer's weight) by
+//! copying each column's pairs. The microkernel keeps a tile of up to [`MR`] × [`NR`] f32
+//! accumulators in registers over the whole depth; the bias, activation and residual of a linear
+//! layer are applied to the tile in f32 before it is rounded once into the output.
 
-use plumb_core::{Result, View};
+use super::matmul::{batch_offset, Dims};
+use super::matmul_widen::{Epilogue, Wide};
+use plumb_core::{DType, Result, View};
 
-#[cfg(target_arch = "x86_64")]
-const MR: usize = 4;
-#[cfg(target_arch = "x86_64")]
-const NR: usize = 64;
-/// zmm registers per accumulator row
-#[cfg(target_arch = "x86_64")]
-const NV: usize = NR / 16;
+/// Rows of a tile.
+pub const MR: usize = 6;
+/// Columns of a tile (and of a packed panel of `b`).
+pub const NR: usize = 64;
+/// Row tiles per parallel task.
+const TILES_PER_TASK: usize = 8;
 
-/// The f32 result of a bf16 matmul through `vdpbf16ps`, or `None` when not selected.
+/// Whether bf16 products go through this kernel: `PLUMB_CPU_BF16_DOT=1` / `=0` says so;
+/// otherwise where the CPU has AVX512-BF16 and `vdpbf16ps` was measured at least as fast per flop
+/// as the f32 FMA ([`issue_rate::bf16_dot_pays`]). It was not on the Intel VM of BENCHMARKS.md
+/// (about a quarter of the FMA's rate, so widening to f32 was faster); on AMD Zen 4 it issues at
+/// the FMA's rate with twice its flops.
 ///
-/// Off unless `PLUMB_CPU_BF16_DOT=1`: measured on the 2-core AVX-512 machine of BENCHMARKS.md,
-/// `vdpbf16ps` issues at about 0.9 per ns per core (≈ 59 GFLOP/s), below the f32 FMA path
-/// (≈ 140–160 GFLOP/s per core), so widening to f32 and using the f32 gemm is faster there.
-pub fn try_matmul_bf16(a: &View, b: &View) -> Result<Option<Vec<f32>>> {
-    if selected() {
-        return matmul_dpbf16(a, b);
-    }
-    Ok(None)
-}
-
-/// Whether `PLUMB_CPU_BF16_DOT=1` asks for this kernel.
+/// [`issue_rate::bf16_dot_pays`]: super::issue_rate::bf16_dot_pays
 pub fn selected() -> bool {
-    std::env::var("PLUMB_CPU_BF16_DOT").is_ok_and(|v| v == "1")
+    match std::env::var("PLUMB_CPU_BF16_DOT").as_deref() {
+        Ok("1") => available(),
+        Ok("0") => false,
+        _ => available() && super::issue_rate::bf16_dot_pays(),
+    }
 }
 
-/// bf16 matmul with `vdpbf16ps` where the CPU has AVX512-BF16; `None` elsewhere.
-pub fn matmul_dpbf16(a: &View, b: &View) -> Result<Option<Vec<f32>>> {
+/// Whether this CPU has what the kernel needs (AVX-512 at the dispatch level, AVX512-BF16).
+pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512bf16")
-            && super::simd::level() == super::simd::Level::V4
-        {
-            return Ok(Some(matmul(a, b)?));
-        }
+        super::simd::level() == super::simd::Level::V4
+            && std::arch::is_x86_feature_detected!("avx512bf16")
     }
-    let _ = (a, b);
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// `a · b` (then `epi`) for bf16 operands through `vdpbf16ps`, rounded once into `T`; `None`
+/// where the operands are not bf16 or the CPU lacks the instructions (see [`available`]; the
+/// choice of [`selected`] is the caller's), or the bias or residual is not of the output's size.
+pub fn matmul<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<T>) -> Result<Option<Vec<T>>> {
+    if a.dtype != DType::BF16
+        || b.dtype != DType::BF16
+        || !available()
+        || epi.bias.is_some_and(|v| v.len() != d.n)
+        || epi.res.is_some_and(|v| v.len() != d.batch * d.m * d.n)
+    {
+        return Ok(None);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::matmul(a, b, d, epi).map(Some)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     Ok(None)
 }
 
 #[cfg(target_arch = "x86_64")]
-fn matmul(a: &View, b: &View) -> Result<Vec<f32>> {
+mod x86 {
+    use super::{Dims, Epilogue, Wide, MR, NR, TILES_PER_TASK};
     use crate::par;
-    use crate::storage::contiguous;
+    use crate::storage::{raw_slice, Elem};
     use half::bf16;
-    let d = super::matmul::dims(a, b);
-    let (m, k, n) = (d.m, d.k, d.n);
-    let av = contiguous::<bf16>("matmul", a)?;
-    let bv = contiguous::<bf16>("matmul", b)?;
-    let mut out = vec![0f32; d.batch * m * n];
-    if m * n == 0 || k == 0 {
-        return Ok(out);
-    }
-    let kp = k.div_ceil(2); // pairs
-    let mp = m.div_ceil(MR) * MR;
-    let panels = n.div_ceil(NR);
-    for bi in 0..d.batch {
-        let am = &av[bi * m * k..(bi + 1) * m * k];
-        let bm = &bv[bi * k * n..(bi + 1) * k * n];
-        // A as u32 pairs, rows padded to MR
-        let mut pa = vec![0u32; mp * kp];
-        par::zip_chunks_mut(&mut pa, kp, am, k, |dst, row| {
-            for (p, o) in dst.iter_mut().enumerate() {
-                let lo = row[2 * p].to_bits() as u32;
-                let hi = row.get(2 * p + 1).map_or(0, |v| v.to_bits() as u32);
-                *o = lo | (hi << 16);
-            }
-        });
-        // B packed per panel: [panel][pair][NR][2] as u16
-        let mut pb = vec![0u16; panels * kp * NR * 2];
-        par::chunks_mut(&mut pb, kp * NR * 2, |panel, dst| {
-            let j0 = panel * NR;
-            let cols = NR.min(n - j0);
-            for p in 0..kp {
-                for kk in 0..2 {
-                    let r = 2 * p + kk;
-                    if r >= k {
-                        continue;
-                    }
-                    let src = &bm[r * n + j0..r * n + j0 + cols];
-                    for (j, v) in src.iter().enumerate() {
-                        dst[(p * NR + j) * 2 + kk] = v.to_bits();
-                    }
-                }
-            }
-        });
-        let ob = &mut out[bi * m * n..(bi + 1) * m * n];
-        let ptr = crate::team::SyncPtr::new(ob);
-        par::for_each(panels, |panel| {
-            let bp = &pb[panel * kp * NR * 2..(panel + 1) * kp * NR * 2];
-            let j0 = panel * NR;
-            let cols = NR.min(n - j0);
-            let mut tile = [0f32; MR * NR];
-            for i0 in (0..mp).step_by(MR) {
-                let ap = &pa[i0 * kp..(i0 + MR) * kp];
-                // SAFETY: try_matmul_bf16 checked avx512f and avx512bf16; ap holds MR rows of kp
-                // pairs and bp kp × NR pairs.
-                unsafe { kernel(ap, bp, kp, &mut tile) };
-                let rows = MR.min(m - i0);
-                for r in 0..rows {
-                    // SAFETY: rows i0 + r < m and columns j0..j0 + cols < n of the m × n buffer
-                    // `ob`, borrowed until every panel task has finished; panels write disjoint
-                    // columns.
-                    let dst = unsafe { ptr.slice((i0 + r) * n + j0, cols) };
-                    dst.copy_from_slice(&tile[r * NR..r * NR + cols]);
-                }
-            }
-        });
-    }
-    Ok(out)
-}
+    use plumb_core::{Result, View};
 
-/// tile[MR × NR] = Σ_p A[·, p] · B[p, ·] over `kp` pairs.
-///
-/// # Safety
-/// Needs AVX-512F and AVX512-BF16; `ap` holds MR × kp pairs, `bp` kp × NR × 2 values.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn kernel(ap: &[u32], bp: &[u16], kp: usize, tile: &mut [f32; MR * NR]) {
-    use std::arch::x86_64::*;
-    let mut c = [[_mm512_setzero_ps(); NV]; MR];
-    let bptr = bp.as_ptr();
-    let aptr = ap.as_ptr();
-    for p in 0..kp {
-        let mut bv: [__m512bh; NV] =
-            [std::mem::transmute::<__m512i, __m512bh>(_mm512_setzero_si512()); NV];
-        for (v, b) in bv.iter_mut().enumerate() {
-            *b = std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(
-                bptr.add(p * NR * 2 + v * 32) as *const _,
-            ));
+    /// One bf16 pair (`lo` at the lower k index) as the 32 bits `vdpbf16ps` reads (held as i32:
+    /// packed buffers come from the CPU backend's buffer pool, which holds element types).
+    #[inline(always)]
+    fn pair(lo: bf16, hi: bf16) -> i32 {
+        (lo.to_bits() as u32 | ((hi.to_bits() as u32) << 16)) as i32
+    }
+
+    /// Element (i, j) of a strided matrix at `data[i·rs + j·cs]`.
+    #[derive(Clone, Copy)]
+    struct Strided<'a> {
+        data: &'a [bf16],
+        rs: usize,
+        cs: usize,
+    }
+
+    impl Strided<'_> {
+        #[inline(always)]
+        fn at(&self, i: usize, j: usize) -> bf16 {
+            self.data[i * self.rs + j * self.cs]
         }
-        for (r, cr) in c.iter_mut().enumerate() {
-            let av: __m512bh = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(
-                *aptr.add(r * kp + p) as i32,
-            ));
-            for v in 0..NV {
-                cr[v] = _mm512_dpbf16_ps(cr[v], av, bv[v]);
+    }
+
+    /// `a`'s rows as u32 pairs: in place for a row-major `a` with even k (row stride k/2),
+    /// packed otherwise (the last pair of an odd k with a zero).
+    enum Rows<'a> {
+        InPlace(&'a [bf16]),
+        Packed(Vec<i32>),
+    }
+
+    impl Rows<'_> {
+        fn ptr(&self) -> *const u32 {
+            match self {
+                Rows::InPlace(s) => s.as_ptr() as *const u32,
+                Rows::Packed(v) => v.as_ptr() as *const u32,
             }
         }
     }
-    for (r, cr) in c.iter().enumerate() {
-        for (v, cv) in cr.iter().enumerate() {
-            _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + v * 16), *cv);
+
+    fn rows_of(a: Strided, m: usize, k: usize) -> Rows {
+        if a.cs == 1 && a.rs == k && k.is_multiple_of(2) {
+            return Rows::InPlace(&a.data[..m * k]);
+        }
+        let kp = k.div_ceil(2);
+        let mut out = crate::storage::alloc_overwrite::<i32>(m * kp);
+        par::chunks_mut(&mut out, kp, |i, row| {
+            for (p, o) in row.iter_mut().enumerate() {
+                let hi = if 2 * p + 1 < k {
+                    a.at(i, 2 * p + 1)
+                } else {
+                    bf16::ZERO
+                };
+                *o = pair(a.at(i, 2 * p), hi);
+            }
+        });
+        Rows::Packed(out)
+    }
+
+    /// `b` (k × n) as panels of `[pair][NR columns]`, zero past k and n.
+    fn pack_b(b: Strided, k: usize, n: usize) -> Vec<i32> {
+        let kp = k.div_ceil(2);
+        let panels = n.div_ceil(NR);
+        let mut out = crate::storage::alloc_overwrite::<i32>(panels * kp * NR);
+        par::chunks_mut(&mut out, kp * NR, |panel, dst| {
+            let j0 = panel * NR;
+            let cols = NR.min(n - j0);
+            if b.rs == 1 && b.cs >= k && k.is_multiple_of(2) {
+                // a transposed weight: each column's pairs are adjacent u32s
+                for jj in 0..cols {
+                    let col = &b.data[(j0 + jj) * b.cs..(j0 + jj) * b.cs + k];
+                    for (p, two) in col.chunks_exact(2).enumerate() {
+                        dst[p * NR + jj] = pair(two[0], two[1]);
+                    }
+                }
+            } else if b.cs == 1 {
+                // row-major: interleave rows 2p and 2p + 1
+                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                    let lo = &b.data[2 * p * b.rs + j0..][..cols];
+                    if 2 * p + 1 < k {
+                        let hi = &b.data[(2 * p + 1) * b.rs + j0..][..cols];
+                        for ((o, &l), &h) in d.iter_mut().zip(lo).zip(hi) {
+                            *o = pair(l, h);
+                        }
+                    } else {
+                        for (o, &l) in d.iter_mut().zip(lo) {
+                            *o = pair(l, bf16::ZERO);
+                        }
+                    }
+                }
+            } else {
+                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                    for (jj, o) in d.iter_mut().enumerate().take(cols) {
+                        let hi = if 2 * p + 1 < k {
+                            b.at(2 * p + 1, j0 + jj)
+                        } else {
+                            bf16::ZERO
+                        };
+                        *o = pair(b.at(2 * p, j0 + jj), hi);
+                    }
+                }
+            }
+            for d in dst.chunks_exact_mut(NR) {
+                d[cols..].fill(0);
+            }
+        });
+        out
+    }
+
+    fn strided<'a>(data: &'a [bf16], v: &View, bi: usize) -> Strided<'a> {
+        let r = v.layout.rank();
+        Strided {
+            data: &data[super::batch_offset(v.layout, bi)..],
+            rs: v.layout.strides[r - 2],
+            cs: v.layout.strides[r - 1],
+        }
+    }
+
+    pub fn matmul<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<T>) -> Result<Vec<T>> {
+        let (m, k, n) = (d.m, d.k, d.n);
+        let da = raw_slice::<bf16>("matmul", a)?;
+        let db = raw_slice::<bf16>("matmul", b)?;
+        let len = d.batch * m * n;
+        let mut out = crate::storage::alloc_overwrite::<T>(len);
+        if len == 0 {
+            return Ok(out);
+        }
+        let kp = k.div_ceil(2);
+        let panels = n.div_ceil(NR);
+        let row_tiles = m.div_ceil(MR);
+        let tasks_per_panel = row_tiles.div_ceil(TILES_PER_TASK);
+        // a weight broadcast over the batch is packed once
+        let b_shared = (0..d.batch).all(|bi| super::batch_offset(b.layout, bi) == b.layout.offset);
+        let mut packed_b = None;
+        for bi in 0..d.batch {
+            if packed_b.is_none() || !b_shared {
+                packed_b = Some(pack_b(strided(db, b, bi), k, n));
+            }
+            let pb = packed_b.as_deref().unwrap_or_default();
+            let rows = rows_of(strided(da, a, bi), m, k);
+            let ars = if matches!(rows, Rows::InPlace(_)) {
+                k / 2
+            } else {
+                kp
+            };
+            // the address of a's pairs, shared by the tasks, which only read through it
+            let ap = rows.ptr() as usize;
+            let ob = &mut out[bi * m * n..(bi + 1) * m * n];
+            let optr = crate::team::SyncPtr::new(ob);
+            par::for_each(panels * tasks_per_panel, |task| {
+                let (panel, chunk) = (task / tasks_per_panel, task % tasks_per_panel);
+                let j0 = panel * NR;
+                let cols = NR.min(n - j0);
+                let bp = &pb[panel * kp * NR..(panel + 1) * kp * NR];
+                let mut tile = [0f32; MR * NR];
+                let first = chunk * TILES_PER_TASK;
+                for t in first..(first + TILES_PER_TASK).min(row_tiles) {
+                    let i0 = t * MR;
+                    let rows = MR.min(m - i0);
+                    // SAFETY: the CPU has AVX-512F and AVX512-BF16 (`available`); rows i0..i0 +
+                    // rows of `a` hold kp pairs each at stride ars, `bp` kp × NR pairs.
+                    unsafe {
+                        kernel(
+                            (ap as *const u32).add(i0 * ars),
+                            ars,
+                            rows,
+                            bp,
+                            kp,
+                            &mut tile,
+                        )
+                    };
+                    for r in 0..rows {
+                        let row = &mut tile[r * NR..r * NR + cols];
+                        if let Some(bias) = epi.bias {
+                            for (v, b) in row.iter_mut().zip(&bias[j0..j0 + cols]) {
+                                *v += b.to_acc();
+                            }
+                        }
+                        if let Some(act) = epi.act {
+                            act(row);
+                        }
+                        let at = (i0 + r) * n + j0;
+                        if let Some(res) = epi.res {
+                            let res = &res[bi * m * n + at..][..cols];
+                            for (v, x) in row.iter_mut().zip(res) {
+                                *v += x.to_acc();
+                            }
+                        }
+                        // SAFETY: row i0 + r < m, columns j0..j0 + cols ≤ n of batch bi's
+                        // m × n output, borrowed until every task has finished; tasks write
+                        // disjoint (row, panel) blocks.
+                        let dst = unsafe { optr.slice(at, cols) };
+                        super::super::simd::map_chunk(dst, row, &|v: f32| T::from_acc(v));
+                    }
+                }
+            });
+            if let Rows::Packed(v) = rows {
+                crate::pool::give(<i32 as Elem>::wrap(v));
+            }
+        }
+        if let Some(v) = packed_b {
+            crate::pool::give(<i32 as Elem>::wrap(v));
+        }
+        Ok(out)
+    }
+
+    /// tile[r][j] = Σ_p A[r][p] · B[p][j] for r < rows (≤ MR), j < NR, over `kp` pairs.
+    ///
+    /// # Safety
+    /// Needs AVX-512F and AVX512-BF16; `ap` points at `rows` rows of `kp` u32 pairs at stride
+    /// `ars` (any alignment), `bp` holds kp × NR pairs.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn kernel(
+        ap: *const u32,
+        ars: usize,
+        rows: usize,
+        bp: &[i32],
+        kp: usize,
+        tile: &mut [f32; MR * NR],
+    ) {
+        match rows {
+            6 => kernel_rows::<6>(ap, ars, bp, kp, tile),
+            5 => kernel_rows::<5>(ap, ars, bp, kp, tile),
+            4 => kernel_rows::<4>(ap, ars, bp, kp, tile),
+            3 => kernel_rows::<3>(ap, ars, bp, kp, tile),
+            2 => kernel_rows::<2>(ap, ars, bp, kp, tile),
+            _ => kernel_rows::<1>(ap, ars, bp, kp, tile),
+        }
+    }
+
+    /// [`kernel`] for R rows.
+    ///
+    /// # Safety
+    /// As [`kernel`], with R for `rows`.
+    #[inline(always)]
+    unsafe fn kernel_rows<const R: usize>(
+        ap: *const u32,
+        ars: usize,
+        bp: &[i32],
+        kp: usize,
+        tile: &mut [f32; MR * NR],
+    ) {
+        use std::arch::x86_64::*;
+        const NV: usize = NR / 16;
+        let mut c = [[_mm512_setzero_ps(); NV]; R];
+        let bptr = bp.as_ptr();
+        for p in 0..kp {
+            let mut bv = [_mm512_setzero_si512(); NV];
+            for (v, b) in bv.iter_mut().enumerate() {
+                *b = _mm512_loadu_si512(bptr.add(p * NR + v * 16) as *const _);
+            }
+            for (r, cr) in c.iter_mut().enumerate() {
+                let a = std::ptr::read_unaligned(ap.add(r * ars + p));
+                let av: __m512bh =
+                    std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(a as i32));
+                for v in 0..NV {
+                    cr[v] = _mm512_dpbf16_ps(
+                        cr[v],
+                        av,
+                        std::mem::transmute::<__m512i, __m512bh>(bv[v]),
+                    );
+                }
+            }
+        }
+        for (r, cr) in c.iter().enumerate() {
+            for (v, cv) in cr.iter().enumerate() {
+                _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + v * 16), *cv);
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod copy;
 #[cfg(target_arch = "x86_64")]
 pub mod exp_f32_avx2;
 pub mod index;
+pub mod issue_rate;
 pub mod matmul;
 pub mod matmul_bf16;
 pub mod matmul_f32_avx2;
