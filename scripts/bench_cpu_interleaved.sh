@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Plumb's CPU model benchmarks alternating with the peers, ROUNDS times (default 3): MiniLM
 # (sentence-transformers, ONNX Runtime, then Plumb; batch 32, then the same at batch 1 through
-# scripts/peers_minilm_batch.py) and SmolLM2 Q4_1 (llama.cpp, then
+# scripts/peers_minilm_batch.py) and SmolLM2 Q4_1 (llama.cpp and transformers in f32, then
 # Plumb prefill + decode). On a noisy shared machine alternating rounds show the spread that
 # one back-to-back run hides. Needs ../shared/peers/setup.sh (venv at $PEERS_VENV or
 # /tmp/peers-venv, with llama-cpp-python), scripts/fetch_models.sh and the sentence/prompt files
@@ -22,7 +22,7 @@ for i in $(seq 1 "${ROUNDS:-3}"); do
   (cd "$PEERS" && PEERS_THREADS=2 PEERS_MINILM_BATCH=1 PEERS_DIR="$PEERS" \
     "$PY" "$ROOT/scripts/peers_minilm_batch.py" "$MODELS/all-MiniLM-L6-v2" 2>&1 | pick)
   plumb embed1
-  (cd "$PEERS" && PEERS_THREADS=2 PEERS_FRAMEWORKS=llama.cpp \
+  (cd "$PEERS" && PEERS_THREADS=2 PEERS_FRAMEWORKS="${PEERS_LLM_FRAMEWORKS:-llama.cpp,transformers}" \
     PEERS_LLM_GGUF="$MODELS/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$PY" llm_py.py 2>&1 | pick)
   plumb llm-q4_1
 done

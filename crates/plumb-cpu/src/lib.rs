@@ -365,23 +365,36 @@ impl Backend for CpuBackend {
     }
 
     fn pack_matmul_weight(&self, w: View) -> Result<Option<StorageRef>> {
-        use kernels::matmul_f32_avx2::{packs_weights, PackedB, NR};
+        use kernels::{matmul_bf16, matmul_f32_avx2};
         let shape = w.shape();
-        // only whole f32 matrices whose panels take no padding (the same size as the storage)
-        if w.dtype != DType::F32
-            || shape.len() != 2
-            || !shape[1].is_multiple_of(NR)
-            || !w.layout.is_contiguous_from_start()
-            || !packs_weights()
-        {
+        // only whole matrices whose panels take no padding (the same size as the storage)
+        if shape.len() != 2 || !w.layout.is_contiguous_from_start() {
             return Ok(None);
         }
-        self.run(|| {
-            let b = storage::raw_slice::<f32>("pack_matmul_weight", &w)?;
-            let (k, n) = (shape[0], shape[1]);
-            Ok(PackedB::pack(b, k, n, n)
-                .map(|p| Arc::new(storage::CpuStorage::panels(p)) as StorageRef))
-        })
+        let (k, n) = (shape[0], shape[1]);
+        match w.dtype {
+            DType::F32
+                if n.is_multiple_of(matmul_f32_avx2::NR) && matmul_f32_avx2::packs_weights() =>
+            {
+                self.run(|| {
+                    let b = storage::raw_slice::<f32>("pack_matmul_weight", &w)?;
+                    Ok(matmul_f32_avx2::PackedB::pack(b, k, n, n)
+                        .map(|p| Arc::new(storage::CpuStorage::panels(p)) as StorageRef))
+                })
+            }
+            DType::BF16
+                if n.is_multiple_of(matmul_bf16::NR)
+                    && k.is_multiple_of(2)
+                    && matmul_bf16::selected() =>
+            {
+                self.run(|| {
+                    let b = storage::raw_slice::<half::bf16>("pack_matmul_weight", &w)?;
+                    Ok(matmul_bf16::PackedBf16::pack(b, k, n)
+                        .map(|p| Arc::new(storage::CpuStorage::panels_bf16(p)) as StorageRef))
+                })
+            }
+            _ => Ok(None),
+        }
     }
 
     fn index_select(&self, x: View, ids: View, dim: usize) -> Result<StorageRef> {
@@ -423,7 +436,7 @@ impl Backend for CpuBackend {
             return Ok(false);
         };
         // a weight held in matmul panels is not written in place: core rebuilds it with cat
-        if dst.packed_panels().is_some() {
+        if dst.is_panels() {
             return Ok(false);
         }
         let dt = src.dtype;

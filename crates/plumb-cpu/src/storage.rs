@@ -1,6 +1,7 @@
 //! `CpuStorage`: typed host buffers, the element traits the kernels are generic over, and the
 //! helpers that turn a [`View`] into a slice (borrowed when contiguous, gathered otherwise).
 
+use crate::kernels::matmul_bf16::PackedBf16;
 use crate::kernels::matmul_f32_avx2::PackedB;
 use half::{bf16, f16};
 use plumb_core::ByteCounter;
@@ -28,17 +29,47 @@ pub struct CpuStorage {
     /// `Some(k)`: a quantized matrix of rows of `k` values in the packed layout of
     /// `kernels/qpack.rs` (readers other than qmatmul unpack it; see [`CpuStorage::plain_bytes`]).
     packed_k: Option<usize>,
-    /// An f32 weight packed into the AVX2 kernel's panels ([`CpuStorage::panels`]); `data` is
-    /// then empty and every other reader sees the row-major copy made on its first read.
+    /// A weight packed into a matmul kernel's panels (f32: the AVX2 kernel's,
+    /// [`CpuStorage::panels`]; bf16: the `vdpbf16ps` kernel's, [`CpuStorage::panels_bf16`]);
+    /// `data` is then empty and every other reader sees the row-major copy made on its first
+    /// read.
     panels: Option<Box<Panels>>,
 }
 
-/// A weight held as [`PackedB`] panels, and the row-major values once some reader other than
-/// matmul asked for them.
+/// A weight held as a matmul kernel's panels, and the row-major values once some reader other
+/// than matmul asked for them.
 #[derive(Debug)]
 struct Panels {
-    b: PackedB,
+    b: Packed,
     plain: std::sync::OnceLock<Data>,
+}
+
+#[derive(Debug)]
+enum Packed {
+    F32(PackedB),
+    Bf16(PackedBf16),
+}
+
+impl Packed {
+    fn bytes(&self) -> usize {
+        match self {
+            Packed::F32(b) => b.bytes(),
+            Packed::Bf16(b) => b.bytes(),
+        }
+    }
+    /// Bytes of the row-major copy.
+    fn plain_bytes(&self) -> usize {
+        match self {
+            Packed::F32(b) => b.k() * b.n() * 4,
+            Packed::Bf16(b) => b.k() * b.n() * 2,
+        }
+    }
+    fn unpack(&self) -> Data {
+        match self {
+            Packed::F32(b) => Data::F32(b.unpack()),
+            Packed::Bf16(b) => Data::BF16(b.unpack()),
+        }
+    }
 }
 
 /// Live bytes of every CPU storage in the process (all CPU backends share the host's memory),
@@ -57,10 +88,17 @@ impl CpuStorage {
     }
     /// An f32 matrix [k, n] packed for the matmul kernel ([`PackedB`]).
     pub fn panels(b: PackedB) -> CpuStorage {
+        CpuStorage::packed_weight(DType::F32, Data::F32(Vec::new()), Packed::F32(b))
+    }
+    /// A bf16 matrix [k, n] packed for the `vdpbf16ps` kernel ([`PackedBf16`]).
+    pub fn panels_bf16(b: PackedBf16) -> CpuStorage {
+        CpuStorage::packed_weight(DType::BF16, Data::BF16(Vec::new()), Packed::Bf16(b))
+    }
+    fn packed_weight(dtype: DType, empty: Data, b: Packed) -> CpuStorage {
         BYTES.add(b.bytes() as u64);
         CpuStorage {
-            dtype: DType::F32,
-            data: Data::F32(Vec::new()),
+            dtype,
+            data: empty,
             packed_k: None,
             panels: Some(Box::new(Panels {
                 b,
@@ -70,7 +108,21 @@ impl CpuStorage {
     }
     /// The packed panels of an f32 weight stored so, else `None`.
     pub fn packed_panels(&self) -> Option<&PackedB> {
-        self.panels.as_ref().map(|p| &p.b)
+        match self.panels.as_deref()?.b {
+            Packed::F32(ref b) => Some(b),
+            Packed::Bf16(_) => None,
+        }
+    }
+    /// The packed panels of a bf16 weight stored so, else `None`.
+    pub fn packed_bf16(&self) -> Option<&PackedBf16> {
+        match self.panels.as_deref()?.b {
+            Packed::Bf16(ref b) => Some(b),
+            Packed::F32(_) => None,
+        }
+    }
+    /// Whether this is a weight held in a matmul kernel's panels (not writable in place).
+    pub fn is_panels(&self) -> bool {
+        self.panels.is_some()
     }
     /// A quantized matrix with rows of `k` values, already in the packed layout (`bytes`).
     pub fn packed(dtype: DType, bytes: Vec<u8>, k: usize) -> CpuStorage {
@@ -105,9 +157,8 @@ impl CpuStorage {
     pub fn data(&self) -> &Data {
         match &self.panels {
             Some(p) => p.plain.get_or_init(|| {
-                let v = p.b.unpack();
-                BYTES.add((v.len() * 4) as u64);
-                Data::F32(v)
+                BYTES.add(p.b.plain_bytes() as u64);
+                p.b.unpack()
             }),
             None => &self.data,
         }
@@ -126,7 +177,7 @@ impl CpuStorage {
     /// Bytes held: the buffer, or a packed weight's panels and its row-major copy if made.
     fn held_bytes(&self) -> usize {
         match &self.panels {
-            Some(p) => p.b.bytes() + p.plain.get().map_or(0, |_| p.b.k() * p.b.n() * 4),
+            Some(p) => p.b.bytes() + p.plain.get().map_or(0, |_| p.b.plain_bytes()),
             None => self.bytes().len(),
         }
     }

@@ -460,6 +460,7 @@ fn bf16_dot_product_kernel_matches_reference() {
                 &tb.view(),
                 dims(&ta.view(), &tb.view()),
                 Epilogue::NONE,
+                None,
             )
             .unwrap()
             .expect("the kernel is available");
@@ -490,6 +491,7 @@ fn bf16_dot_product_kernel_matches_reference() {
             &tw.view(),
             dims(&a_rows.view(), &tw.view()),
             epi,
+            None,
         )
         .unwrap()
         .expect("the kernel is available");
@@ -509,6 +511,58 @@ fn bf16_dot_product_kernel_matches_reference() {
         cases += 1;
     }
     assert_eq!(cases, 20);
+}
+
+/// A bf16 weight [n, k] as the loaders keep it is packed for the `vdpbf16ps` kernel exactly where
+/// that kernel is selected, and every product with it, one row included, then reads the panels:
+/// the same values as the f64 product, and the read-back is the weight.
+#[test]
+fn bf16_weights_are_packed_where_the_dot_product_kernel_is_selected() {
+    use plumb_cpu::kernels::matmul_bf16;
+    use plumb_cpu::storage::CpuStorage;
+    let d = dev();
+    let (k, n) = (96, 128);
+    let wt = round(DType::BF16, &vals(k * n, 5, -1.0, 1.0)); // [k, n]
+    let w = tensor(&wt, DType::BF16, &[k, n], &d)
+        .t()
+        .unwrap()
+        .packed_for_matmul()
+        .unwrap();
+    let packed = w
+        .storage()
+        .as_any()
+        .downcast_ref::<CpuStorage>()
+        .and_then(|s| s.packed_bf16())
+        .is_some();
+    assert_eq!(
+        packed,
+        matmul_bf16::selected(),
+        "packed for vdpbf16ps: {packed}, kernel selected: {}",
+        matmul_bf16::selected()
+    );
+    if !packed {
+        eprintln!("skipped the packed products: the vdpbf16ps kernel is not selected here");
+    }
+    for m in [1, 3, 40] {
+        let x = round(DType::BF16, &vals(m * k, 6, -1.0, 1.0));
+        let got = read(
+            &tensor(&x, DType::BF16, &[m, k], &d)
+                .matmul(&w.t().unwrap())
+                .unwrap(),
+        );
+        let want = mm_ref(&x, &wt, 1, m, k, n);
+        assert_close(
+            &format!("[{m},{k}]·packed [{n},{k}]ᵀ"),
+            &got,
+            &want,
+            mm_tol(DType::BF16, k),
+        );
+    }
+    assert_eq!(
+        read(&w),
+        transpose(&wt, k, n),
+        "read-back of the packed weight"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! multiplied from its panels whenever the view is the whole weight; other views read the
 //! row-major copy the storage makes on first use.
 
+use super::matmul_bf16::PackedBf16;
 use super::matmul_f32_avx2::PackedB;
 use super::matmul_widen::{matmul_widen, Epilogue, Strided, Wide};
 use super::unary::RowMap;
@@ -476,14 +477,14 @@ pub(super) fn grid(m: usize, n: usize, threads: usize) -> (usize, usize) {
 }
 
 /// Every batch dim of `l` (all but the last two) has stride 0 or size 1.
-fn broadcast_batch(l: &Layout) -> bool {
+pub(crate) fn broadcast_batch(l: &Layout) -> bool {
     let r = l.rank();
     (0..r - 2).all(|d| l.shape[d] == 1 || l.strides[d] == 0)
 }
 
 /// The row stride when every dim but the last steps through memory as one evenly spaced run of
 /// rows (batch dims folded into the row dim), else `None`.
-fn uniform_rows(l: &Layout) -> Option<isize> {
+pub(crate) fn uniform_rows(l: &Layout) -> Option<isize> {
     let r = l.rank();
     let rs = l.strides[r - 2];
     let mut expect = rs * l.shape[r - 2];
@@ -597,24 +598,34 @@ fn packed_weight<'a, T: 'static>(b: &View<'a>, d: Dims) -> Option<&'a PackedB> {
     let p = crate::storage::storage_of("matmul", b)
         .ok()?
         .packed_panels()?;
+    whole_weight(b, d, (p.k(), p.n())).then_some(p)
+}
+
+/// [`packed_weight`] for a bf16 weight packed for the `vdpbf16ps` kernel.
+fn packed_weight_bf16<'a>(b: &View<'a>, d: Dims) -> Option<&'a PackedBf16> {
+    let p = crate::storage::storage_of("matmul", b)
+        .ok()?
+        .packed_bf16()?;
+    whole_weight(b, d, (p.k(), p.n())).then_some(p)
+}
+
+/// Whether `b` views the whole of a packed (k, n) weight: k × n row-major from its start,
+/// broadcast over any batch dims.
+fn whole_weight(b: &View, d: Dims, (k, n): (usize, usize)) -> bool {
     let l = b.layout;
     let r = l.rank();
-    let whole = (p.k(), p.n()) == (d.k, d.n)
-        && l.offset == 0
-        && l.strides[r - 2..] == [d.n, 1]
-        && broadcast_batch(l);
-    whole.then_some(p)
+    (k, n) == (d.k, d.n) && l.offset == 0 && l.strides[r - 2..] == [d.n, 1] && broadcast_batch(l)
 }
 
 /// `matmul_f16` / `matmul_bf16`: widen to f32, multiply, round once; one row times a row-major
 /// matrix streams it as it is ([`matvec`](super::matvec::matvec), accumulating in f32).
 pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
     let d = dims(a, b);
-    // one row (decoding): stream b in its own type, half the bytes of a widened copy
-    if let Some(out) = super::matvec::matvec::<T>(a, b, d)? {
+    if let Some(out) = dot_bf16(a, b, d, Epilogue::NONE)? {
         return Ok(out);
     }
-    if let Some(out) = dot_bf16(a, b, d, Epilogue::NONE)? {
+    // one row (decoding): stream b in its own type, half the bytes of a widened copy
+    if let Some(out) = super::matvec::matvec::<T>(a, b, d)? {
         return Ok(out);
     }
     match widened::<T>(a, b, d, Epilogue::NONE)? {
@@ -623,17 +634,20 @@ pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
     }
 }
 
-/// bf16 products of more than [`DOT_MIN_ROWS`] rows through `vdpbf16ps` where
-/// [`matmul_bf16::selected`](super::matmul_bf16::selected) picks it; `None` otherwise. Fewer
-/// rows stream the weight once ([`widened`]), which packing it for the kernel would read twice.
+/// bf16 products through `vdpbf16ps` where
+/// [`matmul_bf16::selected`](super::matmul_bf16::selected) picks it: any number of rows times a
+/// weight packed for it at load, more than [`DOT_MIN_ROWS`] rows otherwise; `None` elsewhere.
+/// Fewer rows stream an unpacked weight once ([`widened`], [`matvec`](super::matvec::matvec)),
+/// which packing it on every call would read twice.
 fn dot_bf16<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<T>) -> Result<Option<Vec<T>>> {
-    if TypeId::of::<T>() != TypeId::of::<half::bf16>()
-        || d.batch * d.m <= DOT_MIN_ROWS
-        || !super::matmul_bf16::selected()
-    {
+    if TypeId::of::<T>() != TypeId::of::<half::bf16>() || !super::matmul_bf16::selected() {
         return Ok(None);
     }
-    super::matmul_bf16::matmul(a, b, d, epi)
+    let packed = packed_weight_bf16(b, d);
+    if packed.is_none() && d.batch * d.m <= DOT_MIN_ROWS {
+        return Ok(None);
+    }
+    super::matmul_bf16::matmul(a, b, d, epi, packed)
 }
 
 /// The product of widened f32 copies of `a` and `b` through the gemm crate, with `epi` (its bias
@@ -690,7 +704,8 @@ pub fn linear_half<T: Wide>(
     res: Option<&View>,
 ) -> Result<Option<Vec<T>>> {
     let d = dims(a, b);
-    if d.batch * d.m < 2 {
+    // one row streams an unpacked weight (matvec) and adds the rest after
+    if d.batch * d.m < 2 && packed_weight_bf16(b, d).is_none() {
         return Ok(None);
     }
     let bias = contiguous::<T>("matmul_bias", bias)?;
@@ -708,6 +723,9 @@ pub fn linear_half<T: Wide>(
     };
     if let Some(out) = dot_bf16(a, b, d, epi)? {
         return Ok(Some(out));
+    }
+    if d.batch * d.m < 2 {
+        return Ok(None);
     }
     if let Some(out) = widened(a, b, d, epi)? {
         return Ok(Some(out));

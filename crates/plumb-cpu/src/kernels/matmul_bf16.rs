@@ -10,8 +10,10 @@
 //! accumulators in registers over the whole depth; the bias, activation and residual of a linear
 //! layer are applied to the tile in f32 before it is rounded once into the output.
 
-use super::matmul::{batch_offset, Dims};
+use super::matmul::{batch_offset, broadcast_batch, uniform_rows, Dims};
 use super::matmul_widen::{Epilogue, Wide};
+use crate::par;
+use half::bf16;
 use plumb_core::{DType, Result, View};
 
 /// Rows of a tile.
@@ -50,137 +52,207 @@ pub fn available() -> bool {
 /// `a · b` (then `epi`) for bf16 operands through `vdpbf16ps`, rounded once into `T`; `None`
 /// where the operands are not bf16 or the CPU lacks the instructions (see [`available`]; the
 /// choice of [`selected`] is the caller's), or the bias or residual is not of the output's size.
-pub fn matmul<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<T>) -> Result<Option<Vec<T>>> {
+/// `packed`: `b`'s panels, where `b` is a whole weight packed at load ([`PackedBf16`]; its
+/// values are then not read from `b`).
+pub fn matmul<T: Wide>(
+    a: &View,
+    b: &View,
+    d: Dims,
+    epi: Epilogue<T>,
+    packed: Option<&PackedBf16>,
+) -> Result<Option<Vec<T>>> {
     if a.dtype != DType::BF16
         || b.dtype != DType::BF16
         || !available()
         || epi.bias.is_some_and(|v| v.len() != d.n)
         || epi.res.is_some_and(|v| v.len() != d.batch * d.m * d.n)
+        || packed.is_some_and(|p| (p.k, p.n) != (d.k, d.n))
     {
         return Ok(None);
     }
     #[cfg(target_arch = "x86_64")]
     {
-        x86::matmul(a, b, d, epi).map(Some)
+        x86::matmul(a, b, d, epi, packed).map(Some)
     }
     #[cfg(not(target_arch = "x86_64"))]
     Ok(None)
 }
 
+/// A bf16 weight [k, n] packed once (at load) in the panels [`matmul`] reads: no per-call
+/// packing, and products of any number of rows, one included, go to the kernel.
+#[derive(Debug)]
+pub struct PackedBf16 {
+    data: Vec<i32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedBf16 {
+    /// Pack a row-major [k, n] matrix; `None` where `b` is shorter than that.
+    pub fn pack(b: &[bf16], k: usize, n: usize) -> Option<PackedBf16> {
+        if b.len() < k * n {
+            return None;
+        }
+        let data = pack_b(
+            Strided {
+                data: b,
+                rs: n,
+                cs: 1,
+            },
+            k,
+            n,
+        );
+        Some(PackedBf16 { data, k, n })
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Bytes held (k·n·2 where k is even and n a multiple of [`NR`]).
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+    /// The row-major [k, n] values.
+    pub fn unpack(&self) -> Vec<bf16> {
+        let (k, n) = (self.k, self.n);
+        let kp = k.div_ceil(2);
+        let mut out = vec![bf16::ZERO; k * n];
+        for (panel, src) in self.data.chunks(kp * NR).enumerate() {
+            let j0 = panel * NR;
+            let cols = NR.min(n - j0);
+            for (p, row) in src.chunks_exact(NR).enumerate() {
+                for (jj, &v) in row[..cols].iter().enumerate() {
+                    let v = v as u32;
+                    out[2 * p * n + j0 + jj] = bf16::from_bits(v as u16);
+                    if 2 * p + 1 < k {
+                        out[(2 * p + 1) * n + j0 + jj] = bf16::from_bits((v >> 16) as u16);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One bf16 pair (`lo` at the lower k index) as the 32 bits `vdpbf16ps` reads (held as i32:
+/// packed buffers come from the CPU backend's buffer pool, which holds element types).
+#[inline(always)]
+fn pair(lo: bf16, hi: bf16) -> i32 {
+    (lo.to_bits() as u32 | ((hi.to_bits() as u32) << 16)) as i32
+}
+
+/// Element (i, j) of a strided matrix at `data[i·rs + j·cs]`.
+#[derive(Clone, Copy)]
+struct Strided<'a> {
+    data: &'a [bf16],
+    rs: usize,
+    cs: usize,
+}
+
+impl Strided<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> bf16 {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// `a`'s rows as u32 pairs: in place for a row-major `a` with even k (row stride k/2),
+/// packed otherwise (the last pair of an odd k with a zero).
+enum Rows<'a> {
+    InPlace(&'a [bf16]),
+    Packed(Vec<i32>),
+}
+
+impl Rows<'_> {
+    fn ptr(&self) -> *const u32 {
+        match self {
+            Rows::InPlace(s) => s.as_ptr() as *const u32,
+            Rows::Packed(v) => v.as_ptr() as *const u32,
+        }
+    }
+}
+
+fn rows_of(a: Strided, m: usize, k: usize) -> Rows {
+    if a.cs == 1 && a.rs == k && k.is_multiple_of(2) {
+        return Rows::InPlace(&a.data[..m * k]);
+    }
+    let kp = k.div_ceil(2);
+    let mut out = crate::storage::alloc_overwrite::<i32>(m * kp);
+    par::chunks_mut(&mut out, kp, |i, row| {
+        for (p, o) in row.iter_mut().enumerate() {
+            let hi = if 2 * p + 1 < k {
+                a.at(i, 2 * p + 1)
+            } else {
+                bf16::ZERO
+            };
+            *o = pair(a.at(i, 2 * p), hi);
+        }
+    });
+    Rows::Packed(out)
+}
+
+/// `b` (k × n) as panels of `[pair][NR columns]`, zero past k and n.
+fn pack_b(b: Strided, k: usize, n: usize) -> Vec<i32> {
+    let kp = k.div_ceil(2);
+    let panels = n.div_ceil(NR);
+    let mut out = crate::storage::alloc_overwrite::<i32>(panels * kp * NR);
+    par::chunks_mut(&mut out, kp * NR, |panel, dst| {
+        let j0 = panel * NR;
+        let cols = NR.min(n - j0);
+        if b.rs == 1 && b.cs >= k && k.is_multiple_of(2) {
+            // a transposed weight: each column's pairs are adjacent u32s
+            for jj in 0..cols {
+                let col = &b.data[(j0 + jj) * b.cs..(j0 + jj) * b.cs + k];
+                for (p, two) in col.chunks_exact(2).enumerate() {
+                    dst[p * NR + jj] = pair(two[0], two[1]);
+                }
+            }
+        } else if b.cs == 1 {
+            // row-major: interleave rows 2p and 2p + 1
+            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                let lo = &b.data[2 * p * b.rs + j0..][..cols];
+                if 2 * p + 1 < k {
+                    let hi = &b.data[(2 * p + 1) * b.rs + j0..][..cols];
+                    for ((o, &l), &h) in d.iter_mut().zip(lo).zip(hi) {
+                        *o = pair(l, h);
+                    }
+                } else {
+                    for (o, &l) in d.iter_mut().zip(lo) {
+                        *o = pair(l, bf16::ZERO);
+                    }
+                }
+            }
+        } else {
+            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                for (jj, o) in d.iter_mut().enumerate().take(cols) {
+                    let hi = if 2 * p + 1 < k {
+                        b.at(2 * p + 1, j0 + jj)
+                    } else {
+                        bf16::ZERO
+                    };
+                    *o = pair(b.at(2 * p, j0 + jj), hi);
+                }
+            }
+        }
+        for d in dst.chunks_exact_mut(NR) {
+            d[cols..].fill(0);
+        }
+    });
+    out
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Dims, Epilogue, Wide, MR, NR, TILES_PER_TASK};
+    use super::{
+        broadcast_batch, pack_b, rows_of, uniform_rows, Dims, Epilogue, PackedBf16, Rows, Strided,
+        Wide, MR, NR, TILES_PER_TASK,
+    };
     use crate::par;
     use crate::storage::{raw_slice, Elem};
     use half::bf16;
     use plumb_core::{Result, View};
-
-    /// One bf16 pair (`lo` at the lower k index) as the 32 bits `vdpbf16ps` reads (held as i32:
-    /// packed buffers come from the CPU backend's buffer pool, which holds element types).
-    #[inline(always)]
-    fn pair(lo: bf16, hi: bf16) -> i32 {
-        (lo.to_bits() as u32 | ((hi.to_bits() as u32) << 16)) as i32
-    }
-
-    /// Element (i, j) of a strided matrix at `data[i·rs + j·cs]`.
-    #[derive(Clone, Copy)]
-    struct Strided<'a> {
-        data: &'a [bf16],
-        rs: usize,
-        cs: usize,
-    }
-
-    impl Strided<'_> {
-        #[inline(always)]
-        fn at(&self, i: usize, j: usize) -> bf16 {
-            self.data[i * self.rs + j * self.cs]
-        }
-    }
-
-    /// `a`'s rows as u32 pairs: in place for a row-major `a` with even k (row stride k/2),
-    /// packed otherwise (the last pair of an odd k with a zero).
-    enum Rows<'a> {
-        InPlace(&'a [bf16]),
-        Packed(Vec<i32>),
-    }
-
-    impl Rows<'_> {
-        fn ptr(&self) -> *const u32 {
-            match self {
-                Rows::InPlace(s) => s.as_ptr() as *const u32,
-                Rows::Packed(v) => v.as_ptr() as *const u32,
-            }
-        }
-    }
-
-    fn rows_of(a: Strided, m: usize, k: usize) -> Rows {
-        if a.cs == 1 && a.rs == k && k.is_multiple_of(2) {
-            return Rows::InPlace(&a.data[..m * k]);
-        }
-        let kp = k.div_ceil(2);
-        let mut out = crate::storage::alloc_overwrite::<i32>(m * kp);
-        par::chunks_mut(&mut out, kp, |i, row| {
-            for (p, o) in row.iter_mut().enumerate() {
-                let hi = if 2 * p + 1 < k {
-                    a.at(i, 2 * p + 1)
-                } else {
-                    bf16::ZERO
-                };
-                *o = pair(a.at(i, 2 * p), hi);
-            }
-        });
-        Rows::Packed(out)
-    }
-
-    /// `b` (k × n) as panels of `[pair][NR columns]`, zero past k and n.
-    fn pack_b(b: Strided, k: usize, n: usize) -> Vec<i32> {
-        let kp = k.div_ceil(2);
-        let panels = n.div_ceil(NR);
-        let mut out = crate::storage::alloc_overwrite::<i32>(panels * kp * NR);
-        par::chunks_mut(&mut out, kp * NR, |panel, dst| {
-            let j0 = panel * NR;
-            let cols = NR.min(n - j0);
-            if b.rs == 1 && b.cs >= k && k.is_multiple_of(2) {
-                // a transposed weight: each column's pairs are adjacent u32s
-                for jj in 0..cols {
-                    let col = &b.data[(j0 + jj) * b.cs..(j0 + jj) * b.cs + k];
-                    for (p, two) in col.chunks_exact(2).enumerate() {
-                        dst[p * NR + jj] = pair(two[0], two[1]);
-                    }
-                }
-            } else if b.cs == 1 {
-                // row-major: interleave rows 2p and 2p + 1
-                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
-                    let lo = &b.data[2 * p * b.rs + j0..][..cols];
-                    if 2 * p + 1 < k {
-                        let hi = &b.data[(2 * p + 1) * b.rs + j0..][..cols];
-                        for ((o, &l), &h) in d.iter_mut().zip(lo).zip(hi) {
-                            *o = pair(l, h);
-                        }
-                    } else {
-                        for (o, &l) in d.iter_mut().zip(lo) {
-                            *o = pair(l, bf16::ZERO);
-                        }
-                    }
-                }
-            } else {
-                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
-                    for (jj, o) in d.iter_mut().enumerate().take(cols) {
-                        let hi = if 2 * p + 1 < k {
-                            b.at(2 * p + 1, j0 + jj)
-                        } else {
-                            bf16::ZERO
-                        };
-                        *o = pair(b.at(2 * p, j0 + jj), hi);
-                    }
-                }
-            }
-            for d in dst.chunks_exact_mut(NR) {
-                d[cols..].fill(0);
-            }
-        });
-        out
-    }
 
     fn strided<'a>(data: &'a [bf16], v: &View, bi: usize) -> Strided<'a> {
         let r = v.layout.rank();
@@ -191,11 +263,38 @@ mod x86 {
         }
     }
 
-    pub fn matmul<T: Wide>(a: &View, b: &View, d: Dims, epi: Epilogue<T>) -> Result<Vec<T>> {
-        let (m, k, n) = (d.m, d.k, d.n);
+    pub fn matmul<T: Wide>(
+        a: &View,
+        b: &View,
+        d: Dims,
+        epi: Epilogue<T>,
+        packed: Option<&PackedBf16>,
+    ) -> Result<Vec<T>> {
+        let (k, n) = (d.k, d.n);
         let da = raw_slice::<bf16>("matmul", a)?;
-        let db = raw_slice::<bf16>("matmul", b)?;
-        let len = d.batch * m * n;
+        // one weight for every batch of rows evenly spaced in `a`: one matrix of batch · m rows
+        // (the output and the residual are laid out the same either way)
+        let b_shared = broadcast_batch(b.layout);
+        let fold = (d.batch > 1 && b_shared)
+            .then(|| uniform_rows(a.layout))
+            .flatten();
+        let (batches, m) = match fold {
+            Some(_) => (1, d.batch * d.m),
+            None => (d.batch, d.m),
+        };
+        let a_at = |bi: usize| match fold {
+            Some(rs) => Strided {
+                rs: rs as usize,
+                ..strided(da, a, 0)
+            },
+            None => strided(da, a, bi),
+        };
+        // a packed weight's values are its panels (reading `b` would unpack a row-major copy)
+        let db = match packed {
+            Some(_) => &[],
+            None => raw_slice::<bf16>("matmul", b)?,
+        };
+        let len = batches * m * n;
         let mut out = crate::storage::alloc_overwrite::<T>(len);
         if len == 0 {
             return Ok(out);
@@ -205,14 +304,16 @@ mod x86 {
         let row_tiles = m.div_ceil(MR);
         let tasks_per_panel = row_tiles.div_ceil(TILES_PER_TASK);
         // a weight broadcast over the batch is packed once
-        let b_shared = (0..d.batch).all(|bi| super::batch_offset(b.layout, bi) == b.layout.offset);
         let mut packed_b = None;
-        for bi in 0..d.batch {
-            if packed_b.is_none() || !b_shared {
+        for bi in 0..batches {
+            if packed.is_none() && (packed_b.is_none() || !b_shared) {
                 packed_b = Some(pack_b(strided(db, b, bi), k, n));
             }
-            let pb = packed_b.as_deref().unwrap_or_default();
-            let rows = rows_of(strided(da, a, bi), m, k);
+            let pb = match packed {
+                Some(p) => &p.data[..],
+                None => packed_b.as_deref().unwrap_or_default(),
+            };
+            let rows = rows_of(a_at(bi), m, k);
             let ars = if matches!(rows, Rows::InPlace(_)) {
                 k / 2
             } else {

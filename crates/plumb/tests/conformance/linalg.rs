@@ -348,7 +348,8 @@ fn matmul(s: &mut Suite, dt: DType) {
 }
 
 /// A linear weight as the model loaders keep it: [n, k] over an in-dim-major storage, then
-/// `packed_for_matmul` (the CPU packs f32 into its AVX2 kernel's panels where that kernel runs;
+/// `packed_for_matmul` (the CPU packs f32 into its AVX2 kernel's panels where that kernel runs,
+/// and bf16 into the `vdpbf16ps` kernel's where that one is chosen, for n a multiple of 64;
 /// other devices and dtypes keep it). Every reader must see the same values: the fused linear
 /// layers over one row, a few, a batch folded into rows and enough for two threads, a plain
 /// matmul, a view that is not the whole weight, a reduction and the read-back, with two and
@@ -356,7 +357,7 @@ fn matmul(s: &mut Suite, dt: DType) {
 fn linear_packed(s: &mut Suite, dt: DType) {
     s.case("linear_packed", OpFamily::Matmul, dt, |dev| {
         let mut out = Vec::new();
-        for (k, n) in [(300, 160), (600, 48)] {
+        for (k, n) in [(300, 160), (600, 48), (300, 128)] {
             let wt = rand(k * n, -1.0, 1.0, dt, 91); // [k, n]
             let w = tensor(dev, dt, &[k, n], &wt)?.t()?.packed_for_matmul()?;
             let bias = rand(n, -1.0, 1.0, dt, 92);
