@@ -243,11 +243,26 @@ fn pack_b(b: Strided, k: usize, n: usize) -> Vec<i32> {
     out
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[inline(always)]
+fn add_widened_body<T: Wide>(row: &mut [f32], x: &[T]) {
+    for (v, x) in row.iter_mut().zip(x) {
+        *v += x.to_acc();
+    }
+}
+
+multiversion!(
+    /// `row[c] += x[c]` widened to f32 (a tile row's bias or residual), compiled for the CPU's
+    /// SIMD level: the task closure around it is not.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn add_widened[T: Wide](row: &mut [f32], x: &[T]) = add_widened_body[T]
+);
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{
-        broadcast_batch, pack_b, rows_of, uniform_rows, Dims, Epilogue, PackedBf16, Rows, Strided,
-        Wide, MR, NR, TILES_PER_TASK,
+        add_widened, broadcast_batch, pack_b, rows_of, uniform_rows, Dims, Epilogue, PackedBf16,
+        Rows, Strided, Wide, MR, NR, TILES_PER_TASK,
     };
     use crate::par;
     use crate::storage::{raw_slice, Elem};
@@ -348,19 +363,14 @@ mod x86 {
                     for r in 0..rows {
                         let row = &mut tile[r * NR..r * NR + cols];
                         if let Some(bias) = epi.bias {
-                            for (v, b) in row.iter_mut().zip(&bias[j0..j0 + cols]) {
-                                *v += b.to_acc();
-                            }
+                            add_widened(row, &bias[j0..j0 + cols]);
                         }
                         if let Some(act) = epi.act {
                             act(row);
                         }
                         let at = (i0 + r) * n + j0;
                         if let Some(res) = epi.res {
-                            let res = &res[bi * m * n + at..][..cols];
-                            for (v, x) in row.iter_mut().zip(res) {
-                                *v += x.to_acc();
-                            }
+                            add_widened(row, &res[bi * m * n + at..][..cols]);
                         }
                         // SAFETY: row i0 + r < m, columns j0..j0 + cols ≤ n of batch bi's
                         // m × n output, borrowed until every task has finished; tasks write
