@@ -211,19 +211,7 @@ fn pack_b(b: Strided, k: usize, n: usize) -> Vec<i32> {
             }
         } else if b.cs == 1 {
             // row-major: interleave rows 2p and 2p + 1
-            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
-                let lo = &b.data[2 * p * b.rs + j0..][..cols];
-                if 2 * p + 1 < k {
-                    let hi = &b.data[(2 * p + 1) * b.rs + j0..][..cols];
-                    for ((o, &l), &h) in d.iter_mut().zip(lo).zip(hi) {
-                        *o = pair(l, h);
-                    }
-                } else {
-                    for (o, &l) in d.iter_mut().zip(lo) {
-                        *o = pair(l, bf16::ZERO);
-                    }
-                }
-            }
+            interleave_rows(dst, b, k, j0, cols);
         } else {
             for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
                 for (jj, o) in d.iter_mut().enumerate().take(cols) {
@@ -242,6 +230,29 @@ fn pack_b(b: Strided, k: usize, n: usize) -> Vec<i32> {
     });
     out
 }
+
+#[inline(always)]
+fn interleave_rows_body(dst: &mut [i32], b: Strided, k: usize, j0: usize, cols: usize) {
+    for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+        let lo = &b.data[2 * p * b.rs + j0..][..cols];
+        if 2 * p + 1 < k {
+            let hi = &b.data[(2 * p + 1) * b.rs + j0..][..cols];
+            for ((o, &l), &h) in d.iter_mut().zip(lo).zip(hi) {
+                *o = pair(l, h);
+            }
+        } else {
+            for (o, &l) in d.iter_mut().zip(lo) {
+                *o = pair(l, bf16::ZERO);
+            }
+        }
+    }
+}
+
+multiversion!(
+    /// One panel of a row-major `b` (columns j0..j0 + cols) as `[pair][NR]`, compiled for the
+    /// CPU's SIMD level.
+    fn interleave_rows[](dst: &mut [i32], b: Strided, k: usize, j0: usize, cols: usize) = interleave_rows_body[]
+);
 
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
