@@ -355,6 +355,11 @@ mod x86 {
                 let cols = NR.min(n - j0);
                 let bp = &pb[panel * kp * NR..(panel + 1) * kp * NR];
                 let mut tile = [0f32; MR * NR];
+                // the bias starts every row's sums (zero past the panel's columns)
+                let mut init = [0f32; NR];
+                if let Some(bias) = epi.bias {
+                    add_widened(&mut init[..cols], &bias[j0..j0 + cols]);
+                }
                 let first = chunk * TILES_PER_TASK;
                 for t in first..(first + TILES_PER_TASK).min(row_tiles) {
                     let i0 = t * MR;
@@ -368,14 +373,12 @@ mod x86 {
                             rows,
                             bp,
                             kp,
+                            &init,
                             &mut tile,
                         )
                     };
                     for r in 0..rows {
                         let row = &mut tile[r * NR..r * NR + cols];
-                        if let Some(bias) = epi.bias {
-                            add_widened(row, &bias[j0..j0 + cols]);
-                        }
                         if let Some(act) = epi.act {
                             act(row);
                         }
@@ -401,7 +404,8 @@ mod x86 {
         Ok(out)
     }
 
-    /// tile[r][j] = Σ_p A[r][p] · B[p][j] for r < rows (≤ MR), j < NR, over `kp` pairs.
+    /// tile[r][j] = init[j] + Σ_p A[r][p] · B[p][j] for r < rows (≤ MR), j < NR, over `kp`
+    /// pairs.
     ///
     /// # Safety
     /// Needs AVX-512F and AVX512-BF16; `ap` points at `rows` rows of `kp` u32 pairs at stride
@@ -413,15 +417,16 @@ mod x86 {
         rows: usize,
         bp: &[i32],
         kp: usize,
+        init: &[f32; NR],
         tile: &mut [f32; MR * NR],
     ) {
         match rows {
-            6 => kernel_rows::<6>(ap, ars, bp, kp, tile),
-            5 => kernel_rows::<5>(ap, ars, bp, kp, tile),
-            4 => kernel_rows::<4>(ap, ars, bp, kp, tile),
-            3 => kernel_rows::<3>(ap, ars, bp, kp, tile),
-            2 => kernel_rows::<2>(ap, ars, bp, kp, tile),
-            _ => kernel_rows::<1>(ap, ars, bp, kp, tile),
+            6 => kernel_rows::<6>(ap, ars, bp, kp, init, tile),
+            5 => kernel_rows::<5>(ap, ars, bp, kp, init, tile),
+            4 => kernel_rows::<4>(ap, ars, bp, kp, init, tile),
+            3 => kernel_rows::<3>(ap, ars, bp, kp, init, tile),
+            2 => kernel_rows::<2>(ap, ars, bp, kp, init, tile),
+            _ => kernel_rows::<1>(ap, ars, bp, kp, init, tile),
         }
     }
 
@@ -435,11 +440,16 @@ mod x86 {
         ars: usize,
         bp: &[i32],
         kp: usize,
+        init: &[f32; NR],
         tile: &mut [f32; MR * NR],
     ) {
         use std::arch::x86_64::*;
         const NV: usize = NR / 16;
-        let mut c = [[_mm512_setzero_ps(); NV]; R];
+        let mut start = [_mm512_setzero_ps(); NV];
+        for (v, s) in start.iter_mut().enumerate() {
+            *s = _mm512_loadu_ps(init.as_ptr().add(v * 16));
+        }
+        let mut c = [start; R];
         let bptr = bp.as_ptr();
         for p in 0..kp {
             let mut bv = [_mm512_setzero_si512(); NV];
