@@ -563,6 +563,20 @@ fn bf16_weights_are_packed_where_the_dot_product_kernel_is_selected() {
         transpose(&wt, k, n),
         "read-back of the packed weight"
     );
+    // an empty depth: the sums are zero (and an empty weight is not packed)
+    let x = tensor(&[], DType::BF16, &[40, 0], &d);
+    let e = tensor(&[], DType::BF16, &[0, n], &d);
+    assert_eq!(
+        read(&x.matmul(&e).unwrap()),
+        vec![0.0; 40 * n],
+        "[40,0]·[0,{n}]"
+    );
+    let e = e.t().unwrap().packed_for_matmul().unwrap();
+    assert_eq!(
+        read(&x.matmul(&e.t().unwrap()).unwrap()),
+        vec![0.0; 40 * n],
+        "[40,0]·[{n},0]ᵀ after packed_for_matmul"
+    );
 }
 
 #[test]

@@ -50,8 +50,9 @@ pub fn available() -> bool {
 }
 
 /// `a · b` (then `epi`) for bf16 operands through `vdpbf16ps`, rounded once into `T`; `None`
-/// where the operands are not bf16 or the CPU lacks the instructions (see [`available`]; the
-/// choice of [`selected`] is the caller's), or the bias or residual is not of the output's size.
+/// where the operands are not bf16, the depth is 0 (the caller's path writes the empty sums), the
+/// CPU lacks the instructions (see [`available`]; the choice of [`selected`] is the caller's),
+/// or the bias or residual is not of the output's size.
 /// `packed`: `b`'s panels, where `b` is a whole weight packed at load ([`PackedBf16`]; its
 /// values are then not read from `b`).
 pub fn matmul<T: Wide>(
@@ -63,6 +64,7 @@ pub fn matmul<T: Wide>(
 ) -> Result<Option<Vec<T>>> {
     if a.dtype != DType::BF16
         || b.dtype != DType::BF16
+        || d.k == 0
         || !available()
         || epi.bias.is_some_and(|v| v.len() != d.n)
         || epi.res.is_some_and(|v| v.len() != d.batch * d.m * d.n)
@@ -88,9 +90,9 @@ pub struct PackedBf16 {
 }
 
 impl PackedBf16 {
-    /// Pack a row-major [k, n] matrix; `None` where `b` is shorter than that.
+    /// Pack a row-major [k, n] matrix; `None` where `b` is shorter than that or empty.
     pub fn pack(b: &[bf16], k: usize, n: usize) -> Option<PackedBf16> {
-        if b.len() < k * n {
+        if k == 0 || n == 0 || b.len() < k * n {
             return None;
         }
         let data = pack_b(
