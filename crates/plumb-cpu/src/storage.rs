@@ -88,17 +88,22 @@ impl CpuStorage {
     }
     /// An f32 matrix [k, n] packed for the matmul kernel ([`PackedB`]).
     pub fn panels(b: PackedB) -> CpuStorage {
-        CpuStorage::packed_weight(DType::F32, Data::F32(Vec::new()), Packed::F32(b))
+        CpuStorage::packed_weight(Packed::F32(b))
     }
     /// A bf16 matrix [k, n] packed for the `vdpbf16ps` kernel ([`PackedBf16`]).
     pub fn panels_bf16(b: PackedBf16) -> CpuStorage {
-        CpuStorage::packed_weight(DType::BF16, Data::BF16(Vec::new()), Packed::Bf16(b))
+        CpuStorage::packed_weight(Packed::Bf16(b))
     }
-    fn packed_weight(dtype: DType, empty: Data, b: Packed) -> CpuStorage {
+    /// A weight held as panels alone: its typed vector stays empty.
+    fn packed_weight(b: Packed) -> CpuStorage {
         BYTES.add(b.bytes() as u64);
+        let (dtype, data) = match b {
+            Packed::F32(_) => (DType::F32, Data::F32(Vec::new())),
+            Packed::Bf16(_) => (DType::BF16, Data::BF16(Vec::new())),
+        };
         CpuStorage {
             dtype,
-            data: empty,
+            data,
             packed_k: None,
             panels: Some(Box::new(Panels {
                 b,

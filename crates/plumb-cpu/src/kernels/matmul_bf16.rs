@@ -27,15 +27,16 @@ const TILES_PER_TASK: usize = 8;
 /// otherwise where the CPU has AVX512-BF16 and `vdpbf16ps` was measured at least as fast per flop
 /// as the f32 FMA ([`issue_rate::bf16_dot_pays`]). It was not on the Intel VM of BENCHMARKS.md
 /// (about a quarter of the FMA's rate, so widening to f32 was faster); on AMD Zen 4 it issues at
-/// the FMA's rate with twice its flops.
+/// the FMA's rate with twice its flops. Decided once per process (every bf16 product asks).
 ///
 /// [`issue_rate::bf16_dot_pays`]: super::issue_rate::bf16_dot_pays
 pub fn selected() -> bool {
-    match std::env::var("PLUMB_CPU_BF16_DOT").as_deref() {
+    static SELECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SELECTED.get_or_init(|| match std::env::var("PLUMB_CPU_BF16_DOT").as_deref() {
         Ok("1") => available(),
         Ok("0") => false,
         _ => available() && super::issue_rate::bf16_dot_pays(),
-    }
+    })
 }
 
 /// Whether this CPU has what the kernel needs (AVX-512 at the dispatch level, AVX512-BF16).
