@@ -280,6 +280,34 @@ fn index_select_gather_and_errors() {
     assert_eq!(emb.shape(), &[2, 2, 6]);
 }
 
+/// Selections of more than one team task's worth of values (16 Ki per task): rows picked along
+/// dim 0 of a [300, 100] table, and along dim 1 of a [3, 300, 100] one, where a task's rows run
+/// across the outer dim.
+#[test]
+fn index_select_split_into_tasks() {
+    let d = dev();
+    let x: Vec<f64> = (0..3 * 300 * 100).map(|i| (i % 1999) as f64).collect();
+    let ids: Vec<f64> = (0..500).map(|i| ((i * 37 + 11) % 300) as f64).collect();
+    let tid = tensor(&ids, DType::I32, &[500], &d);
+    let t2 = tensor(&x[..300 * 100], DType::F32, &[300, 100], &d);
+    let got = read(&t2.index_select(&tid, 0).unwrap());
+    let want: Vec<f64> = ids
+        .iter()
+        .flat_map(|&r| x[r as usize * 100..][..100].to_vec())
+        .collect();
+    assert_eq!(got, want, "index_select dim 0 of [300, 100], 500 ids");
+    let t3 = tensor(&x, DType::F32, &[3, 300, 100], &d);
+    let got = read(&t3.index_select(&tid, 1).unwrap());
+    let want: Vec<f64> = (0..3)
+        .flat_map(|o| {
+            ids.iter()
+                .flat_map(move |&r| (0..100).map(move |c| (o * 300 + r as usize) * 100 + c))
+        })
+        .map(|i| x[i])
+        .collect();
+    assert_eq!(got, want, "index_select dim 1 of [3, 300, 100], 500 ids");
+}
+
 #[test]
 fn rope_both_layouts() {
     let d = dev();

@@ -45,13 +45,22 @@ pub fn index_select_plain<T: Elem>(x: &View, ids: &View, dim: usize) -> Result<V
     let src = contiguous::<T>("index_select", x)?;
     let outer: usize = shape[..dim].iter().product();
     let inner: usize = shape[dim + 1..].iter().product();
-    let mut out = Vec::with_capacity(outer * checked.len() * inner);
-    for o in 0..outer {
-        let base = o * size * inner;
-        for &id in &checked {
-            out.extend_from_slice(&src[base + id * inner..base + (id + 1) * inner]);
-        }
+    let picked = checked.len() * inner;
+    // a reused buffer (fresh pages fault in one at a time), filled by the team in tasks of
+    // whole output rows, at least 16 Ki values each
+    let mut out = crate::storage::alloc_overwrite::<T>(outer * picked);
+    if inner == 0 {
+        return Ok(out);
     }
+    let rows = (1usize << 14).div_ceil(inner);
+    crate::par::chunks_mut(&mut out, rows * inner, |task, dst| {
+        for (r, d) in dst.chunks_exact_mut(inner).enumerate() {
+            let row = task * rows + r;
+            let (o, id) = (row / checked.len(), checked[row % checked.len()]);
+            let at = o * size * inner + id * inner;
+            d.copy_from_slice(&src[at..at + inner]);
+        }
+    });
     Ok(out)
 }
 
