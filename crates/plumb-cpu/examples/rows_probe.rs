@@ -1,15 +1,16 @@
-//! Probe: `kernels/matmul_rows.rs` (few rows × a row-major weight read in place) against the
-//! gemm crate, one thread, for the linear layers of MiniLM at batch one (40 rows). With
+//! Probe: `kernels/matmul_rows.rs` (few rows × a row-major weight read in place, and the same
+//! weight packed as strips) against the gemm crate, one thread, for the linear layers of MiniLM
+//! at batch one (40 rows). With
 //! `COLD=1` each call takes the next of enough copies of the weight to fill 40 MB, so the
 //! weights come from L3 as they do in the model; otherwise one weight stays in L2. `M=…` sets
-//! the number of rows (up to `MAX_ROWS`).
+//! the number of rows (up to `MAX_ROWS` read in place; any number for the strips).
 //!
 //!     PLUMB_NUM_THREADS=1 cargo run --release -p plumb-cpu --example rows_probe
 //!     COLD=1 PLUMB_NUM_THREADS=1 cargo run --release -p plumb-cpu --example rows_probe
 //!
 //! Where the kernel does not apply (no AVX-512) it says so and exits.
 
-use plumb_cpu::kernels::matmul_rows::{applies, matmul_rows, Rows, MAX_ROWS};
+use plumb_cpu::kernels::matmul_rows::{applies, matmul_rows, PackedStrips, Rows, MAX_ROWS};
 use std::time::Instant;
 
 fn main() {
@@ -24,9 +25,9 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
-    if !applies(m, 1, 1) {
-        println!("rows_probe: M={m} rows are outside what matmul_rows takes (1 to {MAX_ROWS})");
-        return;
+    let in_place = applies(m, 1, 1);
+    if !in_place {
+        println!("rows_probe: M={m} rows: only the strips (in place: 1 to {MAX_ROWS} rows)");
     }
     for (k, n) in [(384, 1152), (384, 384), (384, 1536), (1536, 384)] {
         let copies = if cold {
@@ -90,19 +91,45 @@ fn main() {
                     m,
                     k,
                     n,
+                    strips: false,
                 };
-                got = matmul_rows(x, None, None, None);
+                if in_place {
+                    got = matmul_rows(x, None, None, None);
+                }
             });
-            let Some(got) = got else {
-                println!("rows_probe: matmul_rows declined {m}x{k}x{n}");
+            let strips: Vec<PackedStrips> = bs
+                .iter()
+                .map(|b| PackedStrips::pack(b, k, n).expect("n is a multiple of 64"))
+                .collect();
+            let mut got_s = None;
+            let ps = best(&mut |r| {
+                let x = Rows {
+                    a: &a,
+                    lda: k,
+                    b: strips[r % copies].data(),
+                    ldb: 64,
+                    m,
+                    k,
+                    n,
+                    strips: true,
+                };
+                got_s = matmul_rows(x, None, None, None);
+            });
+            let Some(got_s) = got_s else {
+                println!("rows_probe: matmul_rows declined the strips of {m}x{k}x{n}");
                 return;
             };
-            let diff = want
+            // the largest difference from the gemm crate of either path
+            let diff = [got.as_ref().unwrap_or(&got_s), &got_s]
                 .iter()
-                .zip(&got)
-                .map(|(x, y)| (x - y).abs())
+                .flat_map(|g| want.iter().zip(g.iter()).map(|(x, y)| (x - y).abs()))
                 .fold(0f32, f32::max);
-            println!("{m}x{k}x{n} weights {}: gemm crate {g:.1}, matmul_rows {p:.1} GFLOP/s (max diff {diff:e})",
+            let p = if in_place {
+                format!("{p:.1}")
+            } else {
+                "-".into()
+            };
+            println!("{m}x{k}x{n} weights {}: gemm crate {g:.1}, matmul_rows {p}, strips {ps:.1} GFLOP/s (max diff {diff:e})",
                 if cold { "from L3" } else { "in L2" });
         }
     }

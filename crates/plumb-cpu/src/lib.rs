@@ -365,7 +365,7 @@ impl Backend for CpuBackend {
     }
 
     fn pack_matmul_weight(&self, w: View) -> Result<Option<StorageRef>> {
-        use kernels::{matmul_bf16, matmul_f32_avx2};
+        use kernels::{matmul_bf16, matmul_f32_avx2, matmul_rows};
         let shape = w.shape();
         // only whole matrices whose panels take no padding (the same size as the storage)
         if shape.len() != 2 || !w.layout.is_contiguous_from_start() {
@@ -380,6 +380,13 @@ impl Backend for CpuBackend {
                     let b = storage::raw_slice::<f32>("pack_matmul_weight", &w)?;
                     Ok(matmul_f32_avx2::PackedB::pack(b, k, n, n)
                         .map(|p| Arc::new(storage::CpuStorage::panels(p)) as StorageRef))
+                })
+            }
+            DType::F32 if n.is_multiple_of(matmul_rows::STRIP) && matmul_rows::packs_strips() => {
+                self.run(|| {
+                    let b = storage::raw_slice::<f32>("pack_matmul_weight", &w)?;
+                    Ok(matmul_rows::PackedStrips::pack(b, k, n)
+                        .map(|p| Arc::new(storage::CpuStorage::strips(p)) as StorageRef))
                 })
             }
             DType::BF16

@@ -3,6 +3,7 @@
 
 use crate::kernels::matmul_bf16::PackedBf16;
 use crate::kernels::matmul_f32_avx2::PackedB;
+use crate::kernels::matmul_rows::PackedStrips;
 use half::{bf16, f16};
 use plumb_core::ByteCounter;
 use plumb_core::{BackendStorage, DType, Element, Error, Layout, Result, View};
@@ -30,7 +31,8 @@ pub struct CpuStorage {
     /// `kernels/qpack.rs` (readers other than qmatmul unpack it; see [`CpuStorage::plain_bytes`]).
     packed_k: Option<usize>,
     /// A weight packed into a matmul kernel's panels (f32: the AVX2 kernel's,
-    /// [`CpuStorage::panels`]; bf16: the `vdpbf16ps` kernel's, [`CpuStorage::panels_bf16`]);
+    /// [`CpuStorage::panels`], or `matmul_rows`' strips, [`CpuStorage::strips`]; bf16: the
+    /// `vdpbf16ps` kernel's, [`CpuStorage::panels_bf16`]);
     /// `data` is then empty and every other reader sees the row-major copy made on its first
     /// read.
     panels: Option<Box<Panels>>,
@@ -47,6 +49,7 @@ struct Panels {
 #[derive(Debug)]
 enum Packed {
     F32(PackedB),
+    Strips(PackedStrips),
     Bf16(PackedBf16),
 }
 
@@ -54,6 +57,7 @@ impl Packed {
     fn bytes(&self) -> usize {
         match self {
             Packed::F32(b) => b.bytes(),
+            Packed::Strips(b) => b.bytes(),
             Packed::Bf16(b) => b.bytes(),
         }
     }
@@ -61,12 +65,14 @@ impl Packed {
     fn plain_bytes(&self) -> usize {
         match self {
             Packed::F32(b) => b.k() * b.n() * 4,
+            Packed::Strips(b) => b.k() * b.n() * 4,
             Packed::Bf16(b) => b.k() * b.n() * 2,
         }
     }
     fn unpack(&self) -> Data {
         match self {
             Packed::F32(b) => Data::F32(b.unpack()),
+            Packed::Strips(b) => Data::F32(b.unpack()),
             Packed::Bf16(b) => Data::BF16(b.unpack()),
         }
     }
@@ -90,6 +96,10 @@ impl CpuStorage {
     pub fn panels(b: PackedB) -> CpuStorage {
         CpuStorage::packed_weight(Packed::F32(b))
     }
+    /// An f32 matrix [k, n] packed as `matmul_rows`' strips ([`PackedStrips`]).
+    pub fn strips(b: PackedStrips) -> CpuStorage {
+        CpuStorage::packed_weight(Packed::Strips(b))
+    }
     /// A bf16 matrix [k, n] packed for the `vdpbf16ps` kernel ([`PackedBf16`]).
     pub fn panels_bf16(b: PackedBf16) -> CpuStorage {
         CpuStorage::packed_weight(Packed::Bf16(b))
@@ -98,7 +108,7 @@ impl CpuStorage {
     fn packed_weight(b: Packed) -> CpuStorage {
         BYTES.add(b.bytes() as u64);
         let (dtype, data) = match b {
-            Packed::F32(_) => (DType::F32, Data::F32(Vec::new())),
+            Packed::F32(_) | Packed::Strips(_) => (DType::F32, Data::F32(Vec::new())),
             Packed::Bf16(_) => (DType::BF16, Data::BF16(Vec::new())),
         };
         CpuStorage {
@@ -115,14 +125,21 @@ impl CpuStorage {
     pub fn packed_panels(&self) -> Option<&PackedB> {
         match self.panels.as_deref()?.b {
             Packed::F32(ref b) => Some(b),
-            Packed::Bf16(_) => None,
+            _ => None,
+        }
+    }
+    /// The strips of an f32 weight stored so, else `None`.
+    pub fn packed_strips(&self) -> Option<&PackedStrips> {
+        match self.panels.as_deref()?.b {
+            Packed::Strips(ref b) => Some(b),
+            _ => None,
         }
     }
     /// The packed panels of a bf16 weight stored so, else `None`.
     pub fn packed_bf16(&self) -> Option<&PackedBf16> {
         match self.panels.as_deref()?.b {
             Packed::Bf16(ref b) => Some(b),
-            Packed::F32(_) => None,
+            _ => None,
         }
     }
     /// Whether this is a weight held in a matmul kernel's panels (not writable in place).

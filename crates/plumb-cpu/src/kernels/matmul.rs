@@ -220,7 +220,7 @@ fn gemm_batched<T: Float>(
 
 /// `PLUMB_CPU_ROWS=0`: products of few rows go to the gemm crate (on widened copies for f16 and
 /// bf16) instead of Plumb's kernels for them (`matmul_rows.rs`, `matmul_widen.rs`); read once.
-fn rows_kernels_off() -> bool {
+pub(crate) fn rows_kernels_off() -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OFF.get_or_init(|| std::env::var("PLUMB_CPU_ROWS").is_ok_and(|v| v == "0"))
 }
@@ -257,6 +257,7 @@ fn few_rows<T: Float>(
         m: d.m,
         k: d.k,
         n: d.n,
+        strips: false,
     };
     // SAFETY: as above (a map of f32 rows when T is f32)
     let act = act.map(|g| unsafe { std::mem::transmute::<RowMap<T>, RowMap<f32>>(g) });
@@ -542,6 +543,9 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
             ));
         }
     }
+    if let Some(out) = strips_product(a, b, d, bias.as_deref(), act, res.as_deref())? {
+        return Ok(out);
+    }
     if let Some(packed) = packed_weight::<T>(b, d) {
         let da = raw_slice::<T>("matmul", a)?;
         let bo = Operand {
@@ -586,6 +590,68 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
         act,
         res.as_deref(),
     ))
+}
+
+/// f32 products with a weight packed as [`PackedStrips`](super::matmul_rows::PackedStrips) (the
+/// whole matrix, broadcast over any batch): every row of `a` (batch dims folded in; copied into
+/// contiguous rows where they are not evenly spaced with unit column stride) through
+/// [`matmul_rows`](super::matmul_rows::matmul_rows), at any number of rows. `None` for any
+/// other product.
+fn strips_product<T: Float>(
+    a: &View,
+    b: &View,
+    d: Dims,
+    bias: Option<&[T]>,
+    act: Option<RowMap<T>>,
+    res: Option<&[T]>,
+) -> Result<Option<Vec<T>>> {
+    use super::matmul_rows::{matmul_rows, Rows, STRIP};
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return Ok(None);
+    }
+    let Some(p) = crate::storage::storage_of("matmul", b)
+        .ok()
+        .and_then(|s| s.packed_strips())
+        .filter(|p| whole_weight(b, d, (p.k(), p.n())))
+    else {
+        return Ok(None);
+    };
+    let m = d.batch * d.m;
+    if m == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let l = a.layout;
+    let r = l.rank();
+    let rs = match d.batch {
+        1 => Some(l.strides[r - 2] as isize),
+        _ => uniform_rows(l),
+    };
+    let da = raw_slice::<f32>("matmul", a)?;
+    let copy;
+    let (rows, lda) = match rs {
+        Some(rs) if l.strides[r - 1] == 1 && (m == 1 || rs >= d.k as isize) => {
+            (&da[l.offset..], if m == 1 { d.k } else { rs as usize })
+        }
+        _ => {
+            copy = contiguous::<f32>("matmul", a)?;
+            (&copy[..], d.k)
+        }
+    };
+    let x = Rows {
+        a: rows,
+        lda,
+        b: p.data(),
+        ldb: STRIP,
+        m,
+        k: d.k,
+        n: d.n,
+        strips: true,
+    };
+    // SAFETY: T is f32 (checked above), so these are the same slices, row maps and vector
+    let f = |x: &[T]| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) };
+    let act = act.map(|g| unsafe { std::mem::transmute::<RowMap<T>, RowMap<f32>>(g) });
+    Ok(matmul_rows(x, bias.map(f), act, res.map(f))
+        .map(|out| unsafe { std::mem::transmute::<Vec<f32>, Vec<T>>(out) }))
 }
 
 /// The packed panels behind `b` where `b` is an f32 weight stored so and the view is the whole

@@ -21,6 +21,15 @@
 //! shapes of MiniLM; MiniLM at batch one (`model_bench`, alternating with `PLUMB_CPU_ROWS=0`):
 //! +1–7% in each of 7 paired rounds. AVX-512 only (x86-64); elsewhere, and for more rows, the
 //! gemm crate runs.
+//!
+//! A linear layer's weight can instead be packed once at load as strips ([`PackedStrips`]:
+//! each strip's k rows of 64 values one after another). Each chunk is then one contiguous
+//! 32 KiB block: no copy, and the hardware prefetcher streams it, where rows 6 KiB apart from
+//! L3 or memory left the kernel waiting. On the AMD Zen 4 build machine (`rows_probe`, one
+//! thread, 40 rows, weights cycling through 40 MB) that took MiniLM's shapes from 63–76 to
+//! 83–93 GFLOP/s; at 1536 rows it is level with the gemm crate (104–110 against 106–113 GFLOP/s),
+//! so products with a packed weight take this kernel at any number of rows: more than
+//! [`MAX_ROWS`] are split into groups of rows, one task each.
 
 use super::unary::RowMap;
 #[cfg(target_arch = "x86_64")]
@@ -30,8 +39,7 @@ use crate::par::Runs;
 pub const MAX_ROWS: usize = 96;
 
 /// Columns per strip (four AVX-512 vectors).
-#[cfg(target_arch = "x86_64")]
-pub(super) const STRIP: usize = 64;
+pub const STRIP: usize = 64;
 
 /// Rows of `b` per chunk: 128 rows of a 64-column strip are 32 KiB.
 #[cfg(target_arch = "x86_64")]
@@ -56,8 +64,16 @@ pub fn applies(m: usize, k: usize, n: usize) -> bool {
         && super::simd::level() == super::simd::Level::V4
 }
 
-/// Operands of [`matmul_rows`]: `a` m rows of k (row stride `lda`), `b` k rows of n (row
-/// stride `ldb`), both with unit column stride.
+/// Whether products with a weight packed as [`PackedStrips`] run here (at any number of rows):
+/// AVX-512 in this CPU (and the dispatch level), and `PLUMB_CPU_ROWS` not 0; the loaders then
+/// pack f32 linear weights of a multiple of [`STRIP`] columns so.
+pub fn packs_strips() -> bool {
+    applies(1, 1, 1) && !super::matmul::rows_kernels_off()
+}
+
+/// Operands of [`matmul_rows`]: `a` m rows of k (row stride `lda`, unit column stride); `b` k
+/// rows of n, row-major with row stride `ldb`, or with `strips` the data of a
+/// [`PackedStrips`] (n a multiple of [`STRIP`], `ldb` = [`STRIP`]).
 #[derive(Clone, Copy)]
 pub struct Rows<'a> {
     pub a: &'a [f32],
@@ -67,24 +83,94 @@ pub struct Rows<'a> {
     pub m: usize,
     pub k: usize,
     pub n: usize,
+    pub strips: bool,
 }
 
 impl Rows<'_> {
     /// Every element the strides address lies inside `a` and `b`.
     fn in_bounds(&self) -> bool {
         let last = |rows: usize, ld: usize, cols: usize| (rows - 1) * ld + cols;
+        let b_ok = if self.strips {
+            self.ldb == STRIP && self.n.is_multiple_of(STRIP) && self.k * self.n <= self.b.len()
+        } else {
+            self.ldb >= self.n && last(self.k, self.ldb, self.n) <= self.b.len()
+        };
         self.m > 0
             && self.k > 0
             && self.n > 0
             && self.lda >= self.k
-            && self.ldb >= self.n
             && last(self.m, self.lda, self.k) <= self.a.len()
-            && last(self.k, self.ldb, self.n) <= self.b.len()
+            && b_ok
+    }
+
+    /// The address of b's row `p` at column `c0` (the start of a strip); rows of a strip lie
+    /// `ldb` apart either way.
+    ///
+    /// # Safety
+    /// The operands are in bounds, `p` < k and `c0` < n.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn b_at(&self, p: usize, c0: usize) -> *const f32 {
+        match self.strips {
+            true => self.b.as_ptr().add(c0 * self.k + p * STRIP),
+            false => self.b.as_ptr().add(p * self.ldb + c0),
+        }
+    }
+}
+
+/// An f32 weight [k, n] packed once (at load) for [`matmul_rows`]: strip s (columns
+/// 64·s .. 64·s + 64) holds its k rows of [`STRIP`] values one after another.
+#[derive(Debug)]
+pub struct PackedStrips {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedStrips {
+    /// Pack a row-major [k, n] matrix; `None` where it is empty, n is not a multiple of
+    /// [`STRIP`] or `b` is shorter than k · n.
+    pub fn pack(b: &[f32], k: usize, n: usize) -> Option<PackedStrips> {
+        if k == 0 || n == 0 || !n.is_multiple_of(STRIP) || b.len() < k * n {
+            return None;
+        }
+        let mut data = crate::storage::alloc_overwrite::<f32>(k * n);
+        crate::par::chunks_mut(&mut data, k * STRIP, |s, strip| {
+            for (p, row) in strip.chunks_exact_mut(STRIP).enumerate() {
+                row.copy_from_slice(&b[p * n + s * STRIP..][..STRIP]);
+            }
+        });
+        Some(PackedStrips { data, k, n })
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Bytes held (k · n · 4).
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+    /// The packed values, as [`Rows::b`] with `strips`.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+    /// The row-major [k, n] values.
+    pub fn unpack(&self) -> Vec<f32> {
+        let (k, n) = (self.k, self.n);
+        let mut out = vec![0f32; k * n];
+        for (s, strip) in self.data.chunks_exact(k * STRIP).enumerate() {
+            for (p, row) in strip.chunks_exact(STRIP).enumerate() {
+                out[p * n + s * STRIP..][..STRIP].copy_from_slice(row);
+            }
+        }
+        out
     }
 }
 
 /// c = a · b (+ `bias`, n values, on every row) as a contiguous m × n vector; `None` where
-/// [`applies`] is false or the operands do not hold what their strides address.
+/// [`applies`] is false (any m ≥ 1 with `strips`) or the operands do not hold what their
+/// strides address.
 ///
 /// With `act`, each row of each strip goes through it once its last chunk is stored (while it
 /// is in L1): a linear layer's activation. Then `res` (m × n values, row-major) is added the same
@@ -95,7 +181,11 @@ pub fn matmul_rows(
     act: Option<RowMap<f32>>,
     res: Option<&[f32]>,
 ) -> Option<Vec<f32>> {
-    if !applies(x.m, x.k, x.n)
+    let rows_ok = match x.strips {
+        true => x.m > 0 && applies(1, x.k, x.n),
+        false => applies(x.m, x.k, x.n),
+    };
+    if !rows_ok
         || !x.in_bounds()
         || bias.is_some_and(|b| b.len() != x.n)
         || res.is_some_and(|r| r.len() != x.m * x.n)
@@ -111,13 +201,44 @@ pub fn matmul_rows(
         let mut out = crate::pool::take::<f32>(len).unwrap_or_else(|| Vec::with_capacity(len));
         let c = crate::team::SyncPtr::spare(&mut out);
         let strips = x.n.div_ceil(STRIP);
-        let tasks = crate::par::threads().clamp(1, strips);
-        let runs = Runs::new(strips, tasks);
-        crate::par::for_each(tasks, |t| {
-            // SAFETY: AVX-512 (`applies`); the operands hold what they address (`in_bounds`);
-            // the columns of each strip in every row of `out` belong to the task that took it
-            unsafe { strips_of(x, bias, act, res, c.ptr(), &runs, t) }
-        });
+        let threads = crate::par::threads().max(1);
+        if x.m <= MAX_ROWS {
+            let tasks = threads.min(strips);
+            let runs = Runs::new(strips, tasks);
+            crate::par::for_each(tasks, |t| {
+                // SAFETY: AVX-512 (`applies`); the operands hold what they address
+                // (`in_bounds`); the columns of each strip in every row of `out` belong to the
+                // task that took it
+                unsafe { strips_of(x, bias, act, res, c.ptr(), &runs, t) }
+            });
+        } else {
+            // groups of at most MAX_ROWS rows (whole register blocks), a multiple of the
+            // threads in number; each task runs every strip for its group's rows
+            let groups = x.m.div_ceil(MAX_ROWS).next_multiple_of(threads);
+            let per = x.m.div_ceil(groups).next_multiple_of(ROWS);
+            crate::par::for_each(x.m.div_ceil(per), |g| {
+                let i0 = g * per;
+                let sub = Rows {
+                    a: &x.a[i0 * x.lda..],
+                    m: per.min(x.m - i0),
+                    ..x
+                };
+                let runs = Runs::new(strips, 1);
+                // SAFETY: as above, for rows i0 .. i0 + sub.m of `out`, which belong to this
+                // task
+                unsafe {
+                    strips_of(
+                        sub,
+                        bias,
+                        act,
+                        res.map(|r| &r[i0 * x.n..]),
+                        c.ptr().add(i0 * x.n),
+                        &runs,
+                        0,
+                    )
+                }
+            });
+        }
         // SAFETY: the tasks wrote all m × n elements (see above) and have finished
         unsafe { out.set_len(len) };
         Some(out)
@@ -201,18 +322,23 @@ unsafe fn strips_of(
                 // this block's share of the next chunk's rows, and its cache lines per row
                 let fetch = next.map_or((std::ptr::null(), 0, 0), |nx| {
                     let (lo, hi) = (g * nx.kc / blocks, (g + 1) * nx.kc / blocks);
-                    let at = x.b.as_ptr().add((nx.k0 + lo) * x.ldb + nx.c0);
-                    (at, hi - lo, nx.cols.div_ceil(16))
+                    (x.b_at(nx.k0 + lo, nx.c0), hi - lo, nx.cols.div_ceil(16))
                 });
+                // strips are read where they lie by every block; otherwise the first block
+                // copies the chunk for the others
+                let src = match (x.strips, first_block) {
+                    (true, _) => Src::B,
+                    (false, true) => Src::CopyB,
+                    (false, false) => Src::Copy,
+                };
                 let blk = Block {
                     a: x.a.as_ptr().add(i * x.lda + ch.k0),
                     lda: x.lda,
-                    b: if first_block {
-                        x.b.as_ptr().add(ch.k0 * x.ldb + ch.c0)
-                    } else {
-                        packed as *const f32
+                    b: match src {
+                        Src::Copy => packed as *const f32,
+                        _ => x.b_at(ch.k0, ch.c0),
                     },
-                    ldb: if first_block { x.ldb } else { STRIP },
+                    ldb: if src == Src::Copy { STRIP } else { x.ldb },
                     pack: packed,
                     // nothing was fetched ahead of the very first chunk: its first block asks for
                     // its own rows a few steps ahead
@@ -230,7 +356,7 @@ unsafe fn strips_of(
                         None
                     },
                 };
-                run_block(rows, first_block, blk);
+                run_block(rows, src, blk);
                 if last && (act.is_some() || res.is_some()) {
                     for r in i..i + rows {
                         let at = r * x.n + ch.c0;
@@ -268,7 +394,8 @@ struct Packed([std::mem::MaybeUninit<f32>; KC * STRIP]);
 struct Block<'a> {
     a: *const f32,
     lda: usize,
-    /// the chunk's first row: in b (the first block, which copies it to `pack`) or in `pack`
+    /// the chunk's first row: in b (a row-major b's first block, which copies it to `pack`, or
+    /// any block over strips) or in `pack`
     b: *const f32,
     ldb: usize,
     pack: *mut f32,
@@ -287,27 +414,41 @@ struct Block<'a> {
     bias: Option<&'a [f32]>,
 }
 
-/// [`block`] for `rows` (1 to [`ROWS`]) rows of a; `first_block`: it reads the chunk from b and
-/// copies it to `pack` for the others.
+/// Where a register block reads its chunk of b.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Src {
+    /// from b, copying it to `pack` for the other blocks (a row-major b's first block)
+    CopyB,
+    /// from the first block's copy in `pack`
+    Copy,
+    /// from b, which is a strip's contiguous rows
+    B,
+}
+
+/// [`block`] for `rows` (1 to [`ROWS`]) rows of a, reading the chunk from `src`.
 ///
 /// # Safety
 /// As [`block`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn run_block(rows: usize, first_block: bool, blk: Block) {
-    match (rows, first_block) {
-        (6, true) => block::<6, true>(blk),
-        (6, false) => block::<6, false>(blk),
-        (5, true) => block::<5, true>(blk),
-        (5, false) => block::<5, false>(blk),
-        (4, true) => block::<4, true>(blk),
-        (4, false) => block::<4, false>(blk),
-        (3, true) => block::<3, true>(blk),
-        (3, false) => block::<3, false>(blk),
-        (2, true) => block::<2, true>(blk),
-        (2, false) => block::<2, false>(blk),
-        (_, true) => block::<1, true>(blk),
-        (_, false) => block::<1, false>(blk),
+unsafe fn run_block(rows: usize, src: Src, blk: Block) {
+    macro_rules! rows {
+        ($read_b:literal, $copy:literal) => {
+            match rows {
+                6 => block::<6, $read_b, $copy>(blk),
+                5 => block::<5, $read_b, $copy>(blk),
+                4 => block::<4, $read_b, $copy>(blk),
+                3 => block::<3, $read_b, $copy>(blk),
+                2 => block::<2, $read_b, $copy>(blk),
+                _ => block::<1, $read_b, $copy>(blk),
+            }
+        };
+    }
+    match src {
+        Src::CopyB => rows!(true, true),
+        Src::Copy => rows!(false, false),
+        Src::B => rows!(true, false),
     }
 }
 
@@ -316,7 +457,7 @@ unsafe fn run_block(rows: usize, first_block: bool, blk: Block) {
 /// `c` R rows of them, `fetch` rows inside b.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn block<const R: usize, const FIRST: bool>(p: Block) {
+unsafe fn block<const R: usize, const READ_B: bool, const COPY: bool>(p: Block) {
     use std::arch::x86_64::*;
     let m = p.masks;
     let mut acc = [[_mm512_setzero_ps(); 4]; R];
@@ -330,7 +471,7 @@ unsafe fn block<const R: usize, const FIRST: bool>(p: Block) {
     let (fetch, fetch_rows, lines) = p.fetch;
     for kk in 0..p.kc {
         let row = p.b.add(kk * p.ldb);
-        if FIRST && kk + AHEAD < p.ahead {
+        if READ_B && kk + AHEAD < p.ahead {
             let ahead = row.add(AHEAD * p.ldb) as *const i8;
             for v in 0..4 {
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * v));
@@ -342,12 +483,12 @@ unsafe fn block<const R: usize, const FIRST: bool>(p: Block) {
                 _mm_prefetch::<_MM_HINT_T1>(f.wrapping_add(64 * v));
             }
         }
-        let bv = if FIRST {
+        let bv = if READ_B {
             [0, 1, 2, 3].map(|v| _mm512_maskz_loadu_ps(m[v], row.add(16 * v)))
         } else {
             [0, 1, 2, 3].map(|v| _mm512_load_ps(row.add(16 * v)))
         };
-        if FIRST {
+        if COPY {
             for (v, &bv) in bv.iter().enumerate() {
                 _mm512_store_ps(p.pack.add(kk * STRIP + 16 * v), bv);
             }
@@ -383,12 +524,16 @@ mod tests {
             return;
         }
         let val = |i: usize, s: usize| ((i * s) % 1001) as f32 / 1001.0 - 0.5;
+        let mut strip_cases = 0;
         for (m, k, n, pad) in [
             (1, 1, 1, 0),
             (5, 7, 130, 3),
             (6, 300, 64, 0),
             (13, 384, 200, 1),
             (96, 129, 17, 0),
+            (7, 300, 192, 2),
+            (97, 130, 128, 0),
+            (200, 64, 64, 1),
         ] {
             let (lda, ldb) = (k + pad, n + 2 * pad);
             let a: Vec<f32> = (0..m * lda).map(|i| val(i, 7919)).collect();
@@ -402,10 +547,35 @@ mod tests {
                 m,
                 k,
                 n,
+                strips: false,
             };
-            // with and without bias through the team, and with bias as one task that took
-            // its own strips and then every other run's from the back (`stolen`)
+            // the same weight packed as strips, where its columns are whole strips
+            let dense: Vec<f32> = (0..k * n).map(|i| b[i / n * ldb + i % n]).collect();
+            let packed = PackedStrips::pack(&dense, k, n);
+            assert_eq!(packed.is_some(), n % STRIP == 0, "{k}x{n} packs as strips");
+            if let Some(p) = &packed {
+                assert_eq!(p.unpack(), dense, "strips of {k}x{n} read back");
+            }
+            let xs = packed.as_ref().map(|p| Rows {
+                b: p.data(),
+                ldb: STRIP,
+                strips: true,
+                ..x
+            });
+            // in place (up to MAX_ROWS rows) with and without bias through the team, and with
+            // bias as one task that took its own strips and then every other run's from the
+            // back (`stolen`); the strips the same three ways
+            let mut runs = vec![];
             for (with_bias, stolen) in [(false, false), (true, false), (true, true)] {
+                if m <= MAX_ROWS {
+                    runs.push((x, with_bias, stolen));
+                }
+                if let Some(xs) = xs.filter(|_| !stolen || m <= MAX_ROWS) {
+                    runs.push((xs, with_bias, stolen));
+                    strip_cases += 1;
+                }
+            }
+            for (x, with_bias, stolen) in runs {
                 let add = with_bias.then_some(&bias[..]);
                 let c = if stolen {
                     let mut c = vec![f32::NAN; m * n];
@@ -417,6 +587,7 @@ mod tests {
                 } else {
                     matmul_rows(x, add, None, None).expect("applies")
                 };
+                let strips = x.strips;
                 for (idx, &got) in c.iter().enumerate() {
                     let (i, j) = (idx / n, idx % n);
                     let mut want: f64 = (0..k)
@@ -428,11 +599,12 @@ mod tests {
                     let tol = 1e-6 * (k as f64).sqrt() * (1.0 + want.abs());
                     assert!(
                         (got as f64 - want).abs() <= tol,
-                        "{m}x{k}x{n} bias {with_bias} stolen {stolen}: c[{i},{j}] = {got}, want {want}"
+                        "{m}x{k}x{n} strips {strips} bias {with_bias} stolen {stolen}: c[{i},{j}] = {got}, want {want}"
                     );
                 }
             }
         }
+        assert_eq!(strip_cases, 10, "products read from strips");
     }
 
     #[test]
@@ -446,6 +618,7 @@ mod tests {
             m: 2,
             k: 2,
             n: 2,
+            strips: false,
         };
         assert!(matmul_rows(
             Rows {
@@ -464,6 +637,30 @@ mod tests {
         assert!(
             matmul_rows(x, Some(&[1.0]), None, None).is_none(),
             "bias of the wrong length"
+        );
+        let b = vec![0f32; 2 * STRIP];
+        let xs = Rows {
+            b: &b,
+            ldb: STRIP,
+            n: STRIP,
+            strips: true,
+            ..x
+        };
+        assert!(
+            matmul_rows(xs, None, None, None).is_some() || !applies(1, 1, 1),
+            "strips of 2 x 64"
+        );
+        assert!(
+            matmul_rows(Rows { n: 2, ..xs }, None, None, None).is_none(),
+            "strips of a width that is not a multiple of 64"
+        );
+        assert!(
+            matmul_rows(Rows { ldb: 65, ..xs }, None, None, None).is_none(),
+            "strips at another row stride"
+        );
+        assert!(
+            matmul_rows(Rows { k: 3, ..xs }, None, None, None).is_none(),
+            "strips shorter than k x n"
         );
     }
 }
