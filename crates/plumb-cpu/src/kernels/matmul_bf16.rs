@@ -90,6 +90,8 @@ pub struct PackedBf16 {
     n: usize,
 }
 
+packed_dims!(PackedBf16);
+
 impl PackedBf16 {
     /// Pack a row-major [k, n] matrix; `None` where `b` is shorter than that or empty.
     pub fn pack(b: &[bf16], k: usize, n: usize) -> Option<PackedBf16> {
@@ -106,16 +108,6 @@ impl PackedBf16 {
             n,
         );
         Some(PackedBf16 { data, k, n })
-    }
-    pub fn k(&self) -> usize {
-        self.k
-    }
-    pub fn n(&self) -> usize {
-        self.n
-    }
-    /// Bytes held (k·n·2 where k is even and n a multiple of [`NR`]).
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 4
     }
     /// The row-major [k, n] values.
     pub fn unpack(&self) -> Vec<bf16> {

@@ -246,6 +246,8 @@ pub struct PackedB {
     n: usize,
 }
 
+packed_dims!(PackedB);
+
 impl PackedB {
     /// Pack `b`, k rows of n with row stride `ldb` (≥ n), or `None` where `b` is too short.
     pub fn pack(b: &[f32], k: usize, n: usize, ldb: usize) -> Option<PackedB> {
@@ -267,21 +269,6 @@ impl PackedB {
             unsafe { pack_b(mat, pc, 0, kc, n, &mut data[pc * n16..(pc + kc) * n16]) };
         }
         Some(PackedB { data, k, n })
-    }
-
-    /// Rows (depth) of the packed matrix.
-    pub fn k(&self) -> usize {
-        self.k
-    }
-
-    /// Columns of the packed matrix.
-    pub fn n(&self) -> usize {
-        self.n
-    }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 4
     }
 
     /// The matrix back in row-major order (k rows of n).

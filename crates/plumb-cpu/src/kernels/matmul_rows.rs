@@ -29,7 +29,8 @@
 //! thread, 40 rows, weights cycling through 40 MB) that took MiniLM's shapes from 63–76 to
 //! 83–93 GFLOP/s; at 1536 rows it is level with the gemm crate (104–110 against 106–113 GFLOP/s),
 //! so products with a packed weight take this kernel at any number of rows: more than
-//! [`MAX_ROWS`] are split into groups of rows, one task each.
+//! [`MAX_ROWS`] are split into groups of rows, one task each (each group's strips split between
+//! tasks too where there are fewer groups than threads).
 
 use super::unary::RowMap;
 #[cfg(target_arch = "x86_64")]
@@ -126,6 +127,8 @@ pub struct PackedStrips {
     n: usize,
 }
 
+packed_dims!(PackedStrips);
+
 impl PackedStrips {
     /// Pack a row-major [k, n] matrix; `None` where it is empty, n is not a multiple of
     /// [`STRIP`] or `b` is shorter than k · n.
@@ -140,16 +143,6 @@ impl PackedStrips {
             }
         });
         Some(PackedStrips { data, k, n })
-    }
-    pub fn k(&self) -> usize {
-        self.k
-    }
-    pub fn n(&self) -> usize {
-        self.n
-    }
-    /// Bytes held (k · n · 4).
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 4
     }
     /// The packed values, as [`Rows::b`] with `strips`.
     pub fn data(&self) -> &[f32] {
@@ -201,44 +194,41 @@ pub fn matmul_rows(
         let mut out = crate::pool::take::<f32>(len).unwrap_or_else(|| Vec::with_capacity(len));
         let c = crate::team::SyncPtr::spare(&mut out);
         let strips = x.n.div_ceil(STRIP);
+        // up to MAX_ROWS rows: one group, its strips split into one run per thread; more: groups
+        // of at most MAX_ROWS rows (whole register blocks), a multiple of the threads in
+        // number, and where that leaves threads over, each group's strips in runs too
         let threads = crate::par::threads().max(1);
-        if x.m <= MAX_ROWS {
-            let tasks = threads.min(strips);
-            let runs = Runs::new(strips, tasks);
-            crate::par::for_each(tasks, |t| {
-                // SAFETY: AVX-512 (`applies`); the operands hold what they address
-                // (`in_bounds`); the columns of each strip in every row of `out` belong to the
-                // task that took it
-                unsafe { strips_of(x, bias, act, res, c.ptr(), &runs, t) }
-            });
-        } else {
-            // groups of at most MAX_ROWS rows (whole register blocks), a multiple of the
-            // threads in number; each task runs every strip for its group's rows
-            let groups = x.m.div_ceil(MAX_ROWS).next_multiple_of(threads);
-            let per = x.m.div_ceil(groups).next_multiple_of(ROWS);
-            crate::par::for_each(x.m.div_ceil(per), |g| {
-                let i0 = g * per;
-                let sub = Rows {
-                    a: &x.a[i0 * x.lda..],
-                    m: per.min(x.m - i0),
-                    ..x
-                };
-                let runs = Runs::new(strips, 1);
-                // SAFETY: as above, for rows i0 .. i0 + sub.m of `out`, which belong to this
-                // task
-                unsafe {
-                    strips_of(
-                        sub,
-                        bias,
-                        act,
-                        res.map(|r| &r[i0 * x.n..]),
-                        c.ptr().add(i0 * x.n),
-                        &runs,
-                        0,
-                    )
-                }
-            });
-        }
+        let groups = match x.m <= MAX_ROWS {
+            true => 1,
+            false => x.m.div_ceil(MAX_ROWS).next_multiple_of(threads),
+        };
+        let per = x.m.div_ceil(groups).next_multiple_of(ROWS);
+        let groups = x.m.div_ceil(per);
+        let parts = threads.div_ceil(groups).clamp(1, strips);
+        let runs: Vec<Runs> = (0..groups).map(|_| Runs::new(strips, parts)).collect();
+        crate::par::for_each(groups * parts, |t| {
+            let (g, part) = (t / parts, t % parts);
+            let i0 = g * per;
+            let sub = Rows {
+                a: &x.a[i0 * x.lda..],
+                m: per.min(x.m - i0),
+                ..x
+            };
+            // SAFETY: AVX-512 (`applies`); the operands hold what they address (`in_bounds`);
+            // rows i0 .. i0 + sub.m of `out` belong to group g, and the columns of each strip
+            // in them to the task that took it from the group's runs
+            unsafe {
+                strips_of(
+                    sub,
+                    bias,
+                    act,
+                    res.map(|r| &r[i0 * x.n..]),
+                    c.ptr().add(i0 * x.n),
+                    &runs[g],
+                    part,
+                )
+            }
+        });
         // SAFETY: the tasks wrote all m × n elements (see above) and have finished
         unsafe { out.set_len(len) };
         Some(out)
@@ -584,6 +574,11 @@ mod tests {
                     unsafe { strips_of(x, add, None, None, c.as_mut_ptr(), &runs, 0) };
                     assert_eq!(runs.next(1), None, "every strip was taken");
                     c
+                } else if x.strips && with_bias {
+                    // 7 threads: more than one group of rows with its strips split between
+                    // tasks where m > MAX_ROWS
+                    crate::par::with_threads(7, || matmul_rows(x, add, None, None))
+                        .expect("applies")
                 } else {
                     matmul_rows(x, add, None, None).expect("applies")
                 };

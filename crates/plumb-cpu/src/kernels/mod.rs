@@ -2,6 +2,27 @@
 //! ([`Float`] for floating dtypes, computed in their accumulator type [`Acc`]); the backend
 //! (`lib.rs`) picks the monomorphisation from the dtype.
 
+/// The `k()`, `n()` and `bytes()` of a weight packed into a matmul kernel's layout: a struct
+/// with `data: Vec<_>` and the `k` × `n` of the matrix it holds.
+macro_rules! packed_dims {
+    ($t:ty) => {
+        impl $t {
+            /// Rows (depth) of the packed matrix.
+            pub fn k(&self) -> usize {
+                self.k
+            }
+            /// Columns of the packed matrix.
+            pub fn n(&self) -> usize {
+                self.n
+            }
+            /// Bytes held.
+            pub fn bytes(&self) -> usize {
+                std::mem::size_of_val(self.data.as_slice())
+            }
+        }
+    };
+}
+
 #[macro_use]
 pub mod simd;
 pub mod attention;
