@@ -62,7 +62,10 @@ pub fn give(d: Data) {
 }
 
 /// A pooled vector of exactly `n` elements holding stale values, if one of a close size
-/// (n ≤ len ≤ 2n) is free. The caller overwrites every element.
+/// (n ≤ capacity ≤ 2n) is free. The caller overwrites every element. A buffer handed out
+/// shorter before keeps its capacity: where its length is now below `n`, the missing tail is
+/// filled with zeros (the rest keeps its stale values), so inputs of varying sizes (sentences
+/// of varying length) keep reusing the same buffers.
 pub fn take<T: Elem>(n: usize) -> Option<Vec<T>> {
     if n * std::mem::size_of::<T>() < MIN_BYTES {
         return None;
@@ -72,15 +75,16 @@ pub fn take<T: Elem>(n: usize) -> Option<Vec<T>> {
         .free
         .iter()
         .enumerate()
-        .filter_map(|(i, d)| T::unwrap(d).map(|s| (i, s.len())))
-        .filter(|&(_, len)| len >= n && len <= 2 * n)
-        .min_by_key(|&(_, len)| len)?
+        .filter(|(_, d)| T::unwrap(d).is_some())
+        .map(|(i, d)| (i, bytes_of(d) / std::mem::size_of::<T>()))
+        .filter(|&(_, cap)| cap >= n && cap <= 2 * n)
+        .min_by_key(|&(_, cap)| cap)?
         .0;
     let d = p.free.swap_remove(best);
     p.bytes -= bytes_of(&d);
     drop(p);
     let mut v = T::into_vec(d)?;
-    v.truncate(n);
+    v.resize(n, T::default());
     Some(v)
 }
 
@@ -103,8 +107,18 @@ mod tests {
             z.iter().all(|&x| x == 0.0),
             "alloc_out must clear a reused buffer"
         );
-        // wrong type or far too small a request: no reuse
+        // handed out shorter, it still serves a request up to its capacity (the tail zeroed)
+        let mut z = z;
+        z.fill(5.0);
         give(Data::F32(z));
+        let w = take::<f32>(n).expect("pooled buffer of the capacity");
+        assert_eq!((w.as_ptr(), w.len()), (ptr, n));
+        assert_eq!(
+            &w[n - 12..],
+            &[5.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        // wrong type or far too small a request: no reuse
+        give(Data::F32(w));
         assert!(take::<i32>(n - 10).is_none());
         assert!(take::<f32>(n / 4).is_none());
     }
