@@ -119,10 +119,14 @@ impl Rows<'_> {
 }
 
 /// An f32 weight [k, n] packed once (at load) for [`matmul_rows`]: strip s (columns
-/// 64·s .. 64·s + 64) holds its k rows of [`STRIP`] values one after another.
+/// 64·s .. 64·s + 64) holds its k rows of [`STRIP`] values one after another, from a 64-byte
+/// boundary (each row of a strip one cache line: a load that straddles two costs a second
+/// load on Intel cores).
 #[derive(Debug)]
 pub struct PackedStrips {
     data: Vec<f32>,
+    /// where the strips start in `data` (its first 64-byte boundary)
+    off: usize,
     k: usize,
     n: usize,
 }
@@ -136,23 +140,25 @@ impl PackedStrips {
         if k == 0 || n == 0 || !n.is_multiple_of(STRIP) || b.len() < k * n {
             return None;
         }
-        let mut data = crate::storage::alloc_overwrite::<f32>(k * n);
-        crate::par::chunks_mut(&mut data, k * STRIP, |s, strip| {
+        // 15 values to spare, to start at a 64-byte boundary (f32s are 4-byte aligned)
+        let mut data = crate::storage::alloc_overwrite::<f32>(k * n + 15);
+        let off = data.as_ptr().align_offset(64);
+        crate::par::chunks_mut(&mut data[off..off + k * n], k * STRIP, |s, strip| {
             for (p, row) in strip.chunks_exact_mut(STRIP).enumerate() {
                 row.copy_from_slice(&b[p * n + s * STRIP..][..STRIP]);
             }
         });
-        Some(PackedStrips { data, k, n })
+        Some(PackedStrips { data, off, k, n })
     }
     /// The packed values, as [`Rows::b`] with `strips`.
     pub fn data(&self) -> &[f32] {
-        &self.data
+        &self.data[self.off..self.off + self.k * self.n]
     }
     /// The row-major [k, n] values.
     pub fn unpack(&self) -> Vec<f32> {
         let (k, n) = (self.k, self.n);
         let mut out = vec![0f32; k * n];
-        for (s, strip) in self.data.chunks_exact(k * STRIP).enumerate() {
+        for (s, strip) in self.data().chunks_exact(k * STRIP).enumerate() {
             for (p, row) in strip.chunks_exact(STRIP).enumerate() {
                 out[p * n + s * STRIP..][..STRIP].copy_from_slice(row);
             }
