@@ -97,10 +97,14 @@ fn main() {
                     got = matmul_rows(x, None, None, None);
                 }
             });
-            let strips: Vec<PackedStrips> = bs
+            let Some(strips) = bs
                 .iter()
-                .map(|b| PackedStrips::pack(b, k, n).expect("n is a multiple of 64"))
-                .collect();
+                .map(|b| PackedStrips::pack(b, k, n))
+                .collect::<Option<Vec<PackedStrips>>>()
+            else {
+                println!("rows_probe: a {k}x{n} weight does not pack as strips of 64 columns");
+                return;
+            };
             let mut got_s = None;
             let ps = best(&mut |r| {
                 let x = Rows {

@@ -236,33 +236,46 @@ fn few_rows<T: Float>(
     act: Option<RowMap<T>>,
     res: Option<&[T]>,
 ) -> Option<Vec<T>> {
-    use super::matmul_rows::{applies, matmul_rows, Rows};
-    if TypeId::of::<T>() != TypeId::of::<f32>()
-        || d.batch != 1
-        || a.cs != 1
-        || b.cs != 1
-        || !applies(d.m, d.k, d.n)
-        || rows_kernels_off()
-    {
+    use super::matmul_rows::{applies, Rows};
+    if d.batch != 1 || a.cs != 1 || b.cs != 1 || !applies(d.m, d.k, d.n) || rows_kernels_off() {
         return None;
     }
     let (lda, ldb) = (usize::try_from(a.rs).ok()?, usize::try_from(b.rs).ok()?);
-    // SAFETY: T is f32 (checked above), so these are the same slices
-    let f = |x: &[T]| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) };
     let rows = Rows {
-        a: f(a.data).get(a.layout.offset..)?,
+        a: as_f32(a.data)?.get(a.layout.offset..)?,
         lda,
-        b: f(b.data).get(b.layout.offset..)?,
+        b: as_f32(b.data)?.get(b.layout.offset..)?,
         ldb,
         m: d.m,
         k: d.k,
         n: d.n,
         strips: false,
     };
-    // SAFETY: as above (a map of f32 rows when T is f32)
+    rows_product(rows, bias, act, res)
+}
+
+/// `x` as the f32 slice it is where T is f32, else `None`.
+fn as_f32<T: 'static>(x: &[T]) -> Option<&[f32]> {
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        // SAFETY: T is f32, so this is the same slice
+        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) })
+}
+
+/// [`matmul_rows`](super::matmul_rows::matmul_rows) with a linear layer's epilogue in T, where T
+/// is f32 (`None` for any other T, or where the kernel declines the operands).
+fn rows_product<T: Float>(
+    x: super::matmul_rows::Rows,
+    bias: Option<&[T]>,
+    act: Option<RowMap<T>>,
+    res: Option<&[T]>,
+) -> Option<Vec<T>> {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return None;
+    }
+    // SAFETY: T is f32 (checked above): the same row map, and below the same vector
     let act = act.map(|g| unsafe { std::mem::transmute::<RowMap<T>, RowMap<f32>>(g) });
-    let out = matmul_rows(rows, bias.map(f), act, res.map(f))?;
-    // SAFETY: as above, back to T = f32
+    let (bias, res) = (bias.and_then(as_f32), res.and_then(as_f32));
+    let out = super::matmul_rows::matmul_rows(x, bias, act, res)?;
     Some(unsafe { std::mem::transmute::<Vec<f32>, Vec<T>>(out) })
 }
 
@@ -605,7 +618,7 @@ fn strips_product<T: Float>(
     act: Option<RowMap<T>>,
     res: Option<&[T]>,
 ) -> Result<Option<Vec<T>>> {
-    use super::matmul_rows::{matmul_rows, Rows, STRIP};
+    use super::matmul_rows::{Rows, STRIP};
     if TypeId::of::<T>() != TypeId::of::<f32>() {
         return Ok(None);
     }
@@ -647,11 +660,7 @@ fn strips_product<T: Float>(
         n: d.n,
         strips: true,
     };
-    // SAFETY: T is f32 (checked above), so these are the same slices, row maps and vector
-    let f = |x: &[T]| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) };
-    let act = act.map(|g| unsafe { std::mem::transmute::<RowMap<T>, RowMap<f32>>(g) });
-    Ok(matmul_rows(x, bias.map(f), act, res.map(f))
-        .map(|out| unsafe { std::mem::transmute::<Vec<f32>, Vec<T>>(out) }))
+    Ok(rows_product(x, bias, act, res))
 }
 
 /// The packed panels behind `b` where `b` is an f32 weight stored so and the view is the whole

@@ -25,9 +25,10 @@
 //! A linear layer's weight can instead be packed once at load as strips ([`PackedStrips`]:
 //! each strip's k rows of 64 values one after another). Each chunk is then one contiguous
 //! 32 KiB block: no copy, and the hardware prefetcher streams it, where rows 6 KiB apart from
-//! L3 or memory left the kernel waiting. On the AMD Zen 4 build machine (`rows_probe`, one
-//! thread, 40 rows, weights cycling through 40 MB) that took MiniLM's shapes from 63–76 to
-//! 83–93 GFLOP/s; at 1536 rows it is level with the gemm crate (104–110 against 106–113 GFLOP/s),
+//! L3 or memory left the kernel waiting. On the AMD Zen 4 build machine (`COLD=1
+//! PLUMB_NUM_THREADS=1 rows_probe`: one thread, 40 rows, weights cycling through 40 MB) that
+//! took MiniLM's shapes from 70–80 GFLOP/s in place to 100–102; at 1536 rows (`M=1536`) it is
+//! level with the gemm crate (104–110 against 106–113 GFLOP/s),
 //! so products with a packed weight take this kernel at any number of rows: more than
 //! [`MAX_ROWS`] are split into groups of rows, one task each (each group's strips split between
 //! tasks too where there are fewer groups than threads).
