@@ -10,7 +10,7 @@
 //!
 //! Where the kernel does not apply (no AVX-512) it says so and exits.
 
-use plumb_cpu::kernels::matmul_rows::{applies, matmul_rows, PackedStrips, Rows, MAX_ROWS};
+use plumb_cpu::kernels::matmul_rows::{applies, matmul_rows, PackedStrips, Rows, B, MAX_ROWS};
 use std::time::Instant;
 
 fn main() {
@@ -86,12 +86,11 @@ fn main() {
                 let x = Rows {
                     a: &a,
                     lda,
-                    b,
+                    b: B::Rows(b),
                     ldb,
                     m,
                     k,
                     n,
-                    strips: false,
                 };
                 if in_place {
                     got = matmul_rows(x, None, None, None);
@@ -110,12 +109,11 @@ fn main() {
                 let x = Rows {
                     a: &a,
                     lda: k,
-                    b: strips[r % copies].data(),
+                    b: B::Strips(strips[r % copies].data()),
                     ldb: 64,
                     m,
                     k,
                     n,
-                    strips: true,
                 };
                 got_s = matmul_rows(x, None, None, None);
             });

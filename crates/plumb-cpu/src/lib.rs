@@ -389,6 +389,13 @@ impl Backend for CpuBackend {
                         .map(|p| Arc::new(storage::CpuStorage::strips(p)) as StorageRef))
                 })
             }
+            DType::F16 if n.is_multiple_of(matmul_rows::STRIP) && matmul_rows::packs_strips() => {
+                self.run(|| {
+                    let b = storage::raw_slice::<half::f16>("pack_matmul_weight", &w)?;
+                    Ok(matmul_rows::PackedStrips::pack(b, k, n)
+                        .map(|p| Arc::new(storage::CpuStorage::strips_f16(p)) as StorageRef))
+                })
+            }
             DType::BF16
                 if n.is_multiple_of(matmul_bf16::NR)
                     && k.is_multiple_of(2)

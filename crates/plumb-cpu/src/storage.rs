@@ -31,8 +31,9 @@ pub struct CpuStorage {
     /// `kernels/qpack.rs` (readers other than qmatmul unpack it; see [`CpuStorage::plain_bytes`]).
     packed_k: Option<usize>,
     /// A weight packed into a matmul kernel's panels (f32: the AVX2 kernel's,
-    /// [`CpuStorage::panels`], or `matmul_rows`' strips, [`CpuStorage::strips`]; bf16: the
-    /// `vdpbf16ps` kernel's, [`CpuStorage::panels_bf16`]);
+    /// [`CpuStorage::panels`], or `matmul_rows`' strips, [`CpuStorage::strips`]; f16: those
+    /// strips, [`CpuStorage::strips_f16`]; bf16: the `vdpbf16ps` kernel's,
+    /// [`CpuStorage::panels_bf16`]);
     /// `data` is then empty and every other reader sees the row-major copy made on its first
     /// read.
     panels: Option<Box<Panels>>,
@@ -50,6 +51,7 @@ struct Panels {
 enum Packed {
     F32(PackedB),
     Strips(PackedStrips),
+    StripsF16(PackedStrips<f16>),
     Bf16(PackedBf16),
 }
 
@@ -58,6 +60,7 @@ impl Packed {
         match self {
             Packed::F32(b) => b.bytes(),
             Packed::Strips(b) => b.bytes(),
+            Packed::StripsF16(b) => b.bytes(),
             Packed::Bf16(b) => b.bytes(),
         }
     }
@@ -66,6 +69,7 @@ impl Packed {
         match self {
             Packed::F32(b) => b.k() * b.n() * 4,
             Packed::Strips(b) => b.k() * b.n() * 4,
+            Packed::StripsF16(b) => b.k() * b.n() * 2,
             Packed::Bf16(b) => b.k() * b.n() * 2,
         }
     }
@@ -73,6 +77,7 @@ impl Packed {
         match self {
             Packed::F32(b) => Data::F32(b.unpack()),
             Packed::Strips(b) => Data::F32(b.unpack()),
+            Packed::StripsF16(b) => Data::F16(b.unpack()),
             Packed::Bf16(b) => Data::BF16(b.unpack()),
         }
     }
@@ -100,6 +105,10 @@ impl CpuStorage {
     pub fn strips(b: PackedStrips) -> CpuStorage {
         CpuStorage::packed_weight(Packed::Strips(b))
     }
+    /// An f16 matrix [k, n] packed as `matmul_rows`' strips (widened chunk by chunk there).
+    pub fn strips_f16(b: PackedStrips<f16>) -> CpuStorage {
+        CpuStorage::packed_weight(Packed::StripsF16(b))
+    }
     /// A bf16 matrix [k, n] packed for the `vdpbf16ps` kernel ([`PackedBf16`]).
     pub fn panels_bf16(b: PackedBf16) -> CpuStorage {
         CpuStorage::packed_weight(Packed::Bf16(b))
@@ -109,6 +118,7 @@ impl CpuStorage {
         BYTES.add(b.bytes() as u64);
         let (dtype, data) = match b {
             Packed::F32(_) | Packed::Strips(_) => (DType::F32, Data::F32(Vec::new())),
+            Packed::StripsF16(_) => (DType::F16, Data::F16(Vec::new())),
             Packed::Bf16(_) => (DType::BF16, Data::BF16(Vec::new())),
         };
         CpuStorage {
@@ -132,6 +142,13 @@ impl CpuStorage {
     pub fn packed_strips(&self) -> Option<&PackedStrips> {
         match self.panels.as_deref()?.b {
             Packed::Strips(ref b) => Some(b),
+            _ => None,
+        }
+    }
+    /// The strips of an f16 weight stored so, else `None`.
+    pub fn packed_strips_f16(&self) -> Option<&PackedStrips<f16>> {
+        match self.panels.as_deref()?.b {
+            Packed::StripsF16(ref b) => Some(b),
             _ => None,
         }
     }

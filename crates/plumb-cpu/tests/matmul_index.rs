@@ -613,13 +613,27 @@ fn bf16_weights_are_packed_where_the_dot_product_kernel_is_selected() {
 /// relu and the residual; the read-back is the weight.
 #[test]
 fn f32_weights_are_packed_as_strips_where_the_rows_kernel_runs() {
-    use plumb_core::UnaryOp;
     use plumb_cpu::kernels::{matmul_f32_avx2, matmul_rows};
+    let expected = matmul_rows::packs_strips() && !matmul_f32_avx2::packs_weights();
+    products_with_strips(DType::F32, expected);
+}
+
+/// An f16 weight is packed as the same strips wherever the kernel runs (it widens them chunk by
+/// chunk), and the same products read them.
+#[test]
+fn f16_weights_are_packed_as_strips_where_the_rows_kernel_runs() {
+    products_with_strips(DType::F16, plumb_cpu::kernels::matmul_rows::packs_strips());
+}
+
+/// The body of the two tests above: `dt`'s weight is packed as strips exactly when `expected`,
+/// and the products match the f64 product either way.
+fn products_with_strips(dt: DType, expected: bool) {
+    use plumb_core::UnaryOp;
     use plumb_cpu::storage::CpuStorage;
     let d = dev();
     let (k, n) = (96, 128);
-    let wt = round(DType::F32, &vals(k * n, 7, -1.0, 1.0)); // [k, n]
-    let w = tensor(&wt, DType::F32, &[k, n], &d)
+    let wt = round(dt, &vals(k * n, 7, -1.0, 1.0)); // [k, n]
+    let w = tensor(&wt, dt, &[k, n], &d)
         .t()
         .unwrap()
         .packed_for_matmul()
@@ -628,53 +642,58 @@ fn f32_weights_are_packed_as_strips_where_the_rows_kernel_runs() {
         .storage()
         .as_any()
         .downcast_ref::<CpuStorage>()
-        .and_then(|s| s.packed_strips())
-        .is_some();
-    let expected = matmul_rows::packs_strips() && !matmul_f32_avx2::packs_weights();
+        .is_some_and(|s| s.packed_strips().is_some() || s.packed_strips_f16().is_some());
     assert_eq!(
         strips, expected,
-        "packed as strips: {strips}, expected {expected}"
+        "{dt} packed as strips: {strips}, expected {expected}"
     );
     if !strips {
-        eprintln!("skipped the strips: this CPU packs f32 weights otherwise or not at all");
+        eprintln!("skipped the {dt} strips: this CPU packs {dt} weights otherwise or not at all");
     }
-    let bias = vals(n, 8, -1.0, 1.0);
-    let tb = tensor(&bias, DType::F32, &[n], &d);
+    let bias = round(dt, &vals(n, 8, -1.0, 1.0));
+    let tb = tensor(&bias, dt, &[n], &d);
+    let tol = mm_tol(dt, k);
     for m in [1, 40, 200] {
-        let x = vals(m * k, 9, -1.0, 1.0);
+        let x = round(dt, &vals(m * k, 9, -1.0, 1.0));
         let want = mm_ref(&x, &wt, 1, m, k, n);
-        let tol = mm_tol(DType::F32, k);
-        let tx = tensor(&x, DType::F32, &[m, k], &d);
+        let tx = tensor(&x, dt, &[m, k], &d);
         let got = read(&tx.matmul(&w.t().unwrap()).unwrap());
-        assert_close(&format!("[{m},{k}]·strips"), &got, &want, tol);
+        assert_close(&format!("{dt} [{m},{k}]·strips"), &got, &want, tol);
         // the same rows as a transposed view
-        let txt = tensor(&transpose(&x, m, k), DType::F32, &[k, m], &d)
-            .t()
-            .unwrap();
+        let txt = tensor(&transpose(&x, m, k), dt, &[k, m], &d).t().unwrap();
         let got = read(&txt.matmul(&w.t().unwrap()).unwrap());
-        assert_close(&format!("[{k},{m}]ᵀ·strips"), &got, &want, tol);
+        assert_close(&format!("{dt} [{k},{m}]ᵀ·strips"), &got, &want, tol);
         // bias + relu, then bias + a residual
         let got = read(&tx.linear_act(&w, Some(&tb), UnaryOp::Relu).unwrap());
         let relu: Vec<f64> = (0..m * n)
             .map(|i| (want[i] + bias[i % n]).max(0.0))
             .collect();
-        assert_close(&format!("[{m},{k}] linear relu"), &got, &relu, tol);
-        let res = vals(m * n, 10, -1.0, 1.0);
-        let tr = tensor(&res, DType::F32, &[m, n], &d);
+        assert_close(&format!("{dt} [{m},{k}] linear relu"), &got, &relu, tol);
+        let res = round(dt, &vals(m * n, 10, -1.0, 1.0));
+        let tr = tensor(&res, dt, &[m, n], &d);
         let got = read(&tx.linear_add(&w, Some(&tb), &tr).unwrap());
         let added: Vec<f64> = (0..m * n).map(|i| want[i] + bias[i % n] + res[i]).collect();
-        assert_close(&format!("[{m},{k}] linear + residual"), &got, &added, tol);
+        assert_close(
+            &format!("{dt} [{m},{k}] linear + residual"),
+            &got,
+            &added,
+            tol,
+        );
     }
     // batch dims folded into rows
-    let x = vals(2 * 100 * k, 11, -1.0, 1.0);
+    let x = round(dt, &vals(2 * 100 * k, 11, -1.0, 1.0));
     let got = read(
-        &tensor(&x, DType::F32, &[2, 100, k], &d)
+        &tensor(&x, dt, &[2, 100, k], &d)
             .matmul(&w.t().unwrap())
             .unwrap(),
     );
     let want = mm_ref(&x, &wt, 1, 200, k, n);
-    assert_close("[2,100,96]·strips", &got, &want, mm_tol(DType::F32, k));
-    assert_eq!(read(&w), transpose(&wt, k, n), "read-back of the strips");
+    assert_close(&format!("{dt} [2,100,96]·strips"), &got, &want, tol);
+    assert_eq!(
+        read(&w),
+        transpose(&wt, k, n),
+        "{dt} read-back of the strips"
+    );
 }
 
 #[test]

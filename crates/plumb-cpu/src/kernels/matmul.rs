@@ -11,7 +11,8 @@
 //! take the bias, activation and residual before the one rounding ([`linear_half`]). An f32
 //! weight the loaders packed into the AVX2 kernel's panels (`matmul_f32_avx2.rs`, [`Rhs`]) is
 //! multiplied from its panels whenever the view is the whole weight; other views read the
-//! row-major copy the storage makes on first use.
+//! row-major copy the storage makes on first use. f32 and f16 weights packed as `matmul_rows`'
+//! strips go through `matmul_strips.rs` first, at any number of rows.
 
 use super::matmul_bf16::PackedBf16;
 use super::matmul_f32_avx2::PackedB;
@@ -236,7 +237,7 @@ fn few_rows<T: Float>(
     act: Option<RowMap<T>>,
     res: Option<&[T]>,
 ) -> Option<Vec<T>> {
-    use super::matmul_rows::{applies, Rows};
+    use super::matmul_rows::{applies, Rows, B};
     if d.batch != 1 || a.cs != 1 || b.cs != 1 || !applies(d.m, d.k, d.n) || rows_kernels_off() {
         return None;
     }
@@ -244,12 +245,11 @@ fn few_rows<T: Float>(
     let rows = Rows {
         a: as_f32(a.data)?.get(a.layout.offset..)?,
         lda,
-        b: as_f32(b.data)?.get(b.layout.offset..)?,
+        b: B::Rows(as_f32(b.data)?.get(b.layout.offset..)?),
         ldb,
         m: d.m,
         k: d.k,
         n: d.n,
-        strips: false,
     };
     rows_product(rows, bias, act, res)
 }
@@ -263,7 +263,7 @@ fn as_f32<T: 'static>(x: &[T]) -> Option<&[f32]> {
 
 /// [`matmul_rows`](super::matmul_rows::matmul_rows) with a linear layer's epilogue in T, where T
 /// is f32 (`None` for any other T, or where the kernel declines the operands).
-fn rows_product<T: Float>(
+pub(super) fn rows_product<T: Float>(
     x: super::matmul_rows::Rows,
     bias: Option<&[T]>,
     act: Option<RowMap<T>>,
@@ -556,7 +556,9 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
             ));
         }
     }
-    if let Some(out) = strips_product(a, b, d, bias.as_deref(), act, res.as_deref())? {
+    if let Some(out) =
+        super::matmul_strips::f32_product(a, b, d, bias.as_deref(), act, res.as_deref())?
+    {
         return Ok(out);
     }
     if let Some(packed) = packed_weight::<T>(b, d) {
@@ -605,64 +607,6 @@ pub fn matmul_gemm<T: Float + gemm_t::One>(
     ))
 }
 
-/// f32 products with a weight packed as [`PackedStrips`](super::matmul_rows::PackedStrips) (the
-/// whole matrix, broadcast over any batch): every row of `a` (batch dims folded in; copied into
-/// contiguous rows where they are not evenly spaced with unit column stride) through
-/// [`matmul_rows`](super::matmul_rows::matmul_rows), at any number of rows. `None` for any
-/// other product.
-fn strips_product<T: Float>(
-    a: &View,
-    b: &View,
-    d: Dims,
-    bias: Option<&[T]>,
-    act: Option<RowMap<T>>,
-    res: Option<&[T]>,
-) -> Result<Option<Vec<T>>> {
-    use super::matmul_rows::{Rows, STRIP};
-    if TypeId::of::<T>() != TypeId::of::<f32>() {
-        return Ok(None);
-    }
-    let Some(p) = crate::storage::storage_of("matmul", b)
-        .ok()
-        .and_then(|s| s.packed_strips())
-        .filter(|p| whole_weight(b, d, (p.k(), p.n())))
-    else {
-        return Ok(None);
-    };
-    let m = d.batch * d.m;
-    if m == 0 {
-        return Ok(Some(Vec::new()));
-    }
-    let l = a.layout;
-    let r = l.rank();
-    let rs = match d.batch {
-        1 => Some(l.strides[r - 2] as isize),
-        _ => uniform_rows(l),
-    };
-    let da = raw_slice::<f32>("matmul", a)?;
-    let copy;
-    let (rows, lda) = match rs {
-        Some(rs) if l.strides[r - 1] == 1 && (m == 1 || rs >= d.k as isize) => {
-            (&da[l.offset..], if m == 1 { d.k } else { rs as usize })
-        }
-        _ => {
-            copy = contiguous::<f32>("matmul", a)?;
-            (&copy[..], d.k)
-        }
-    };
-    let x = Rows {
-        a: rows,
-        lda,
-        b: p.data(),
-        ldb: STRIP,
-        m,
-        k: d.k,
-        n: d.n,
-        strips: true,
-    };
-    Ok(rows_product(x, bias, act, res))
-}
-
 /// The packed panels behind `b` where `b` is an f32 weight stored so and the view is the whole
 /// matrix (k × n row-major, broadcast over any batch dims); `None` otherwise (other views of a
 /// packed weight read its row-major copy).
@@ -686,7 +630,7 @@ fn packed_weight_bf16<'a>(b: &View<'a>, d: Dims) -> Option<&'a PackedBf16> {
 
 /// Whether `b` views the whole of a packed (k, n) weight: k × n row-major from its start,
 /// broadcast over any batch dims.
-fn whole_weight(b: &View, d: Dims, (k, n): (usize, usize)) -> bool {
+pub(super) fn whole_weight(b: &View, d: Dims, (k, n): (usize, usize)) -> bool {
     let l = b.layout;
     let r = l.rank();
     (k, n) == (d.k, d.n) && l.offset == 0 && l.strides[r - 2..] == [d.n, 1] && broadcast_batch(l)
@@ -697,6 +641,9 @@ fn whole_weight(b: &View, d: Dims, (k, n): (usize, usize)) -> bool {
 pub fn matmul_half<T: Wide>(a: &View, b: &View) -> Result<Vec<T>> {
     let d = dims(a, b);
     if let Some(out) = dot_bf16(a, b, d, Epilogue::NONE)? {
+        return Ok(out);
+    }
+    if let Some(out) = super::matmul_strips::f16_product(a, b, d, Epilogue::NONE)? {
         return Ok(out);
     }
     // one row (decoding): stream b in its own type, half the bytes of a widened copy
@@ -780,7 +727,9 @@ pub fn linear_half<T: Wide>(
 ) -> Result<Option<Vec<T>>> {
     let d = dims(a, b);
     // one row streams an unpacked weight (matvec) and adds the rest after
-    if d.batch * d.m < 2 && packed_weight_bf16(b, d).is_none() {
+    let packed =
+        packed_weight_bf16(b, d).is_some() || super::matmul_strips::packed_f16(b, d).is_some();
+    if d.batch * d.m < 2 && !packed {
         return Ok(None);
     }
     let bias = contiguous::<T>("matmul_bias", bias)?;
@@ -797,6 +746,9 @@ pub fn linear_half<T: Wide>(
         res: res.as_deref(),
     };
     if let Some(out) = dot_bf16(a, b, d, epi)? {
+        return Ok(Some(out));
+    }
+    if let Some(out) = super::matmul_strips::f16_product(a, b, d, epi)? {
         return Ok(Some(out));
     }
     if d.batch * d.m < 2 {

@@ -74,25 +74,54 @@ pub fn packs_strips() -> bool {
 }
 
 /// Operands of [`matmul_rows`]: `a` m rows of k (row stride `lda`, unit column stride); `b` k
-/// rows of n, row-major with row stride `ldb`, or with `strips` the data of a
-/// [`PackedStrips`] (n a multiple of [`STRIP`], `ldb` = [`STRIP`]).
+/// rows of n (see [`B`]).
 #[derive(Clone, Copy)]
 pub struct Rows<'a> {
     pub a: &'a [f32],
     pub lda: usize,
-    pub b: &'a [f32],
+    pub b: B<'a>,
     pub ldb: usize,
     pub m: usize,
     pub k: usize,
     pub n: usize,
-    pub strips: bool,
+}
+
+/// Where and how [`Rows`]' `b` lies.
+#[derive(Clone, Copy)]
+pub enum B<'a> {
+    /// Row-major, row stride `ldb` (at most [`MAX_ROWS`] rows of `a`).
+    Rows(&'a [f32]),
+    /// The data of a [`PackedStrips`] (n a multiple of [`STRIP`], `ldb` = [`STRIP`]).
+    Strips(&'a [f32]),
+    /// The data of an f16 [`PackedStrips`], as `Strips`: the first register block widens each
+    /// chunk to f32 into L1 for the others (f16 weights on CPUs without f16 arithmetic).
+    StripsF16(&'a [half::f16]),
+}
+
+impl B<'_> {
+    fn len(&self) -> usize {
+        match self {
+            B::Rows(b) | B::Strips(b) => b.len(),
+            B::StripsF16(b) => b.len(),
+        }
+    }
+    /// Bytes per value.
+    fn size(&self) -> usize {
+        match self {
+            B::StripsF16(_) => 2,
+            _ => 4,
+        }
+    }
+    fn strips(&self) -> bool {
+        !matches!(self, B::Rows(_))
+    }
 }
 
 impl Rows<'_> {
     /// Every element the strides address lies inside `a` and `b`.
     fn in_bounds(&self) -> bool {
         let last = |rows: usize, ld: usize, cols: usize| (rows - 1) * ld + cols;
-        let b_ok = if self.strips {
+        let b_ok = if self.b.strips() {
             self.ldb == STRIP && self.n.is_multiple_of(STRIP) && self.k * self.n <= self.b.len()
         } else {
             self.ldb >= self.n && last(self.k, self.ldb, self.n) <= self.b.len()
@@ -106,43 +135,46 @@ impl Rows<'_> {
     }
 
     /// The address of b's row `p` at column `c0` (the start of a strip); rows of a strip lie
-    /// `ldb` apart either way.
+    /// `ldb` values apart either way.
     ///
     /// # Safety
     /// The operands are in bounds, `p` < k and `c0` < n.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn b_at(&self, p: usize, c0: usize) -> *const f32 {
-        match self.strips {
-            true => self.b.as_ptr().add(c0 * self.k + p * STRIP),
-            false => self.b.as_ptr().add(p * self.ldb + c0),
+    unsafe fn b_at(&self, p: usize, c0: usize) -> *const u8 {
+        match self.b {
+            B::Rows(b) => b.as_ptr().add(p * self.ldb + c0) as *const u8,
+            B::Strips(b) => b.as_ptr().add(c0 * self.k + p * STRIP) as *const u8,
+            B::StripsF16(b) => b.as_ptr().add(c0 * self.k + p * STRIP) as *const u8,
         }
     }
 }
 
-/// An f32 weight [k, n] packed once (at load) for [`matmul_rows`]: strip s (columns
+/// An f32 (or f16) weight [k, n] packed once (at load) for [`matmul_rows`]: strip s (columns
 /// 64·s .. 64·s + 64) holds its k rows of [`STRIP`] values one after another, from a 64-byte
-/// boundary (each row of a strip one cache line: a load that straddles two costs a second
+/// boundary (each f32 row of a strip one cache line: a load that straddles two costs a second
 /// load on Intel cores).
 #[derive(Debug)]
-pub struct PackedStrips {
-    data: Vec<f32>,
+pub struct PackedStrips<E = f32> {
+    data: Vec<E>,
     /// where the strips start in `data` (its first 64-byte boundary)
     off: usize,
     k: usize,
     n: usize,
 }
 
-packed_dims!(PackedStrips);
+packed_dims!(PackedStrips<f32>);
+packed_dims!(PackedStrips<half::f16>);
 
-impl PackedStrips {
+impl<E: crate::storage::Elem + Default> PackedStrips<E> {
     /// Pack a row-major [k, n] matrix; `None` where it is empty, n is not a multiple of
     /// [`STRIP`] or `b` is shorter than k · n.
-    pub fn pack(b: &[f32], k: usize, n: usize) -> Option<PackedStrips> {
+    pub fn pack(b: &[E], k: usize, n: usize) -> Option<PackedStrips<E>> {
         if k == 0 || n == 0 || !n.is_multiple_of(STRIP) || b.len() < k * n {
             return None;
         }
-        // 15 values to spare, to start at a 64-byte boundary (f32s are 4-byte aligned)
-        let mut data = crate::storage::alloc_overwrite::<f32>(k * n + 15);
+        // values to spare, to start at a 64-byte boundary (the values are aligned to their size)
+        let spare = 64 / std::mem::size_of::<E>() - 1;
+        let mut data = crate::storage::alloc_overwrite::<E>(k * n + spare);
         let off = data.as_ptr().align_offset(64);
         crate::par::chunks_mut(&mut data[off..off + k * n], k * STRIP, |s, strip| {
             for (p, row) in strip.chunks_exact_mut(STRIP).enumerate() {
@@ -151,14 +183,14 @@ impl PackedStrips {
         });
         Some(PackedStrips { data, off, k, n })
     }
-    /// The packed values, as [`Rows::b`] with `strips`.
-    pub fn data(&self) -> &[f32] {
+    /// The packed values, as [`B::Strips`] or [`B::StripsF16`].
+    pub fn data(&self) -> &[E] {
         &self.data[self.off..self.off + self.k * self.n]
     }
     /// The row-major [k, n] values.
-    pub fn unpack(&self) -> Vec<f32> {
+    pub fn unpack(&self) -> Vec<E> {
         let (k, n) = (self.k, self.n);
-        let mut out = vec![0f32; k * n];
+        let mut out = vec![E::default(); k * n];
         for (s, strip) in self.data().chunks_exact(k * STRIP).enumerate() {
             for (p, row) in strip.chunks_exact(STRIP).enumerate() {
                 out[p * n + s * STRIP..][..STRIP].copy_from_slice(row);
@@ -181,7 +213,7 @@ pub fn matmul_rows(
     act: Option<RowMap<f32>>,
     res: Option<&[f32]>,
 ) -> Option<Vec<f32>> {
-    let rows_ok = match x.strips {
+    let rows_ok = match x.b.strips() {
         true => x.m > 0 && applies(1, x.k, x.n),
         false => applies(x.m, x.k, x.n),
     };
@@ -319,29 +351,34 @@ unsafe fn strips_of(
                 // this block's share of the next chunk's rows, and its cache lines per row
                 let fetch = next.map_or((std::ptr::null(), 0, 0), |nx| {
                     let (lo, hi) = (g * nx.kc / blocks, (g + 1) * nx.kc / blocks);
-                    (x.b_at(nx.k0 + lo, nx.c0), hi - lo, nx.cols.div_ceil(16))
+                    let lines = (nx.cols * x.b.size()).div_ceil(64);
+                    (x.b_at(nx.k0 + lo, nx.c0), hi - lo, lines)
                 });
-                // strips are read where they lie by every block; otherwise the first block
-                // copies the chunk for the others
-                let src = match (x.strips, first_block) {
-                    (true, _) => Src::B,
-                    (false, true) => Src::CopyB,
-                    (false, false) => Src::Copy,
+                // f32 strips are read where they lie by every block; otherwise the first block
+                // copies the chunk (f16 strips: widened) for the others
+                let src = match (x.b, first_block) {
+                    (B::Strips(_), _) => Src::B,
+                    (B::Rows(_), true) => Src::CopyB,
+                    (B::StripsF16(_), true) => Src::Widen,
+                    (_, false) => Src::Copy,
                 };
                 let blk = Block {
                     a: x.a.as_ptr().add(i * x.lda + ch.k0),
                     lda: x.lda,
                     b: match src {
-                        Src::Copy => packed as *const f32,
+                        Src::Copy => packed as *const u8,
                         _ => x.b_at(ch.k0, ch.c0),
                     },
-                    ldb: if src == Src::Copy { STRIP } else { x.ldb },
+                    ldb: match src {
+                        Src::Copy => STRIP * 4,
+                        _ => x.ldb * x.b.size(),
+                    },
                     pack: packed,
                     // nothing was fetched ahead of the very first chunk: its first block asks for
                     // its own rows a few steps ahead
                     ahead: if unfetched && first_block { ch.kc } else { 0 },
                     fetch,
-                    b_ld: x.ldb,
+                    b_ld: x.ldb * x.b.size(),
                     kc: ch.kc,
                     c: c.add(i * x.n + ch.c0),
                     ldc: x.n,
@@ -392,14 +429,16 @@ struct Block<'a> {
     a: *const f32,
     lda: usize,
     /// the chunk's first row: in b (a row-major b's first block, which copies it to `pack`, or
-    /// any block over strips) or in `pack`
-    b: *const f32,
+    /// any block over strips; f16 strips' first block, which widens it into `pack`) or in
+    /// `pack`; rows `ldb` bytes apart
+    b: *const u8,
     ldb: usize,
     pack: *mut f32,
     /// rows of the chunk to prefetch [`AHEAD`] steps ahead (the first chunk's first block)
     ahead: usize,
-    /// rows of b to fetch into L2 (first row, rows, cache lines per row), row stride `b_ld`
-    fetch: (*const f32, usize, usize),
+    /// rows of b to fetch into L2 (first row, rows, cache lines per row), rows `b_ld` bytes
+    /// apart
+    fetch: (*const u8, usize, usize),
     b_ld: usize,
     kc: usize,
     c: *mut f32,
@@ -421,6 +460,8 @@ enum Src {
     Copy,
     /// from b, which is a strip's contiguous rows
     B,
+    /// from f16 strips, widening them to `pack` for the other blocks (their first block)
+    Widen,
 }
 
 /// [`block`] for `rows` (1 to [`ROWS`]) rows of a, reading the chunk from `src`.
@@ -431,30 +472,33 @@ enum Src {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
 unsafe fn run_block(rows: usize, src: Src, blk: Block) {
     macro_rules! rows {
-        ($read_b:literal, $copy:literal) => {
+        ($read_b:literal, $copy:literal, $f16:literal) => {
             match rows {
-                6 => block::<6, $read_b, $copy>(blk),
-                5 => block::<5, $read_b, $copy>(blk),
-                4 => block::<4, $read_b, $copy>(blk),
-                3 => block::<3, $read_b, $copy>(blk),
-                2 => block::<2, $read_b, $copy>(blk),
-                _ => block::<1, $read_b, $copy>(blk),
+                6 => block::<6, $read_b, $copy, $f16>(blk),
+                5 => block::<5, $read_b, $copy, $f16>(blk),
+                4 => block::<4, $read_b, $copy, $f16>(blk),
+                3 => block::<3, $read_b, $copy, $f16>(blk),
+                2 => block::<2, $read_b, $copy, $f16>(blk),
+                _ => block::<1, $read_b, $copy, $f16>(blk),
             }
         };
     }
     match src {
-        Src::CopyB => rows!(true, true),
-        Src::Copy => rows!(false, false),
-        Src::B => rows!(true, false),
+        Src::CopyB => rows!(true, true, false),
+        Src::Copy => rows!(false, false, false),
+        Src::B => rows!(true, false, false),
+        Src::Widen => rows!(true, true, true),
     }
 }
 
+/// With `F16` b holds f16 values (read from b, widened).
+///
 /// # Safety
 /// As [`strips_of`]: `a` addresses R rows of kc, `b` kc rows of the strip's masked columns,
 /// `c` R rows of them, `fetch` rows inside b.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn block<const R: usize, const READ_B: bool, const COPY: bool>(p: Block) {
+unsafe fn block<const R: usize, const READ_B: bool, const COPY: bool, const F16: bool>(p: Block) {
     use std::arch::x86_64::*;
     let m = p.masks;
     let mut acc = [[_mm512_setzero_ps(); 4]; R];
@@ -470,7 +514,7 @@ unsafe fn block<const R: usize, const READ_B: bool, const COPY: bool>(p: Block) 
         let row = p.b.add(kk * p.ldb);
         if READ_B && kk + AHEAD < p.ahead {
             let ahead = row.add(AHEAD * p.ldb) as *const i8;
-            for v in 0..4 {
+            for v in 0..if F16 { 2 } else { 4 } {
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * v));
             }
         }
@@ -480,9 +524,14 @@ unsafe fn block<const R: usize, const READ_B: bool, const COPY: bool>(p: Block) 
                 _mm_prefetch::<_MM_HINT_T1>(f.wrapping_add(64 * v));
             }
         }
-        let bv = if READ_B {
+        let bv = if F16 {
+            let row = row as *const i16;
+            [0, 1, 2, 3].map(|v| _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[v], row.add(16 * v))))
+        } else if READ_B {
+            let row = row as *const f32;
             [0, 1, 2, 3].map(|v| _mm512_maskz_loadu_ps(m[v], row.add(16 * v)))
         } else {
+            let row = row as *const f32;
             [0, 1, 2, 3].map(|v| _mm512_load_ps(row.add(16 * v)))
         };
         if COPY {
@@ -513,7 +562,7 @@ mod tests {
     use super::*;
 
     /// Every register block size, column tails, several chunks of k, strided operands, with
-    /// and without bias, against an f64 product.
+    /// and without bias, b in place and as f32 and f16 strips, against an f64 product.
     #[test]
     fn matches_the_f64_product() {
         if !applies(1, 1, 1) {
@@ -535,44 +584,61 @@ mod tests {
             let (lda, ldb) = (k + pad, n + 2 * pad);
             let a: Vec<f32> = (0..m * lda).map(|i| val(i, 7919)).collect();
             let b: Vec<f32> = (0..k * ldb).map(|i| val(i, 104729)).collect();
+            // b rounded to f16: what the f16 strips hold
+            let b16: Vec<half::f16> = b.iter().map(|&v| half::f16::from_f32(v)).collect();
+            let b16_f32: Vec<f32> = b16.iter().map(|v| v.to_f32()).collect();
             let bias: Vec<f32> = (0..n).map(|i| val(i, 31)).collect();
             let x = Rows {
                 a: &a,
                 lda,
-                b: &b,
+                b: B::Rows(&b),
                 ldb,
                 m,
                 k,
                 n,
-                strips: false,
             };
             // the same weight packed as strips, where its columns are whole strips
             let dense: Vec<f32> = (0..k * n).map(|i| b[i / n * ldb + i % n]).collect();
+            let dense16: Vec<half::f16> = (0..k * n).map(|i| b16[i / n * ldb + i % n]).collect();
             let packed = PackedStrips::pack(&dense, k, n);
+            let packed16 = PackedStrips::pack(&dense16, k, n);
             assert_eq!(packed.is_some(), n % STRIP == 0, "{k}x{n} packs as strips");
-            if let Some(p) = &packed {
+            assert_eq!(
+                packed16.is_some(),
+                n % STRIP == 0,
+                "{k}x{n} packs as f16 strips"
+            );
+            if let (Some(p), Some(p16)) = (&packed, &packed16) {
                 assert_eq!(p.unpack(), dense, "strips of {k}x{n} read back");
+                assert_eq!(p16.unpack(), dense16, "f16 strips of {k}x{n} read back");
             }
             let xs = packed.as_ref().map(|p| Rows {
-                b: p.data(),
+                b: B::Strips(p.data()),
                 ldb: STRIP,
-                strips: true,
+                ..x
+            });
+            let xh = packed16.as_ref().map(|p| Rows {
+                b: B::StripsF16(p.data()),
+                ldb: STRIP,
                 ..x
             });
             // in place (up to MAX_ROWS rows) with and without bias through the team, and with
             // bias as one task that took its own strips and then every other run's from the
-            // back (`stolen`); the strips the same three ways
+            // back (`stolen`); the f32 and the f16 strips the same three ways. Each run with
+            // the values of b it multiplies.
             let mut runs = vec![];
             for (with_bias, stolen) in [(false, false), (true, false), (true, true)] {
                 if m <= MAX_ROWS {
-                    runs.push((x, with_bias, stolen));
+                    runs.push((x, &b, with_bias, stolen));
                 }
-                if let Some(xs) = xs.filter(|_| !stolen || m <= MAX_ROWS) {
-                    runs.push((xs, with_bias, stolen));
-                    strip_cases += 1;
+                for (xs, bref) in [(xs, &b), (xh, &b16_f32)] {
+                    if let Some(xs) = xs.filter(|_| !stolen || m <= MAX_ROWS) {
+                        runs.push((xs, bref, with_bias, stolen));
+                        strip_cases += 1;
+                    }
                 }
             }
-            for (x, with_bias, stolen) in runs {
+            for (x, b, with_bias, stolen) in runs {
                 let add = with_bias.then_some(&bias[..]);
                 let c = if stolen {
                     let mut c = vec![f32::NAN; m * n];
@@ -581,7 +647,7 @@ mod tests {
                     unsafe { strips_of(x, add, None, None, c.as_mut_ptr(), &runs, 0) };
                     assert_eq!(runs.next(1), None, "every strip was taken");
                     c
-                } else if x.strips && with_bias {
+                } else if x.b.strips() && with_bias {
                     // 7 threads: more than one group of rows with its strips split between
                     // tasks where m > MAX_ROWS
                     crate::par::with_threads(7, || matmul_rows(x, add, None, None))
@@ -589,7 +655,11 @@ mod tests {
                 } else {
                     matmul_rows(x, add, None, None).expect("applies")
                 };
-                let strips = x.strips;
+                let strips = match x.b {
+                    B::Rows(_) => "none",
+                    B::Strips(_) => "f32",
+                    B::StripsF16(_) => "f16",
+                };
                 for (idx, &got) in c.iter().enumerate() {
                     let (i, j) = (idx / n, idx % n);
                     let mut want: f64 = (0..k)
@@ -606,7 +676,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(strip_cases, 10, "products read from strips");
+        assert_eq!(strip_cases, 20, "products read from strips");
     }
 
     #[test]
@@ -615,12 +685,11 @@ mod tests {
         let x = Rows {
             a: &a,
             lda: 2,
-            b: &b,
+            b: B::Rows(&b),
             ldb: 2,
             m: 2,
             k: 2,
             n: 2,
-            strips: false,
         };
         assert!(matmul_rows(
             Rows {
@@ -642,10 +711,9 @@ mod tests {
         );
         let b = vec![0f32; 2 * STRIP];
         let xs = Rows {
-            b: &b,
+            b: B::Strips(&b),
             ldb: STRIP,
             n: STRIP,
-            strips: true,
             ..x
         };
         assert!(
@@ -663,6 +731,19 @@ mod tests {
         assert!(
             matmul_rows(Rows { k: 3, ..xs }, None, None, None).is_none(),
             "strips shorter than k x n"
+        );
+        let b16 = vec![half::f16::ZERO; 2 * STRIP];
+        let xh = Rows {
+            b: B::StripsF16(&b16),
+            ..xs
+        };
+        assert!(
+            matmul_rows(xh, None, None, None).is_some() || !applies(1, 1, 1),
+            "f16 strips of 2 x 64"
+        );
+        assert!(
+            matmul_rows(Rows { k: 3, ..xh }, None, None, None).is_none(),
+            "f16 strips shorter than k x n"
         );
     }
 }

@@ -39,6 +39,7 @@ pub mod matmul;
 pub mod matmul_bf16;
 pub mod matmul_f32_avx2;
 pub mod matmul_rows;
+pub mod matmul_strips;
 pub mod matmul_widen;
 pub mod matvec;
 pub mod norm;
