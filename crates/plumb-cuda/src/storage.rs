@@ -84,6 +84,9 @@ pub struct CudaStorage {
     bytes: usize,
     counters: Arc<ByteCounter>,
     pool: Arc<Pool>,
+    /// the least and greatest value, where known without reading the buffer back (see
+    /// [`CudaStorage::range`])
+    range: Option<(f64, f64)>,
 }
 
 impl std::fmt::Debug for CudaStorage {
@@ -109,7 +112,18 @@ impl CudaStorage {
             bytes,
             counters,
             pool,
+            range: None,
         }
+    }
+    /// The least and greatest value the buffer holds, where known on the host: integer data
+    /// uploaded from it (token ids), so that a range check of ids needs no read-back (which
+    /// waits for every queued kernel). `None` for anything computed on the device, and after
+    /// any write into the buffer in place.
+    pub fn range(&self) -> Option<(f64, f64)> {
+        self.range
+    }
+    pub fn set_range(&mut self, range: Option<(f64, f64)>) {
+        self.range = range;
     }
     /// Device address of byte `offset`.
     pub fn ptr_at(&self, offset: usize) -> u64 {

@@ -135,6 +135,27 @@ fn out_of_range_ids_are_errors_on_every_device() {
             let ok = Tensor::from_f64(&[2.0, 0.0], dt, [2], &dev).unwrap();
             let y = x.index_select(&ok, 0).unwrap().to_vec::<f32>().unwrap();
             assert_eq!(y, vec![5.0, 6.0, 1.0, 2.0], "{}", dev.id());
+            // ids in range when uploaded, then written past the table in place (a device may
+            // remember the range of what it uploaded: the write must not leave it stale)
+            let mut w = Tensor::from_f64(&[0.0, 1.0], dt, [2], &dev).unwrap();
+            let past = Tensor::from_f64(&[4.0], dt, [1], &dev).unwrap();
+            w.write_slice(0, 1, &past).unwrap();
+            let m = msg(&x.index_select(&w, 0).unwrap_err());
+            assert!(
+                m.contains("index_select") && m.contains('4'),
+                "{}: ids written in place: {m}",
+                dev.id()
+            );
+            // ids computed on the device
+            if dev.supports(plumb::OpFamily::Elementwise, dt).is_runnable() {
+                let twice = ok.add(&ok).unwrap(); // [4, 0]
+                let m = msg(&x.index_select(&twice, 0).unwrap_err());
+                assert!(
+                    m.contains("index_select") && m.contains('4'),
+                    "{}: ids computed on the device: {m}",
+                    dev.id()
+                );
+            }
         }
     }
 }

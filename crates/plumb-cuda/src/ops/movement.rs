@@ -19,6 +19,13 @@ pub fn upload(ctx: &Ctx, dtype: DType, numel: usize, bytes: &[u8]) -> Result<Sto
             .memcpy_htod(&bytes[..need], &mut dst)
             .map_err(|e| ctx.err("upload", e))?;
     }
+    // integer data from the host (ids, up to a million values): its range, for index checks
+    if matches!(dtype, DType::I32 | DType::I64 | DType::U8) && (1..=1 << 20).contains(&numel) {
+        let vals = convert::bytes_to_f64(dtype, bytes, numel)?;
+        let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        out.set_range(Some((lo, hi)));
+    }
     Ok(Arc::new(out))
 }
 
@@ -168,6 +175,8 @@ pub fn write(
     let Some(d) = dst.downcast_mut::<CudaStorage>() else {
         return Ok(false);
     };
+    // what it held is no longer all it holds
+    d.set_range(None);
     into_slab(
         ctx,
         &src,
