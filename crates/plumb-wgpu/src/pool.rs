@@ -63,6 +63,9 @@ pub struct WgpuStorage {
     class: u64,
     bytes: usize,
     pool: Arc<Pool>,
+    /// the least and greatest value, where known without reading the buffer back (see
+    /// [`WgpuStorage::range`])
+    range: Option<(i64, i64)>,
 }
 
 impl WgpuStorage {
@@ -73,7 +76,18 @@ impl WgpuStorage {
             class,
             bytes,
             pool,
+            range: None,
         }
+    }
+    /// The least and greatest value the buffer holds, where known on the host: integer data
+    /// uploaded from it (token ids), so that a range check of ids needs no read-back (which
+    /// flushes and waits for the queued work). `None` for anything computed on the device, and
+    /// after any write into the buffer in place.
+    pub fn range(&self) -> Option<(i64, i64)> {
+        self.range
+    }
+    pub fn set_range(&mut self, range: Option<(i64, i64)>) {
+        self.range = range;
     }
     /// The underlying buffer (present until drop).
     pub fn buffer(&self) -> Option<&wgpu::Buffer> {

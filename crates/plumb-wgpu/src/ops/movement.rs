@@ -14,8 +14,15 @@ pub fn upload(ctx: &Ctx, dtype: DType, numel: usize, bytes: &[u8]) -> Result<Sto
     if bytes.len() != need {
         return Err(Error::upload_size(dtype, numel, bytes.len()));
     }
-    let out = ctx.alloc(need, "upload")?;
+    let mut out = ctx.alloc(need, "upload")?;
     ctx.write(out_buf(ctx, &out, "upload")?, &bytes[..need], "upload")?;
+    // integer data from the host (ids, up to a million values): its range, for index checks
+    if (1..=1 << 20).contains(&numel) {
+        out.set_range(
+            super::index::int_values(dtype, bytes)
+                .map(|vals| vals.fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))),
+        );
+    }
     Ok(Arc::new(out))
 }
 
@@ -198,6 +205,8 @@ pub fn write(
     let Some(d) = dst.downcast_mut::<WgpuStorage>() else {
         return Ok(false);
     };
+    // what it held is no longer all it holds
+    d.set_range(None);
     let ob = out_buf(ctx, d, "write_slice")?;
     copy_into(ctx, &src, ob, &dst_layout.shape, dim, start)?;
     Ok(true)
