@@ -1,9 +1,9 @@
 //! Products with a linear layer's weight packed at load as `matmul_rows`' strips
 //! ([`PackedStrips`]), at any number of rows: f32 weights, and f16 weights, which the kernel
 //! widens to f32 chunk by chunk into L1 (on CPUs without f16 arithmetic, where a product of f16
-//! values is a product of their f32 widenings anyway). f16 `a` is widened first (its rows are
-//! few against the weight's), the bias, activation and residual applied to the f32 sums, and the
-//! result rounded to f16 once.
+//! values is a product of their f32 widenings anyway). f16 `a` is widened to f32 first (one pass
+//! over it), the bias, activation and residual are applied to the f32 sums, and the result is
+//! rounded to f16 once.
 
 use super::matmul::{rows_product, uniform_rows, whole_weight, Dims};
 use super::matmul_rows::{matmul_rows, PackedStrips, Rows, B, STRIP};
@@ -14,11 +14,10 @@ use crate::storage::{contiguous, raw_slice, Elem};
 use plumb_core::{Result, View};
 use std::any::TypeId;
 
-/// f32 products with a weight packed as [`PackedStrips`] (the
-/// whole matrix, broadcast over any batch): every row of `a` (batch dims folded in; copied into
-/// contiguous rows where they are not evenly spaced with unit column stride) through
-/// [`matmul_rows`], at any number of rows. `None` for any
-/// other product.
+/// f32 products with a weight packed as [`PackedStrips`] (the whole matrix, broadcast over any
+/// batch): every row of `a` (batch dims folded in; copied into contiguous rows where they are
+/// not evenly spaced with unit column stride) through [`matmul_rows`], at any number of rows.
+/// `None` for any other product.
 pub(super) fn f32_product<T: Float>(
     a: &View,
     b: &View,
