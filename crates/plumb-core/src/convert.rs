@@ -54,6 +54,21 @@ pub fn bytes_to_f64(dtype: DType, bytes: &[u8], numel: usize) -> Result<Vec<f64>
     })
 }
 
+/// The least and greatest value of integer data (i32, i64, u8) in `bytes`: what a device can keep
+/// when ids are uploaded, to range-check them later without reading them back. `None` for other
+/// dtypes and for no values.
+pub fn int_range(dtype: DType, bytes: &[u8], numel: usize) -> Result<Option<(f64, f64)>> {
+    if numel == 0 || !matches!(dtype, DType::I32 | DType::I64 | DType::U8) {
+        return Ok(None);
+    }
+    let vals = bytes_to_f64(dtype, bytes, numel)?;
+    let first = (f64::INFINITY, f64::NEG_INFINITY);
+    Ok(Some(
+        vals.iter()
+            .fold(first, |(lo, hi), &v| (lo.min(v), hi.max(v))),
+    ))
+}
+
 /// f64 → integer with the documented cast rule: truncate toward zero, saturate, NaN → 0.
 pub fn f64_to_int_saturating(v: f64, min: f64, max: f64) -> f64 {
     if v.is_nan() {
@@ -89,4 +104,22 @@ pub fn f64_to_bytes(dtype: DType, values: &[f64]) -> Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_range_of_ids_only() {
+        let b = f64_to_bytes(DType::I32, &[3.0, -2.0, 7.0]).unwrap();
+        assert_eq!(int_range(DType::I32, &b, 3).unwrap(), Some((-2.0, 7.0)));
+        let b = f64_to_bytes(DType::I64, &[5.0]).unwrap();
+        assert_eq!(int_range(DType::I64, &b, 1).unwrap(), Some((5.0, 5.0)));
+        assert_eq!(int_range(DType::U8, &[9, 1], 2).unwrap(), Some((1.0, 9.0)));
+        let b = f64_to_bytes(DType::F32, &[1.0]).unwrap();
+        assert_eq!(int_range(DType::F32, &b, 1).unwrap(), None, "not ids");
+        assert_eq!(int_range(DType::I32, &[], 0).unwrap(), None, "no values");
+        assert!(int_range(DType::I32, &[0; 3], 1).is_err(), "too few bytes");
+    }
 }

@@ -118,6 +118,18 @@ fn not_float(op: &str, dtype: DType) -> plumb_core::Error {
     unsupported(op, dtype, "this op needs a floating dtype on cpu")
 }
 
+/// The [k, n] weight `w` packed as `matmul_rows`' strips of its dtype `E`, held by the storage
+/// `wrap` makes of them; `None` where it does not pack.
+fn strips<E: storage::Elem + Default>(
+    w: &View,
+    k: usize,
+    n: usize,
+    wrap: fn(kernels::matmul_rows::PackedStrips<E>) -> storage::CpuStorage,
+) -> Result<Option<StorageRef>> {
+    let b = storage::raw_slice::<E>("pack_matmul_weight", w)?;
+    Ok(kernels::matmul_rows::PackedStrips::pack(b, k, n).map(|p| Arc::new(wrap(p)) as StorageRef))
+}
+
 impl Backend for CpuBackend {
     fn info(&self) -> &DeviceInfo {
         &self.info
@@ -383,18 +395,10 @@ impl Backend for CpuBackend {
                 })
             }
             DType::F32 if n.is_multiple_of(matmul_rows::STRIP) && matmul_rows::packs_strips() => {
-                self.run(|| {
-                    let b = storage::raw_slice::<f32>("pack_matmul_weight", &w)?;
-                    Ok(matmul_rows::PackedStrips::pack(b, k, n)
-                        .map(|p| Arc::new(storage::CpuStorage::strips(p)) as StorageRef))
-                })
+                self.run(|| strips::<f32>(&w, k, n, storage::CpuStorage::strips))
             }
             DType::F16 if n.is_multiple_of(matmul_rows::STRIP) && matmul_rows::packs_strips() => {
-                self.run(|| {
-                    let b = storage::raw_slice::<half::f16>("pack_matmul_weight", &w)?;
-                    Ok(matmul_rows::PackedStrips::pack(b, k, n)
-                        .map(|p| Arc::new(storage::CpuStorage::strips_f16(p)) as StorageRef))
-                })
+                self.run(|| strips::<half::f16>(&w, k, n, storage::CpuStorage::strips_f16))
             }
             DType::BF16
                 if n.is_multiple_of(matmul_bf16::NR)

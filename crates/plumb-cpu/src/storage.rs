@@ -65,13 +65,18 @@ impl Packed {
         }
     }
     /// Bytes of the row-major copy.
-    fn plain_bytes(&self) -> usize {
+    /// The dtype and (k, n) of the matrix held.
+    fn matrix(&self) -> (DType, usize, usize) {
         match self {
-            Packed::F32(b) => b.k() * b.n() * 4,
-            Packed::Strips(b) => b.k() * b.n() * 4,
-            Packed::StripsF16(b) => b.k() * b.n() * 2,
-            Packed::Bf16(b) => b.k() * b.n() * 2,
+            Packed::F32(b) => (DType::F32, b.k(), b.n()),
+            Packed::Strips(b) => (DType::F32, b.k(), b.n()),
+            Packed::StripsF16(b) => (DType::F16, b.k(), b.n()),
+            Packed::Bf16(b) => (DType::BF16, b.k(), b.n()),
         }
+    }
+    fn plain_bytes(&self) -> usize {
+        let (dtype, k, n) = self.matrix();
+        dtype.storage_bytes(k * n)
     }
     fn unpack(&self) -> Data {
         match self {
@@ -116,10 +121,11 @@ impl CpuStorage {
     /// A weight held as panels alone: its typed vector stays empty.
     fn packed_weight(b: Packed) -> CpuStorage {
         BYTES.add(b.bytes() as u64);
-        let (dtype, data) = match b {
-            Packed::F32(_) | Packed::Strips(_) => (DType::F32, Data::F32(Vec::new())),
-            Packed::StripsF16(_) => (DType::F16, Data::F16(Vec::new())),
-            Packed::Bf16(_) => (DType::BF16, Data::BF16(Vec::new())),
+        let dtype = b.matrix().0;
+        let data = match dtype {
+            DType::F16 => Data::F16(Vec::new()),
+            DType::BF16 => Data::BF16(Vec::new()),
+            _ => Data::F32(Vec::new()),
         };
         CpuStorage {
             dtype,

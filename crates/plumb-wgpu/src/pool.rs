@@ -65,7 +65,7 @@ pub struct WgpuStorage {
     pool: Arc<Pool>,
     /// the least and greatest value, where known without reading the buffer back (see
     /// [`WgpuStorage::range`])
-    range: Option<(i64, i64)>,
+    range: Option<(f64, f64)>,
 }
 
 impl WgpuStorage {
@@ -83,10 +83,10 @@ impl WgpuStorage {
     /// uploaded from it (token ids), so that a range check of ids needs no read-back (which
     /// flushes and waits for the queued work). `None` for anything computed on the device, and
     /// after any write into the buffer in place.
-    pub fn range(&self) -> Option<(i64, i64)> {
+    pub fn range(&self) -> Option<(f64, f64)> {
         self.range
     }
-    pub fn set_range(&mut self, range: Option<(i64, i64)>) {
+    pub fn set_range(&mut self, range: Option<(f64, f64)>) {
         self.range = range;
     }
     /// The underlying buffer (present until drop).

@@ -20,11 +20,8 @@ pub fn upload(ctx: &Ctx, dtype: DType, numel: usize, bytes: &[u8]) -> Result<Sto
             .map_err(|e| ctx.err("upload", e))?;
     }
     // integer data from the host (ids, up to a million values): its range, for index checks
-    if matches!(dtype, DType::I32 | DType::I64 | DType::U8) && (1..=1 << 20).contains(&numel) {
-        let vals = convert::bytes_to_f64(dtype, bytes, numel)?;
-        let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        out.set_range(Some((lo, hi)));
+    if numel <= 1 << 20 {
+        out.set_range(convert::int_range(dtype, bytes, numel)?);
     }
     Ok(Arc::new(out))
 }

@@ -61,22 +61,6 @@ fn run(
     Ok(Arc::new(out))
 }
 
-/// The values of integer bytes (i32, i64, u8); `None` for other dtypes.
-pub fn int_values(dtype: DType, bytes: &[u8]) -> Option<Box<dyn Iterator<Item = i64> + '_>> {
-    match dtype {
-        DType::I32 => {
-            Some(Box::new(bytes.chunks_exact(4).map(|c| {
-                i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64
-            })))
-        }
-        DType::I64 => Some(Box::new(bytes.chunks_exact(8).map(|c| {
-            i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
-        }))),
-        DType::U8 => Some(Box::new(bytes.iter().map(|&v| v as i64))),
-        _ => None,
-    }
-}
-
 /// An id outside `0..shape[dim]` is an error (as on the CPU), not a silent zero, found before the
 /// kernel is queued: from the range the storage recorded when the ids were uploaded, else by
 /// reading the ids back (which also flushes the queued batch and waits for it).
@@ -85,7 +69,7 @@ fn check_ids(ctx: &Ctx, op: &'static str, ids: View, shape: &[usize], dim: usize
         return Ok(());
     }
     let size = shape[dim];
-    let inside = |v: i64| v >= 0 && (v as u64) < size as u64;
+    let inside = |v: f64| v >= 0.0 && v < size as f64;
     // a view's ids are among its storage's: within a known range inside the bound, all are
     let known = ids
         .storage
@@ -96,15 +80,12 @@ fn check_ids(ctx: &Ctx, op: &'static str, ids: View, shape: &[usize], dim: usize
         return Ok(());
     }
     let bytes = super::movement::download(ctx, ids)?;
-    let bad = int_values(ids.dtype, &bytes)
-        .into_iter()
-        .flatten()
-        .find(|&v| !inside(v));
-    match bad {
+    let vals = plumb_core::convert::bytes_to_f64(ids.dtype, &bytes, ids.numel())?;
+    match vals.into_iter().find(|&v| !inside(v)) {
         Some(id) => Err(Error::OutOfRange {
             op,
             what: "id",
-            index: id,
+            index: id as i64,
             bound: size,
             shape: shape.to_vec(),
         }),

@@ -17,11 +17,8 @@ pub fn upload(ctx: &Ctx, dtype: DType, numel: usize, bytes: &[u8]) -> Result<Sto
     let mut out = ctx.alloc(need, "upload")?;
     ctx.write(out_buf(ctx, &out, "upload")?, &bytes[..need], "upload")?;
     // integer data from the host (ids, up to a million values): its range, for index checks
-    if (1..=1 << 20).contains(&numel) {
-        out.set_range(
-            super::index::int_values(dtype, bytes)
-                .map(|vals| vals.fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))),
-        );
+    if numel <= 1 << 20 {
+        out.set_range(plumb_core::convert::int_range(dtype, bytes, numel)?);
     }
     Ok(Arc::new(out))
 }
