@@ -108,6 +108,23 @@ fn matvec(d: &Device, dt: DType, n: usize, k: usize) -> Result<Case> {
     })
 }
 
+/// One decoded token's attention in a SmolLM2-135M layer: 9 query heads of 64 over 3 key/value
+/// heads, after `t` cached keys (causal, the last row): GFLOP/s of q·k and p·v.
+fn attention_decode(d: &Device, t: usize) -> Result<Case> {
+    let (h, hkv, hd) = (9, 3, 64);
+    let q = Tensor::randn(0.0, 1.0, [1, h, 1, hd], DType::F32, 12, d)?;
+    let k = Tensor::randn(0.0, 1.0, [1, hkv, t, hd], DType::F32, 13, d)?;
+    let v = Tensor::randn(0.0, 1.0, [1, hkv, t, hd], DType::F32, 14, d)?;
+    Ok(Case {
+        op: "attention_decode",
+        dtype: "f32",
+        shape: format!("{h}x{hkv}x{t}x{hd}"),
+        work: (4 * h * t * hd) as f64,
+        unit: "GFLOP/s",
+        run: Box::new(move || Tensor::attention(&q, &k, &v, None, true, None)),
+    })
+}
+
 fn rowwise(d: &Device, op: &'static str) -> Result<Case> {
     let (r, c) = (4096, 4096);
     let x = Tensor::randn(0.0, 1.0, [r, c], DType::F32, 4, d)?;
@@ -144,6 +161,7 @@ pub fn all(d: &Device) -> Result<Vec<Case>> {
         v.push(linear(d, dt, 40, 384, 1536)?);
     }
     v.push(linear_gelu(d, 1240, 384, 1536)?);
+    v.push(attention_decode(d, 144)?);
     v.push(rowwise(d, "softmax_lastdim")?);
     v.push(rowwise(d, "layernorm_lastdim")?);
     Ok(v)

@@ -337,13 +337,12 @@ fn rows_with(kern: Option<Kernel>, xs: &[f32], w: QMat, rows: usize) -> Vec<f32>
     let mut out = crate::storage::alloc_overwrite::<f32>(rows * n);
     let groups = w.packed_rows() / GROUP;
     let tail = n - groups * GROUP;
-    // about eight tasks per thread; the stored rows after the groups are one more task
-    let per = (groups / (8 * crate::par::threads())).clamp(1, 16);
-    let tasks = groups.div_ceil(per) + usize::from(tail > 0);
+    let bounds = guided(groups, crate::par::threads());
+    let gtasks = bounds.len() - 1;
+    let tasks = gtasks + usize::from(tail > 0);
     let optr = crate::team::SyncPtr::new(&mut out);
     crate::par::for_each(tasks, |task| {
-        let g0 = task * per;
-        if g0 >= groups {
+        if task >= gtasks {
             let wt = w.plain_rows(groups * GROUP, tail);
             for (r, x) in xq.iter().enumerate() {
                 // SAFETY: the last `tail` columns of row r lie inside out; only this task
@@ -353,7 +352,9 @@ fn rows_with(kern: Option<Kernel>, xs: &[f32], w: QMat, rows: usize) -> Vec<f32>
             }
             return;
         }
-        for g in g0..(g0 + per).min(groups) {
+        let g0 = bounds[task];
+        let g1 = bounds[task + 1];
+        for g in g0..g1 {
             for (r, x) in xq.iter().enumerate() {
                 // SAFETY: columns 16g .. 16g + 16 of row r lie inside out (g < n / 16); only
                 // this task writes them.
@@ -373,6 +374,25 @@ fn rows_with(kern: Option<Kernel>, xs: &[f32], w: QMat, rows: usize) -> Vec<f32>
         }
     });
     out
+}
+
+/// Task boundaries over `groups` packed groups, guided: each task takes the groups left divided
+/// by the threads, so with two threads the first takes half the matrix and the second the next
+/// quarter, then the next eighth when it is done, and so on: each thread streams long
+/// contiguous runs of the weight, and the last tasks are small enough to end the product
+/// evenly. Equal tasks of up to 16 groups (about eight per thread), which this replaced, had
+/// each thread jump to a new place in memory every 6–160 KiB, restarting the prefetchers:
+/// `qdecode_probe` on the 2-core build machine streamed 23.9–26.6 GB/s that way against
+/// 30.2–34.5 guided, and SmolLM2 q4_1 decode in `model_bench` went from 209–217 to 229–271
+/// tok/s in alternating runs (BENCHMARKS.md, "Fourth session on the Zen 4").
+fn guided(groups: usize, threads: usize) -> Vec<usize> {
+    let mut bounds = vec![0];
+    let mut g = 0;
+    while g < groups {
+        g += ((groups - g) / threads.max(1)).max(1);
+        bounds.push(g);
+    }
+    bounds
 }
 
 #[cfg(target_arch = "x86_64")]

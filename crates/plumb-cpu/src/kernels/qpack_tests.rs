@@ -134,7 +134,8 @@ fn rows_match(kern: Kernel) {
     let mut rng = plumb_core::rng::SplitMix64::new(17);
     let mut r = || (rng.next_u64() % 20001) as f32 / 10000.0 - 1.0;
     for dt in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
-        for (rows, n) in [(1, 16), (1, 53), (3, 64), (2, 7)] {
+        // 597 rows: 37 groups in guided tasks of 18, 9, 5, 2, 1, 1, 1 (two threads), then 5 stored
+        for (rows, n) in [(1, 16), (1, 53), (3, 64), (2, 7), (2, 597)] {
             let wf: Vec<f32> = (0..n * k).map(|_| r() * 3.0).collect();
             let x: Vec<f32> = (0..rows * k).map(|_| r() * 5.0).collect();
             let wb = quant::quantize(dt, &wf).unwrap();
@@ -150,6 +151,31 @@ fn rows_match(kern: Kernel) {
             let out = rows_with(Some(kern), &x, w, rows);
             let what = format!("{kern:?} {dt} {rows}x{n}");
             super::super::qdot_i16::assert_close_to_dequantized(&what, &x, &deq, &out, n, k);
+        }
+    }
+}
+
+/// Guided task bounds: strictly increasing from 0 to the group count, each task the groups left
+/// divided by the threads (at least one).
+#[test]
+fn guided_tasks_cover_every_group_once() {
+    assert_eq!(guided(37, 2), [0, 18, 27, 32, 34, 35, 36, 37]);
+    assert_eq!(guided(0, 2), [0]);
+    assert_eq!(guided(3, 16), [0, 1, 2, 3]);
+    for (groups, threads) in [(1, 1), (36, 2), (3072, 2), (192, 16), (60, 3)] {
+        let b = guided(groups, threads);
+        assert_eq!(
+            (b[0], b[b.len() - 1]),
+            (0, groups),
+            "{groups} groups, {threads} threads"
+        );
+        for w in b.windows(2) {
+            let left = groups - w[0];
+            assert_eq!(
+                w[1] - w[0],
+                (left / threads).max(1),
+                "{groups} / {threads}: {b:?}"
+            );
         }
     }
 }

@@ -638,7 +638,7 @@ fn attention_ref(
 
 /// Causal attention with 4 query heads over 2 kv heads, 3 new queries after 2 cached keys; then
 /// 12 queries read through a transposed view with key 4 masked out; then 70 queries after 5
-/// cached keys, strided, with key 2 masked out.
+/// cached keys, strided, with key 2 masked out; then 2 queries of 80 dims after 38 keys.
 fn attention(s: &mut Suite, dt: DType) {
     s.case("attention", OpFamily::Matmul, dt, |dev| {
         let (h, hkv, sq, t, d) = (4, 2, 3, 5, 8);
@@ -709,6 +709,27 @@ fn attention(s: &mut Suite, dt: DType) {
             };
             out.push(cmp_shape(what, &y, &[1, h, sq3, d], exp, 4.0)?);
         }
+        // decoding with heads of 80 dims: 2 new queries after 38 cached keys (the CPU's loop
+        // for few rows sums the values 64 columns at a time, then the last 16)
+        let (sq4, t4, d4) = (2, 40, 80);
+        let q4 = rand(h * sq4 * d4, -1.0, 1.0, dt, 110);
+        let k4 = rand(hkv * t4 * d4, -1.0, 1.0, dt, 111);
+        let v4 = rand(hkv * t4 * d4, -1.0, 1.0, dt, 112);
+        let (tq4, tk4, tv4) = (
+            tensor(dev, dt, &[1, h, sq4, d4], &q4)?,
+            tensor(dev, dt, &[1, hkv, t4, d4], &k4)?,
+            tensor(dev, dt, &[1, hkv, t4, d4], &v4)?,
+        );
+        let qv4 = |hi: usize, i: usize, x: usize| q4[(hi * sq4 + i) * d4 + x];
+        let exp = attention_ref(&qv4, &k4, &v4, (h, hkv, sq4, t4, d4), true, &[0.0; 40]);
+        let y = Tensor::attention(&tq4, &tk4, &tv4, None, true, None)?;
+        out.push(cmp_shape(
+            "2 rows after 38 keys, 80 dims, causal, GQA 4/2",
+            &y,
+            &[1, h, sq4, d4],
+            exp,
+            4.0,
+        )?);
         Ok(out)
     });
 }
