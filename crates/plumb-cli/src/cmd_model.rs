@@ -384,6 +384,13 @@ fn generate(
         plan.dtype,
         dev.id()
     );
+    if stats.stop == plumb_nn::generate::Stop::ContextFull {
+        eprintln!(
+            "stopped: the model's context of {} positions is full, before --max-tokens \
+             {max_tokens}",
+            g.model.context_limit().unwrap_or_default()
+        );
+    }
     finish(&dev, global);
     Ok(())
 }

@@ -103,13 +103,26 @@ impl Sampler {
     }
 }
 
-/// Timing of one generation.
+/// Why a generation ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stop {
+    /// `max_tokens` were generated (or none were asked for)
+    #[default]
+    MaxTokens,
+    /// the model wrote an end-of-turn token
+    EndOfTurn,
+    /// every position of the model's context holds a token (its `max_position_embeddings`)
+    ContextFull,
+}
+
+/// Timing of one generation, and why it ended.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GenStats {
     pub prompt_tokens: usize,
     pub prompt_secs: f64,
     pub generated: usize,
     pub decode_secs: f64,
+    pub stop: Stop,
 }
 
 impl GenStats {
@@ -239,7 +252,10 @@ impl TextGenerator {
     }
 
     /// Generate up to `max_tokens` after `prompt`, calling `on_token` with each new id as soon
-    /// as it is picked. Stops at an end-of-turn token when `stop_at_eos`.
+    /// as it is picked. Stops at an end-of-turn token when `stop_at_eos`, and where the model's
+    /// context is full ([`Llama::context_limit`]); a prompt longer than that context is an
+    /// error, as in llama.cpp (positions past it were never trained, and the output would be
+    /// noise without a word said).
     pub fn generate(
         &self,
         prompt: &[u32],
@@ -254,6 +270,18 @@ impl TextGenerator {
             prompt_tokens: prompt.len(),
             ..Default::default()
         };
+        let limit = self.model.context_limit();
+        if let Some(limit) = limit.filter(|&l| prompt.len() > l) {
+            return Err(Error::invalid(
+                "generate",
+                format!(
+                    "the prompt is {} tokens, and the model's context holds {limit} positions \
+                     (max_position_embeddings in config.json, context_length in GGUF); shorten \
+                     the prompt",
+                    prompt.len()
+                ),
+            ));
+        }
         if max_tokens == 0 {
             return Ok(stats);
         }
@@ -268,10 +296,15 @@ impl TextGenerator {
         loop {
             stats.generated += 1;
             on_token(next)?;
-            if stats.generated >= max_tokens || (stop_at_eos && self.tokenizer.is_eos(next)) {
+            if stop_at_eos && self.tokenizer.is_eos(next) {
+                stats.stop = Stop::EndOfTurn;
                 break;
             }
-            if cache.len >= self.model.config.max_position_embeddings {
+            if stats.generated >= max_tokens {
+                break;
+            }
+            if limit.is_some_and(|l| cache.len >= l) {
+                stats.stop = Stop::ContextFull;
                 break;
             }
             let logits = self

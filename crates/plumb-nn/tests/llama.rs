@@ -199,6 +199,7 @@ fn smollm2_generate_loop_and_sampling() {
         g.tokenizer.is_eos(*out.last().unwrap()),
         "stops at end of turn"
     );
+    assert_eq!(st.stop, plumb_nn::generate::Stop::EndOfTurn);
     assert_eq!(st.generated, out.len());
     assert_eq!(
         g.tokenizer.decode(&out, true).unwrap(),

@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use plumb_core::{DType, Device};
 use plumb_nn::convert::convert;
-use plumb_nn::generate::{argmax, Sampler, SamplingParams, TextGenerator};
+use plumb_nn::generate::{argmax, Sampler, SamplingParams, Stop, TextGenerator};
 use plumb_nn::models::llama::{Llama, LlamaArch, LlamaConfig};
 use plumb_nn::{open_weights, resolve_model, HfConfig, ModelFiles, WeightFile, Weights};
 use serde_json::{json, Value};
@@ -223,6 +223,37 @@ fn plan_and_generate() {
         let end = g.tokenizer.inner().token_to_id("<|endoftext|>").unwrap();
         assert!(g.tokenizer.is_eos(end), "{}", path.display());
     }
+}
+
+/// The fixture's context is 128 positions (`max_position_embeddings`): a longer prompt is an
+/// error that gives both lengths, and generation after a 120-token prompt stops where the
+/// context is full, saying so, before the tokens asked for.
+#[test]
+fn generation_stops_where_the_context_is_full() {
+    let fx = fixture_data();
+    let dev = test_device();
+    let files = files_of(&fixture("qwen2"));
+    let w = open_weights(&files, &dev, &dev, Some(DType::F32)).unwrap();
+    let g = TextGenerator::load(&files, &w).unwrap();
+    assert_eq!(g.model.context_limit(), Some(128));
+    let prompt = |n: usize| fx.ids.iter().copied().cycle().take(n).collect::<Vec<u32>>();
+    let run = |ids: &[u32], max: usize| {
+        let mut sampler = Sampler::new(SamplingParams::default());
+        g.generate(ids, max, &mut sampler, false, &dev, &mut |_| Ok(()))
+    };
+    let e = run(&prompt(129), 4).unwrap_err().to_string();
+    assert!(
+        e.contains("129 tokens") && e.contains("128 positions"),
+        "{e}"
+    );
+    // 120 positions of prompt, then 8 generated tokens fed back: the 9th is the last
+    let st = run(&prompt(120), 50).unwrap();
+    assert_eq!((st.generated, st.stop), (9, Stop::ContextFull));
+    let st = run(&prompt(120), 5).unwrap();
+    assert_eq!((st.generated, st.stop), (5, Stop::MaxTokens));
+    // a prompt that fills the context exactly still gives its one next token
+    let st = run(&prompt(128), 5).unwrap();
+    assert_eq!((st.generated, st.stop), (1, Stop::ContextFull));
 }
 
 /// `plumb convert`: a GGUF becomes a Hugging Face folder with its biases (a qwen2 file's Q/K

@@ -583,6 +583,16 @@ impl Llama {
         ))
     }
 
+    /// The positions a sequence may fill: `max_position_embeddings` (GGUF's `context_length`),
+    /// or `None` with dynamic NTK scaling, which stretches RoPE past it by design.
+    pub fn context_limit(&self) -> Option<usize> {
+        let c = &self.config;
+        c.rope_scaling
+            .dynamic()
+            .is_none()
+            .then_some(c.max_position_embeddings)
+    }
+
     /// Run `ids` (batch 1) after what `cache` holds; returns the f32 logits of the last
     /// position [vocab] (all positions [len, vocab] when `all_logits`).
     pub fn forward(
