@@ -202,6 +202,17 @@ pub fn run(args: BenchArgs, global: &GlobalOpts) -> Result<()> {
         Some(spec) => vec![plumb::device(spec)?],
         None => vec![plumb::auto()?],
     };
+    // meta runs every op in no time on no data: its rates would be noise dressed as results
+    if let Some(d) = devices.iter().find(|d| !d.holds_data()) {
+        return Err(plumb::Error::invalid(
+            "bench",
+            format!(
+                "{} holds shapes and dtypes only, so there is nothing to time; bench a device \
+                 that computes (--device all skips it)",
+                d.id()
+            ),
+        ));
+    }
     let known = ["matmul", "qmatmul", "softmax", "layernorm", "add"];
     if let Some(bad) = args.op.iter().find(|o| !known.contains(&o.as_str())) {
         return Err(plumb::Error::invalid(

@@ -59,6 +59,16 @@ fn errors_print_cleanly_with_a_non_zero_exit() {
     let out = plumb(&["bench", "--device", "cpu", "--op", "fft"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown op 'fft'"));
+    // meta computes nothing: no rates are made up for it
+    let out = plumb(&["bench", "--device", "meta", "--op", "add"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("meta holds shapes and dtypes only"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use crate::backend::{Backend, BackendStorage, StorageRef, View};
 use crate::caps::{Capabilities, DeviceInfo, DeviceKind, Limits, Support};
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::op::{BinaryOp, CmpOp, OpFamily, ReduceOp, UnaryOp};
 use std::any::Any;
 use std::sync::Arc;
@@ -84,8 +84,19 @@ impl Backend for MetaBackend {
     fn upload(&self, _: DType, _: usize, _: &[u8]) -> Result<StorageRef> {
         empty()
     }
+    /// There is nothing to read: a read-back is an error (zeros would pass for results).
     fn download(&self, x: View) -> Result<Vec<u8>> {
-        Ok(vec![0; x.dtype.storage_bytes(x.numel())])
+        Err(Error::backend(
+            "meta",
+            "read back",
+            format!(
+                "the meta device holds shapes and dtypes only; a {} tensor of shape {:?} has no \
+                 values to read (plan on meta with `plumb check --device meta`; run on a real \
+                 device)",
+                x.dtype,
+                x.shape()
+            ),
+        ))
     }
     fn full(&self, _: DType, _: usize, _: f64) -> Result<StorageRef> {
         empty()

@@ -247,6 +247,16 @@ fn backend_errors_name_device_and_op() {
         .unwrap_err();
     let m = msg(&e);
     assert!(m.contains("upload") && m.contains("16"), "{m}");
+    // the meta device traces ops but holds no values: reading one back is refused (it gave
+    // zeros, which `plumb embed --device meta` printed as an embedding)
+    let meta = plumb::device("meta").unwrap();
+    let x = Tensor::ones([2, 3], DType::F32, &meta).unwrap();
+    let y = x.exp().unwrap();
+    let m = msg(&y.to_vec::<f32>().unwrap_err());
+    assert!(
+        m.contains("meta") && m.contains("read back") && m.contains("[2, 3]"),
+        "{m}"
+    );
 }
 
 #[test]
