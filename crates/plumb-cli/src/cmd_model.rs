@@ -36,7 +36,8 @@ pub enum ModelCommand {
         /// print JSON ({"model", "dtype", "device", "embeddings": [[..], ..]})
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value_t = 32)]
+        /// texts run together (at least 1)
+        #[arg(long, default_value_t = 32, value_parser = at_least_one)]
         batch_size: usize,
     },
     /// Text generation (Llama family), streaming tokens as they come
@@ -48,11 +49,13 @@ pub enum ModelCommand {
         #[arg(long, default_value_t = 128)]
         max_tokens: usize,
         /// 0 = greedy
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, value_parser = temperature)]
         temperature: f64,
+        /// sample from the k likeliest tokens (0 = all)
         #[arg(long)]
         top_k: Option<usize>,
-        #[arg(long)]
+        /// sample from the likeliest tokens whose probabilities reach p (0 < p ≤ 1)
+        #[arg(long, value_parser = probability)]
         top_p: Option<f64>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -587,4 +590,30 @@ fn inspect(file: &std::path::Path, all: bool, json: bool) -> Result<()> {
         hb(total)
     );
     Ok(())
+}
+
+/// `--batch-size`: a whole number of at least 1.
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number of at least 1")),
+    }
+}
+
+/// `--temperature`: finite and not negative (0 picks the likeliest token).
+fn temperature(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err(format!(
+            "'{s}' is not a temperature (a number ≥ 0; 0 = greedy)"
+        )),
+    }
+}
+
+/// `--top-p`: a probability above 0, at most 1.
+fn probability(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        _ => Err(format!("'{s}' is not a probability in (0, 1]")),
+    }
 }

@@ -59,6 +59,23 @@ fn errors_print_cleanly_with_a_non_zero_exit() {
     let out = plumb(&["bench", "--device", "cpu", "--op", "fft"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown op 'fft'"));
+    // sampling and batching settings out of range are refused before any model is opened
+    for (args, want) in [
+        (
+            &["generate", "m", "--prompt", "hi", "--top-p", "2"][..],
+            "not a probability",
+        ),
+        (
+            &["generate", "m", "--prompt", "hi", "--temperature=-1"][..],
+            "not a temperature",
+        ),
+        (&["embed", "m", "hi", "--batch-size", "0"][..], "at least 1"),
+    ] {
+        let out = plumb(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
     // meta computes nothing: no rates are made up for it
     let out = plumb(&["bench", "--device", "meta", "--op", "add"]);
     assert_eq!(out.status.code(), Some(1));
