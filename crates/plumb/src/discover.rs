@@ -28,7 +28,9 @@ struct Discovery {
 static DISCOVERY: OnceLock<Discovery> = OnceLock::new();
 
 fn discovery() -> Result<&'static Discovery> {
-    // parse first: a bad PLUMB_POLICY is an error on every call, not a silent default
+    // parse first: a bad PLUMB_POLICY (or other PLUMB_* setting) is an error on every call, not
+    // a silent default
+    crate::env::check()?;
     let policy = Policy::from_env()?;
     Ok(DISCOVERY.get_or_init(|| discover_all(policy)))
 }

@@ -16,6 +16,7 @@
 mod backends;
 mod discover;
 pub mod doctor;
+mod env;
 
 pub use discover::{
     auto, device, device_from_backend, devices, devices_with_profile, discovery_notes,
