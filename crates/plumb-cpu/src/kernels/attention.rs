@@ -156,21 +156,27 @@ fn rows_task_body<T: Float, M: MulAdd>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i
         } else {
             t
         };
+        if !scores_fast(c, qrow, (bi, kh), &mut p[..visible]) {
+            for (j, pj) in p[..visible].iter_mut().enumerate() {
+                let krow = &c.k.0[at(c.k.1, bi, kh, j)..][..d];
+                *pj = dot::<T>(qrow, krow) * c.scale;
+            }
+        }
         let mut m = T::A::NEG_INF;
         for (j, pj) in p[..visible].iter_mut().enumerate() {
-            let krow = &c.k.0[at(c.k.1, bi, kh, j)..][..d];
-            let mut sc = dot::<T>(qrow, krow) * c.scale;
             if let Some((mv, ml)) = c.mask {
-                sc += mv[at(ml, bi, hi, i) + j * ml.strides[3]].to_acc();
+                *pj += mv[at(ml, bi, hi, i) + j * ml.strides[3]].to_acc();
             }
-            *pj = sc;
-            m = m.max_nan(sc);
+            m = m.max_nan(*pj);
         }
         if !m.is_finite() {
             orow.fill(T::from_acc(T::A::NAN));
             continue;
         }
         let inv = T::A::ONE / super::softmax::exp_sum_in_place::<T::A, M>(&mut p[..visible], m);
+        if values_fast(c, &p[..visible], (bi, kh), inv, orow) {
+            continue;
+        }
         acc.fill(T::A::ZERO);
         for (j, &pj) in p[..visible].iter().enumerate() {
             let vrow = &c.v.0[at(c.v.1, bi, kh, j)..][..d];
@@ -188,6 +194,157 @@ multiversion!(
     /// One task's query rows, compiled for the CPU's SIMD level.
     fn rows_task[T: Float](o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) = rows_task_body[T] + MulAdd
 );
+
+/// `out[j] = scale · q·kⱼ` for the keys j < out.len() of kv head `kh` in batch `bi`, through
+/// [`scores_avx512`] where it applies (f32, head size a multiple of 16, AVX-512): `false` where
+/// it does not, for the caller's generic loop.
+fn scores_fast<T: Float>(
+    c: &Ctx<'_, T>,
+    q: &[T],
+    (bi, kh): (usize, usize),
+    out: &mut [T::A],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (d, n) = (c.d, out.len());
+        let Some((k0, ks)) = f32_rows(c.k, (bi, kh), n, d, usize::MAX).filter(|_| q.len() == d)
+        else {
+            return false;
+        };
+        // SAFETY: T and T::A are f32, the n key rows lie inside k and AVX-512F is present
+        // (f32_rows); q holds d values.
+        unsafe {
+            let q = std::slice::from_raw_parts(q.as_ptr() as *const f32, d);
+            let out = std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, n);
+            let k = c.k.0.as_ptr().add(k0) as *const f32;
+            scores_avx512(q, k, ks, c.scale.to_f64() as f32, out);
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (c, q, bi, kh, out);
+        false
+    }
+}
+
+/// Where the AVX-512 f32 loops apply to `n` rows of kv head `kh` in batch `bi` of `x`: the
+/// offset of the first row and the rows' stride. `None` unless T (and its accumulator) is f32,
+/// the head size `d` a multiple of 16 up to `max_d`, n ≥ 1, the rows inside the data, and the
+/// kernels' level AVX-512.
+#[cfg(target_arch = "x86_64")]
+fn f32_rows<T: Float>(
+    x: (&[T], &Layout),
+    (bi, kh): (usize, usize),
+    n: usize,
+    d: usize,
+    max_d: usize,
+) -> Option<(usize, usize)> {
+    use super::simd::{level, Level};
+    let f32s =
+        TypeId::of::<T>() == TypeId::of::<f32>() && TypeId::of::<T::A>() == TypeId::of::<f32>();
+    if !f32s || !d.is_multiple_of(16) || d > max_d || n == 0 || level() != Level::V4 {
+        return None;
+    }
+    let (r0, rs) = (at(x.1, bi, kh, 0), x.1.strides[2]);
+    (r0 + (n - 1) * rs + d <= x.0.len()).then_some((r0, rs))
+}
+
+/// `o = inv · Σⱼ pⱼ·vⱼ` over the value rows of kv head `kh` in batch `bi`, through
+/// [`values_avx512`] where it applies (f32, head size a multiple of 16 up to 128, AVX-512):
+/// `false` where it does not, for the caller's generic loop.
+fn values_fast<T: Float>(
+    c: &Ctx<'_, T>,
+    p: &[T::A],
+    (bi, kh): (usize, usize),
+    inv: T::A,
+    o: &mut [T],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (d, n) = (c.d, p.len());
+        let Some((v0, vs)) =
+            f32_rows(c.v, (bi, kh), n, d, 16 * VALUE_REGS).filter(|_| o.len() == d)
+        else {
+            return false;
+        };
+        // SAFETY: T and T::A are f32, the n value rows lie inside v, d is a multiple of 16 up
+        // to 16·VALUE_REGS and AVX-512F is present (f32_rows); o holds d values.
+        unsafe {
+            let p = std::slice::from_raw_parts(p.as_ptr() as *const f32, n);
+            let o = std::slice::from_raw_parts_mut(o.as_mut_ptr() as *mut f32, d);
+            let v = c.v.0.as_ptr().add(v0) as *const f32;
+            values_avx512(p, v, vs, inv.to_f64() as f32, o);
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (c, p, bi, kh, inv, o);
+        false
+    }
+}
+
+/// Registers of sums [`values_avx512`] holds: head sizes up to 128.
+const VALUE_REGS: usize = 8;
+
+/// `o = inv · Σⱼ p[j]·vⱼ`, value row j at `v + j·vs`, `o.len()` values each (a multiple of 16,
+/// at most 16·[`VALUE_REGS`]): the sums stay in registers across the rows, where the generic
+/// loop loaded and stored them for every row.
+///
+/// # Safety
+/// AVX-512F present; `v` addresses `p.len()` rows of `o.len()` values, `vs` apart; `o.len()` as
+/// above.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn values_avx512(p: &[f32], v: *const f32, vs: usize, inv: f32, o: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let regs = o.len() / 16;
+    let mut acc = [_mm512_setzero_ps(); VALUE_REGS];
+    for (j, &pj) in p.iter().enumerate() {
+        let (w, row) = (_mm512_set1_ps(pj), v.add(j * vs));
+        for (r, a) in acc.iter_mut().enumerate().take(regs) {
+            *a = _mm512_fmadd_ps(w, _mm512_loadu_ps(row.add(16 * r)), *a);
+        }
+    }
+    let s = _mm512_set1_ps(inv);
+    for (r, a) in acc.iter().enumerate().take(regs) {
+        _mm512_storeu_ps(o.as_mut_ptr().add(16 * r), _mm512_mul_ps(*a, s));
+    }
+}
+
+/// `out[j] = scale · q·kⱼ`, key j at `k + j·ks`, `q.len()` (a multiple of 16) values each: two
+/// accumulators of 16 lanes per key, summed as a tree (`_mm512_reduce_add_ps`). The generic
+/// loop summed each key's lanes one after another, 16 dependent adds that the decode profile
+/// showed as most of attention's time.
+///
+/// # Safety
+/// AVX-512F present; `k` addresses `out.len()` rows of `q.len()` values, `ks` apart.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn scores_avx512(q: &[f32], k: *const f32, ks: usize, scale: f32, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let d = q.len();
+    let qp = q.as_ptr();
+    for (j, o) in out.iter_mut().enumerate() {
+        let kr = k.add(j * ks);
+        let (mut a, mut b) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut x = 0;
+        while x + 32 <= d {
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(x)), _mm512_loadu_ps(kr.add(x)), a);
+            b = _mm512_fmadd_ps(
+                _mm512_loadu_ps(qp.add(x + 16)),
+                _mm512_loadu_ps(kr.add(x + 16)),
+                b,
+            );
+            x += 32;
+        }
+        if x < d {
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(x)), _mm512_loadu_ps(kr.add(x)), a);
+        }
+        *o = _mm512_reduce_add_ps(_mm512_add_ps(a, b)) * scale;
+    }
+}
 
 /// q·k in the accumulator type, in 16 lanes so it vectorises.
 #[inline(always)]

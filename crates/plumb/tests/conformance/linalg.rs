@@ -721,15 +721,24 @@ fn attention(s: &mut Suite, dt: DType) {
             tensor(dev, dt, &[1, hkv, t4, d4], &v4)?,
         );
         let qv4 = |hi: usize, i: usize, x: usize| q4[(hi * sq4 + i) * d4 + x];
-        let exp = attention_ref(&qv4, &k4, &v4, (h, hkv, sq4, t4, d4), true, &[0.0; 40]);
-        let y = Tensor::attention(&tq4, &tk4, &tv4, None, true, None)?;
-        out.push(cmp_shape(
-            "2 rows after 38 keys, 80 dims, causal, GQA 4/2",
-            &y,
-            &[1, h, sq4, d4],
-            exp,
-            4.0,
-        )?);
+        let mut mask4 = vec![0.0; t4];
+        mask4[3] = f64::NEG_INFINITY;
+        let tmask4 = tensor(dev, dt, &[1, 1, 1, t4], &mask4)?;
+        for (causal, mask) in [(true, None), (false, Some(&tmask4))] {
+            let m = if mask.is_some() {
+                &mask4[..]
+            } else {
+                &[0.0; 40]
+            };
+            let exp = attention_ref(&qv4, &k4, &v4, (h, hkv, sq4, t4, d4), causal, m);
+            let y = Tensor::attention(&tq4, &tk4, &tv4, mask, causal, None)?;
+            let what = if causal {
+                "2 rows after 38 keys, 80 dims, causal, GQA 4/2"
+            } else {
+                "2 rows, 40 keys, 80 dims, key 3 masked, GQA 4/2"
+            };
+            out.push(cmp_shape(what, &y, &[1, h, sq4, d4], exp, 4.0)?);
+        }
         Ok(out)
     });
 }
