@@ -355,10 +355,12 @@ unsafe fn strips_of(
                     (x.b_at(nx.k0 + lo, nx.c0), hi - lo, lines)
                 });
                 // f32 strips are read where they lie by every block; otherwise the first block
-                // copies the chunk (f16 strips: widened) for the others
+                // copies the chunk (f16 strips: widened) for the others, if there are others
                 let src = match (x.b, first_block) {
                     (B::Strips(_), _) => Src::B,
+                    (B::Rows(_), true) if blocks == 1 => Src::B,
                     (B::Rows(_), true) => Src::CopyB,
+                    (B::StripsF16(_), true) if blocks == 1 => Src::WidenOnly,
                     (B::StripsF16(_), true) => Src::Widen,
                     (_, false) => Src::Copy,
                 };
@@ -458,10 +460,16 @@ enum Src {
     CopyB,
     /// from the first block's copy in `pack`
     Copy,
-    /// from b, which is a strip's contiguous rows
+    /// from b where it lies: a strip's contiguous rows, or a row-major b read by its only
+    /// block
     B,
     /// from f16 strips, widening them to `pack` for the other blocks (their first block)
     Widen,
+    /// from f16 strips, widened in registers only: the chunk's only block (up to [`ROWS`]
+    /// rows, decoding), where a copy in `pack` would never be read. SmolLM2 f16 decode: the
+    /// copy's stores, 256 bytes per weight row into a 32 KiB pack, held it at 19 GB/s of
+    /// weights where f32 and bf16 stream 27–29 (BENCHMARKS.md, "Fourth session on the Zen 4")
+    WidenOnly,
 }
 
 /// [`block`] for `rows` (1 to [`ROWS`]) rows of a, reading the chunk from `src`.
@@ -488,6 +496,7 @@ unsafe fn run_block(rows: usize, src: Src, blk: Block) {
         Src::Copy => rows!(false, false, false),
         Src::B => rows!(true, false, false),
         Src::Widen => rows!(true, true, true),
+        Src::WidenOnly => rows!(true, false, true),
     }
 }
 
