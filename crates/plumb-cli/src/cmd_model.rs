@@ -186,7 +186,12 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
 }
 
 fn open_device(opts: &DeviceOpts, global: &GlobalOpts) -> Result<(Device, Option<DType>)> {
-    let dev = plumb::device(&opts.device)?.with_policy(global.policy);
+    // an empty PLUMB_DEVICE counts as unset, as every PLUMB_* setting's does
+    let spec = match opts.device.trim() {
+        "" => "auto",
+        s => s,
+    };
+    let dev = plumb::device(spec)?.with_policy(global.policy);
     let dtype = opts.dtype.as_deref().map(str::parse).transpose()?;
     Ok((dev, dtype))
 }
