@@ -54,6 +54,12 @@ impl Sampler {
         }
     }
 
+    /// The next token: the likeliest at temperature 0 (or `top_k` 1), else a draw from
+    /// softmax(logits / temperature) over the `top_k` likeliest tokens and, of those, the
+    /// likeliest whose probabilities reach `top_p`. Only as much of the vocabulary is ordered as
+    /// these need: top-k is a selection, top-p sorts a block of the likeliest tokens that grows
+    /// until its mass reaches p, and temperature alone sorts nothing. (A full sort of SmolLM2's
+    /// 49,152 logits per token took decode from 211 to 126 tok/s at temperature 0.8.)
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let p = self.params;
         if p.temperature <= 0.0 || p.top_k == Some(1) {
@@ -65,38 +71,53 @@ impl Sampler {
         if idx.is_empty() {
             return argmax(logits) as u32;
         }
-        idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
-        if let Some(k) = p.top_k.filter(|&k| k > 0) {
+        let desc = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]);
+        if let Some(k) = p.top_k.filter(|&k| k > 0 && k < idx.len()) {
+            idx.select_nth_unstable_by(k - 1, desc);
             idx.truncate(k);
         }
-        let max = logits[idx[0]] as f64;
-        let mut probs: Vec<f64> = idx
+        // unnormalised probabilities, by token id (those of non-finite logits are never read)
+        let max = idx
             .iter()
-            .map(|&i| ((logits[i] as f64 - max) / p.temperature).exp())
+            .map(|&i| logits[i])
+            .fold(f32::NEG_INFINITY, f32::max);
+        let inv_t = (1.0 / p.temperature) as f32;
+        let w: Vec<f32> = logits
+            .iter()
+            .map(|&l| plumb_core::math::exp_f32((l - max) * inv_t))
             .collect();
-        let total: f64 = probs.iter().sum();
-        probs.iter_mut().for_each(|x| *x /= total);
+        let mass = |ids: &[usize]| ids.iter().map(|&i| w[i] as f64).sum::<f64>();
         if let Some(top_p) = p.top_p.filter(|&t| t > 0.0 && t < 1.0) {
-            let mut acc = 0.0;
-            let mut keep = probs.len();
-            for (i, &q) in probs.iter().enumerate() {
-                acc += q;
-                if acc >= top_p {
-                    keep = i + 1;
-                    break;
+            let total = mass(&idx);
+            let mut m = 64.min(idx.len());
+            loop {
+                // the m likeliest first, in descending order
+                if m < idx.len() {
+                    idx.select_nth_unstable_by(m - 1, desc);
+                }
+                idx[..m].sort_by(desc);
+                let mut acc = 0.0;
+                let keep = idx[..m].iter().position(|&i| {
+                    acc += w[i] as f64;
+                    acc >= top_p * total
+                });
+                match keep {
+                    Some(j) => {
+                        idx.truncate(j + 1);
+                        break;
+                    }
+                    // every token, and rounding kept the sum just short of p: keep them all
+                    None if m == idx.len() => break,
+                    None => m = (4 * m).min(idx.len()),
                 }
             }
-            probs.truncate(keep);
-            idx.truncate(keep);
-            let t: f64 = probs.iter().sum();
-            probs.iter_mut().for_each(|x| *x /= t);
         }
-        let r = self.rng.next_f64();
+        let r = self.rng.next_f64() * mass(&idx);
         let mut acc = 0.0;
-        for (i, &q) in probs.iter().enumerate() {
-            acc += q;
+        for &i in &idx {
+            acc += w[i] as f64;
             if r < acc {
-                return idx[i] as u32;
+                return i as u32;
             }
         }
         idx[idx.len() - 1] as u32
@@ -330,4 +351,94 @@ pub fn chat_ids(
 ) -> Result<Vec<u32>> {
     let text = template.render(messages, true)?;
     tok.encode(&text, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampler(temperature: f64, top_k: Option<usize>, top_p: Option<f64>) -> Sampler {
+        Sampler::new(SamplingParams {
+            temperature,
+            top_k,
+            top_p,
+            seed: 7,
+        })
+    }
+
+    /// Temperature 0 and top-k 1 pick the first largest logit.
+    #[test]
+    fn greedy_is_the_argmax() {
+        let logits = [0.5, 3.0, -1.0, 3.0, f32::NAN];
+        assert_eq!(sampler(0.0, None, None).sample(&logits), 1);
+        assert_eq!(sampler(1.0, Some(1), Some(0.5)).sample(&logits), 1);
+    }
+
+    /// 20,000 draws at temperature 2 land on each token as often as softmax(logits / 2) says
+    /// (within 0.015), never on a -inf or NaN logit.
+    #[test]
+    fn draws_follow_the_softmax() {
+        let logits = [2.0f32, 1.0, 0.5, -1.0, f32::NEG_INFINITY, f32::NAN];
+        let z: f64 = logits[..4].iter().map(|&l| (l as f64 / 2.0).exp()).sum();
+        let mut s = sampler(2.0, None, None);
+        let mut counts = [0usize; 6];
+        let n = 20_000;
+        for _ in 0..n {
+            counts[s.sample(&logits) as usize] += 1;
+        }
+        for i in 0..4 {
+            let want = (logits[i] as f64 / 2.0).exp() / z;
+            let got = counts[i] as f64 / n as f64;
+            assert!((got - want).abs() < 0.015, "token {i}: {got} vs {want}");
+        }
+        assert_eq!(counts[4] + counts[5], 0);
+    }
+
+    /// A 49,152-token vocabulary whose probabilities fall off slowly, in shuffled order: top-k
+    /// draws come from the k likeliest; top-p draws from the smallest set of likeliest tokens
+    /// whose probabilities reach p, computed here by a full sort in f64 (about 460 tokens, so
+    /// the sampler's block of likeliest tokens grows twice); both reach past its first block.
+    #[test]
+    fn top_k_and_top_p_keep_the_likeliest_tokens() {
+        let v = 49_152;
+        let mut rng = SplitMix64::new(3);
+        let mut order: Vec<usize> = (0..v).collect();
+        for i in (1..v).rev() {
+            order.swap(i, rng.next_u64() as usize % (i + 1));
+        }
+        // rank r (0 = likeliest) sits at token order[r]
+        let mut logits = vec![0f32; v];
+        for (r, &t) in order.iter().enumerate() {
+            logits[t] = -0.005 * r as f32;
+        }
+        let rank_of = |t: u32| order.iter().position(|&x| x == t as usize).unwrap();
+        let mut s = sampler(1.0, Some(300), None);
+        let ranks: Vec<usize> = (0..2000).map(|_| rank_of(s.sample(&logits))).collect();
+        assert!(ranks.iter().all(|&r| r < 300), "top-k 300");
+        assert!(
+            ranks.iter().any(|&r| r >= 64),
+            "top-k draws past the first block"
+        );
+        let z: f64 = (0..v).map(|r| (-0.005 * r as f64).exp()).sum();
+        let mut acc = 0.0;
+        let nucleus = (0..v)
+            .position(|r| {
+                acc += (-0.005 * r as f64).exp() / z;
+                acc >= 0.9
+            })
+            .unwrap()
+            + 1;
+        assert!((400..500).contains(&nucleus), "{nucleus}");
+        let mut s = sampler(1.0, None, Some(0.9));
+        let ranks: Vec<usize> = (0..2000).map(|_| rank_of(s.sample(&logits))).collect();
+        // one token of slack at the edge, where f32 and f64 sums may round apart
+        assert!(
+            ranks.iter().all(|&r| r <= nucleus),
+            "top-p 0.9: nucleus {nucleus}"
+        );
+        assert!(
+            ranks.iter().any(|&r| r >= 256),
+            "top-p draws past the second block"
+        );
+    }
 }
