@@ -370,7 +370,7 @@ fn generate(
             g.chat_ids_with(&messages, tools.as_ref(), documents.as_ref())?
         }
     };
-    let mut sampler = plumb_nn::generate::Sampler::new(params);
+    let mut sampler = plumb_nn::generate::Sampler::new(params)?;
     let mut dec = plumb_nn::tokenizer::StreamDecoder::new();
     let mut out = std::io::stdout().lock();
     let stats = g.generate(&ids, max_tokens, &mut sampler, true, &dev, &mut |t| {
@@ -605,20 +605,18 @@ fn at_least_one(s: &str) -> std::result::Result<usize, String> {
     }
 }
 
-/// `--temperature`: finite and not negative (0 picks the likeliest token).
+/// `--temperature`: in the range the sampler takes (`check_temperature`).
 fn temperature(s: &str) -> std::result::Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
-        _ => Err(format!(
-            "'{s}' is not a temperature (a number ≥ 0; 0 = greedy)"
-        )),
-    }
+    s.parse::<f64>()
+        .ok()
+        .and_then(|t| plumb_nn::generate::check_temperature(t).ok())
+        .ok_or_else(|| format!("'{s}' is not a temperature (a number ≥ 0; 0 = greedy)"))
 }
 
-/// `--top-p`: a probability above 0, at most 1.
+/// `--top-p`: in the range the sampler takes (`check_top_p`).
 fn probability(s: &str) -> std::result::Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
-        _ => Err(format!("'{s}' is not a probability in (0, 1]")),
-    }
+    s.parse::<f64>()
+        .ok()
+        .and_then(|p| plumb_nn::generate::check_top_p(p).ok())
+        .ok_or_else(|| format!("'{s}' is not a probability in (0, 1]"))
 }

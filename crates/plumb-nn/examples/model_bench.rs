@@ -152,7 +152,7 @@ fn main() -> Result<()> {
             let st = g.generate(
                 &ids[..16.min(ids.len())],
                 128,
-                &mut Sampler::new(SamplingParams::default()),
+                &mut Sampler::new(SamplingParams::default())?,
                 false,
                 &dev,
                 &mut |_| Ok(()),

@@ -19,6 +19,39 @@ pub struct SamplingParams {
     pub seed: u64,
 }
 
+impl SamplingParams {
+    /// Every setting in range (see [`check_temperature`], [`check_top_p`]).
+    pub fn check(&self) -> Result<()> {
+        check_temperature(self.temperature)?;
+        if let Some(p) = self.top_p {
+            check_top_p(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// A temperature: finite and not negative (0 picks the likeliest token).
+pub fn check_temperature(t: f64) -> Result<f64> {
+    if t.is_finite() && t >= 0.0 {
+        return Ok(t);
+    }
+    Err(Error::invalid(
+        "sampling",
+        format!("{t} is not a temperature (a number ≥ 0; 0 = greedy)"),
+    ))
+}
+
+/// A top-p: a probability above 0, at most 1 (1 keeps every token).
+pub fn check_top_p(p: f64) -> Result<f64> {
+    if p > 0.0 && p <= 1.0 {
+        return Ok(p);
+    }
+    Err(Error::invalid(
+        "sampling",
+        format!("top-p {p} is not a probability in (0, 1]"),
+    ))
+}
+
 impl Default for SamplingParams {
     fn default() -> Self {
         SamplingParams {
@@ -47,11 +80,14 @@ pub fn argmax(v: &[f32]) -> usize {
 }
 
 impl Sampler {
-    pub fn new(params: SamplingParams) -> Sampler {
-        Sampler {
+    /// A sampler drawing with `params`, which must be in range ([`SamplingParams::check`]: a
+    /// NaN temperature or a top-p of 2 is an error, not a silent greedy or unfiltered draw).
+    pub fn new(params: SamplingParams) -> Result<Sampler> {
+        params.check()?;
+        Ok(Sampler {
             params,
             rng: SplitMix64::new(params.seed),
-        }
+        })
     }
 
     /// The next token: the likeliest at temperature 0 (or `top_k` 1), else a draw from
@@ -59,7 +95,8 @@ impl Sampler {
     /// likeliest whose probabilities reach `top_p`. Only as much of the vocabulary is ordered as
     /// these need: top-k is a selection, top-p sorts a block of the likeliest tokens that grows
     /// until its mass reaches p, and temperature alone sorts nothing. (A full sort of SmolLM2's
-    /// 49,152 logits per token took decode from 211 to 126 tok/s at temperature 0.8.)
+    /// 49,152 logits per token held `plumb generate` at 141–167 tok/s at temperature 0.8 on the
+    /// 2-core build machine, 160–231 without it: BENCHMARKS.md, "Sampling".)
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let p = self.params;
         if p.temperature <= 0.0 || p.top_k == Some(1) {
@@ -87,7 +124,7 @@ impl Sampler {
             .map(|&l| plumb_core::math::exp_f32((l - max) * inv_t))
             .collect();
         let mass = |ids: &[usize]| ids.iter().map(|&i| w[i] as f64).sum::<f64>();
-        if let Some(top_p) = p.top_p.filter(|&t| t > 0.0 && t < 1.0) {
+        if let Some(top_p) = p.top_p.filter(|&t| t < 1.0) {
             let total = mass(&idx);
             let mut m = 64.min(idx.len());
             loop {
@@ -364,6 +401,34 @@ mod tests {
             top_p,
             seed: 7,
         })
+        .unwrap()
+    }
+
+    /// Settings out of range are errors naming them; 0 and 1 are the ends of the ranges.
+    #[test]
+    fn settings_out_of_range_are_errors() {
+        let with = |temperature: f64, top_p: Option<f64>| {
+            Sampler::new(SamplingParams {
+                temperature,
+                top_p,
+                ..SamplingParams::default()
+            })
+        };
+        for t in [f64::NAN, -0.5, f64::INFINITY] {
+            let m = with(t, None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(m.contains("is not a temperature"), "{t}: {m}");
+        }
+        for p in [0.0, 1.5, f64::NAN] {
+            let m = with(1.0, Some(p))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(m.contains("is not a probability"), "{p}: {m}");
+        }
+        assert!(with(0.0, Some(1.0)).is_ok());
     }
 
     /// Temperature 0 and top-k 1 pick the first largest logit.

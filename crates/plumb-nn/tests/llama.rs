@@ -184,7 +184,7 @@ fn smollm2_generate_loop_and_sampling() {
         .generate(
             &pids,
             20,
-            &mut Sampler::new(SamplingParams::default()),
+            &mut Sampler::new(SamplingParams::default()).unwrap(),
             true,
             &dev,
             &mut |t| {
@@ -214,10 +214,17 @@ fn smollm2_generate_loop_and_sampling() {
             top_p: Some(0.95),
             seed,
         };
-        g.generate(&pids, 12, &mut Sampler::new(p), false, &dev, &mut |t| {
-            v.push(t);
-            Ok(())
-        })
+        g.generate(
+            &pids,
+            12,
+            &mut Sampler::new(p).unwrap(),
+            false,
+            &dev,
+            &mut |t| {
+                v.push(t);
+                Ok(())
+            },
+        )
         .unwrap();
         v
     };

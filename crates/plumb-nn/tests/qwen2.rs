@@ -208,7 +208,7 @@ fn plan_and_generate() {
         let g = TextGenerator::load(&files, &w).unwrap();
         assert_eq!(g.model.config.arch, LlamaArch::Qwen2);
         let mut got = Vec::new();
-        let mut sampler = Sampler::new(SamplingParams::default());
+        let mut sampler = Sampler::new(SamplingParams::default()).unwrap();
         g.generate(&fx.ids, 1, &mut sampler, false, &dev, &mut |t| {
             got.push(t);
             Ok(())
@@ -238,7 +238,7 @@ fn generation_stops_where_the_context_is_full() {
     assert_eq!(g.model.context_limit(), Some(128));
     let prompt = |n: usize| fx.ids.iter().copied().cycle().take(n).collect::<Vec<u32>>();
     let run = |ids: &[u32], max: usize| {
-        let mut sampler = Sampler::new(SamplingParams::default());
+        let mut sampler = Sampler::new(SamplingParams::default()).unwrap();
         g.generate(ids, max, &mut sampler, false, &dev, &mut |_| Ok(()))
     };
     let e = run(&prompt(129), 4).unwrap_err().to_string();
