@@ -59,6 +59,10 @@ pub enum ModelCommand {
         top_p: Option<f64>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// keep the KV cache in this float dtype (default: the model's compute dtype); f16
+        /// halves its memory and what each decoding step reads of it, as llama.cpp's default
+        #[arg(long, value_name = "DTYPE")]
+        kv_dtype: Option<String>,
         /// wrap the prompt in the model's chat template
         #[arg(long)]
         chat: bool,
@@ -151,6 +155,7 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
             top_k,
             top_p,
             seed,
+            kv_dtype,
             chat,
             system,
             chat_template,
@@ -159,6 +164,9 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
             documents,
             dev,
         } => {
+            // checked before anything loads
+            let kv_dtype: Option<DType> = kv_dtype.as_deref().map(str::parse).transpose()?;
+            plumb_nn::models::llama::KvCache::with_dtype(0, kv_dtype)?;
             let params = plumb_nn::generate::SamplingParams {
                 temperature,
                 top_k,
@@ -172,15 +180,12 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
                 tools,
                 documents,
             });
-            generate(
-                &model,
-                prompt.as_deref(),
+            let run = Run {
                 max_tokens,
                 params,
-                chat,
-                &dev,
-                global,
-            )
+                kv_dtype,
+            };
+            generate(&model, prompt.as_deref(), run, chat, &dev, global)
         }
     }
 }
@@ -323,11 +328,17 @@ fn conversation(chat: &Chat, prompt: Option<&str>) -> Result<serde_json::Value> 
     Ok(serde_json::Value::Array(list))
 }
 
+/// How `plumb generate` runs: tokens, sampling, the KV cache's dtype.
+struct Run {
+    max_tokens: usize,
+    params: plumb_nn::generate::SamplingParams,
+    kv_dtype: Option<DType>,
+}
+
 fn generate(
     model: &str,
     prompt: Option<&str>,
-    max_tokens: usize,
-    params: plumb_nn::generate::SamplingParams,
+    run: Run,
     chat: Option<Chat>,
     opts: &DeviceOpts,
     global: &GlobalOpts,
@@ -370,6 +381,12 @@ fn generate(
             g.chat_ids_with(&messages, tools.as_ref(), documents.as_ref())?
         }
     };
+    let Run {
+        max_tokens,
+        params,
+        kv_dtype,
+    } = run;
+    g.kv_dtype = kv_dtype;
     let mut sampler = plumb_nn::generate::Sampler::new(params)?;
     let mut dec = plumb_nn::tokenizer::StreamDecoder::new();
     let mut out = std::io::stdout().lock();
@@ -383,14 +400,15 @@ fn generate(
     })?;
     writeln!(out).map_err(|e| Error::io("<stdout>", e))?;
     eprintln!(
-        "{} prompt tokens at {:.1} tokens/s, {} generated at {:.1} tokens/s ({} {} on {})",
+        "{} prompt tokens at {:.1} tokens/s, {} generated at {:.1} tokens/s ({} {} on {}{})",
         stats.prompt_tokens,
         stats.prefill_tok_s(),
         stats.generated,
         stats.decode_tok_s(),
         files.weights.display(),
         plan.dtype,
-        dev.id()
+        dev.id(),
+        kv_dtype.map_or(String::new(), |d| format!(", KV cache in {d}"))
     );
     if stats.stop == plumb_nn::generate::Stop::ContextFull {
         eprintln!(

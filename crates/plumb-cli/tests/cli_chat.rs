@@ -159,3 +159,36 @@ fn bad_conversation_files_are_clean_errors() {
     let out = plumb(&["generate", model, "--messages", &no_role]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--kv-dtype f16` keeps the cache in f16 and says so (plumb-nn's llama tests bound what that
+/// does to the logits); a dtype that is not a float is refused before the model loads.
+#[test]
+fn kv_cache_dtype_is_chosen_and_reported() {
+    let model = smollm2_file();
+    let m = model.to_str().unwrap();
+    let run = |kv: &str| {
+        let out = plumb(&[
+            "generate",
+            m,
+            "--prompt",
+            "The capital of France is",
+            "--max-tokens",
+            "12",
+            "--device",
+            "cpu",
+            "--kv-dtype",
+            kv,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "--kv-dtype {kv}: {err}");
+        assert!(err.contains(&format!("KV cache in {kv}")), "{err}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    for kv in ["f32", "f16"] {
+        assert!(!run(kv).trim().is_empty(), "--kv-dtype {kv}: no text");
+    }
+    let out = plumb(&["generate", m, "--prompt", "hi", "--kv-dtype", "i32"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kv cache: dtype i32"), "{err}");
+}

@@ -218,8 +218,10 @@ pub trait Backend: Send + Sync + Debug {
     /// Fused scaled-dot-product attention, if the backend has one: q [b, h, s, d],
     /// k/v [b, hkv, t, d] with h a multiple of hkv (query head i reads kv head i / (h / hkv)),
     /// optional additive `mask` already broadcast to [b, h, s, t] (a view, often stride 0), and
-    /// `args.causal`. A row whose scores are all −∞ or hold NaN is NaN (as softmax). Return
-    /// `Ok(None)` to let core compose it from matmul + softmax.
+    /// `args.causal`. A row whose scores are all −∞ or hold NaN is NaN (as softmax). k and v
+    /// share a float dtype that may differ from q's (a KV cache narrower than the queries); the
+    /// output has q's dtype. Return `Ok(None)` to let core compose it from matmul + softmax
+    /// (which casts such k and v to q's dtype first).
     fn attention(
         &self,
         _q: View,

@@ -585,6 +585,12 @@ impl Tensor {
 
     /// Scaled-dot-product attention: q [b, h, s, d], k/v [b, hkv, t, d] with h a multiple of hkv
     /// (grouped-query attention), optional additive mask broadcastable to [b, h, s, t].
+    ///
+    /// k and v share one float dtype, which may be narrower than q's (a KV cache kept in f16
+    /// for f32 queries, as llama.cpp keeps it): the scores, softmax and sums are then computed
+    /// in q's dtype from the widened keys and values, and the output has q's dtype. A backend
+    /// whose fused kernel does not read such keys leaves it to the composition here, which
+    /// casts k and v to q's dtype first.
     pub fn attention(
         q: &Tensor,
         k: &Tensor,
@@ -594,6 +600,14 @@ impl Tensor {
         scale: Option<f64>,
     ) -> Result<Tensor> {
         float_only("attention", q)?;
+        float_only("attention", k)?;
+        if v.dtype() != k.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "attention",
+                lhs: k.dtype(),
+                rhs: v.dtype(),
+            });
+        }
         if q.rank() != 4 || k.rank() != 4 || v.shape() != k.shape() {
             return Err(Error::shape(
                 "attention",
@@ -635,8 +649,6 @@ impl Tensor {
         // fused path if the backend has one and the policy runs this natively
         let dev = q.device();
         if dev.holds_data()
-            && k.dtype() == q.dtype()
-            && v.dtype() == q.dtype()
             && dev.decide("attention", OpFamily::Matmul, q.dtype())?
                 == crate::policy::Decision::Native
         {
@@ -649,7 +661,14 @@ impl Tensor {
                 return Ok(Tensor::from_parts(out, &[b, h, s, d], q.dtype(), dev));
             }
         }
-        let (k, v) = (expand(k)?, expand(v)?);
+        let (k, v) = if k.dtype() == q.dtype() {
+            (expand(k)?, expand(v)?)
+        } else {
+            (
+                expand(&k.to_dtype(q.dtype())?)?,
+                expand(&v.to_dtype(q.dtype())?)?,
+            )
+        };
         let mut combined = mask;
         if causal {
             let cm = Tensor::causal_mask(s, t, q.dtype(), q.device())?;

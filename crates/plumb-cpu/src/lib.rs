@@ -480,14 +480,26 @@ impl Backend for CpuBackend {
         mask: Option<View>,
         args: AttentionArgs,
     ) -> Result<Option<StorageRef>> {
-        let dt = q.dtype;
+        let (dt, kt) = (q.dtype, k.dtype);
+        let (q, k, v, m) = (&q, &k, &v, mask.as_ref());
         self.run(|| {
-            with_float_type!(dt, T => {
-                match attention::attention_float::<T>(&q, &k, &v, mask.as_ref(), args)? {
-                    Some(out) => Ok(Some(store(dt, out)?)),
-                    None => Ok(None),
+            let out = match (dt, kt) {
+                // a KV cache narrower than the queries
+                (DType::F32, DType::F16) => {
+                    attention::attention_float::<f32, half::f16>(q, k, v, m, args)?
+                        .map(|o| store(dt, o))
                 }
-            }, other => Ok(None))
+                (DType::F32, DType::BF16) => {
+                    attention::attention_float::<f32, half::bf16>(q, k, v, m, args)?
+                        .map(|o| store(dt, o))
+                }
+                _ if kt != dt => None,
+                _ => {
+                    with_float_type!(dt, T => attention::attention_float::<T, T>(q, k, v, m, args)?
+                    .map(|o| store(dt, o)), other => None)
+                }
+            };
+            out.transpose()
         })
     }
 

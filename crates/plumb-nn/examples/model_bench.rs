@@ -9,7 +9,8 @@
 //! `llm-q4_1-prefill` / `llm-q4_1-decode` one half of it.
 //! `PLUMB_BENCH_DEVICE` (default `cpu`; `cuda:0`, `gpu:0`, ...) and `PLUMB_BENCH_DTYPE` (default
 //! f32) pick where and in what dtype; `PLUMB_BENCH_MINILM` / `PLUMB_BENCH_LLM` point at other model
-//! folders or files (a safetensors Llama folder runs once, labelled with the dtype).
+//! folders or files (a safetensors Llama folder runs once, labelled with the dtype);
+//! `PLUMB_BENCH_KV=f16` keeps SmolLM2's KV cache in that dtype (its lines then say `kv=f16`).
 //! Models from $PLUMB_MODELS or target/models (scripts/fetch_models.sh). Median of 3 runs after
 //! one warm-up.
 
@@ -117,6 +118,11 @@ fn main() -> Result<()> {
         "PLUMB_BENCH_LLM",
         "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     ))?;
+    let kv: Option<DType> = match std::env::var("PLUMB_BENCH_KV") {
+        Ok(s) if !s.trim().is_empty() => Some(s.trim().parse()?),
+        _ => None,
+    };
+    let kv_note = kv.map_or(String::new(), |d| format!(" kv={d}"));
     let runs: Vec<(&str, bool)> = if custom_llm {
         vec![(dtype.name(), false)]
     } else {
@@ -126,20 +132,24 @@ fn main() -> Result<()> {
         if !only(&format!("llm-{label}")) {
             continue;
         }
-        let (m, _, _) = load_model(&files, &dev, Some(dtype), dequantize, None)?;
-        let Model::Generator(g) = &m else { continue };
+        let (mut m, _, _) = load_model(&files, &dev, Some(dtype), dequantize, None)?;
+        let Model::Generator(g) = &mut m else {
+            continue;
+        };
+        g.kv_dtype = kv;
+        let g = &*g;
         let ids = g.tokenizer.encode(&prompt_text, false)?;
         let prefill: Vec<u32> = ids.iter().copied().cycle().take(256).collect();
         if only(&format!("llm-{label}-prefill")) {
             let secs = time_runs(3, &mut || {
-                let mut cache = KvCache::new(g.model.config.num_hidden_layers);
+                let mut cache = KvCache::with_dtype(g.model.config.num_hidden_layers, kv)?;
                 g.model
                     .forward(&prefill, &mut cache, &dev, false)?
                     .to_vec::<f32>()?;
                 Ok(())
             })?;
             println!(
-            "RESULT framework=plumb op=llm_prefill dtype={label} shape=256 median_ms={:.4} value={:.2} unit=tok/s threads={threads} device={dev_id}",
+            "RESULT framework=plumb op=llm_prefill dtype={label} shape=256 median_ms={:.4} value={:.2} unit=tok/s threads={threads} device={dev_id}{kv_note}",
             secs * 1e3,
             256.0 / secs
         );
@@ -160,7 +170,7 @@ fn main() -> Result<()> {
             rates.push(st.decode_tok_s());
         }
         println!(
-            "RESULT framework=plumb op=llm_decode dtype={label} shape=128 value={:.2} unit=tok/s threads={threads} device={dev_id}",
+            "RESULT framework=plumb op=llm_decode dtype={label} shape=128 value={:.2} unit=tok/s threads={threads} device={dev_id}{kv_note}",
             median(rates)
         );
     }

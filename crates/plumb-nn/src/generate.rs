@@ -7,7 +7,7 @@ use crate::models::llama::{KvCache, Llama, LlamaConfig};
 use crate::tokenizer::Tokenizer;
 use crate::weights::{WeightFile, Weights};
 use plumb_core::rng::SplitMix64;
-use plumb_core::{Device, Error, Result};
+use plumb_core::{DType, Device, Error, Result};
 use std::time::Instant;
 
 /// How the next token is picked. `temperature == 0` is greedy.
@@ -198,6 +198,9 @@ pub struct TextGenerator {
     pub tokenizer: Tokenizer,
     pub model: Llama,
     pub chat: Option<ChatTemplate>,
+    /// the dtype [`TextGenerator::generate`] keeps its KV cache in (`None`: the model's
+    /// compute dtype; see [`KvCache::with_dtype`])
+    pub kv_dtype: Option<DType>,
 }
 
 impl TextGenerator {
@@ -239,6 +242,7 @@ impl TextGenerator {
             tokenizer,
             model,
             chat,
+            kv_dtype: None,
         })
     }
 
@@ -323,7 +327,7 @@ impl TextGenerator {
         dev: &Device,
         on_token: &mut dyn FnMut(u32) -> Result<()>,
     ) -> Result<GenStats> {
-        let mut cache = KvCache::new(self.model.config.num_hidden_layers);
+        let mut cache = KvCache::with_dtype(self.model.config.num_hidden_layers, self.kv_dtype)?;
         let mut stats = GenStats {
             prompt_tokens: prompt.len(),
             ..Default::default()

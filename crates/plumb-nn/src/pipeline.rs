@@ -94,7 +94,7 @@ pub fn run_workload(
             e.forward_batch(&b, dev)
         }
         Model::Generator(g) => {
-            let mut cache = KvCache::new(g.model.config.num_hidden_layers);
+            let mut cache = KvCache::with_dtype(g.model.config.num_hidden_layers, g.kv_dtype)?;
             let vocab = g.model.config.vocab_size.max(1);
             let ids: Vec<u32> = (0..seq).map(|i| ((100 + i) % vocab) as u32).collect();
             g.model.forward(&ids, &mut cache, dev, false)?;

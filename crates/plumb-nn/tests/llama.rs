@@ -168,6 +168,62 @@ fn smollm2_kv_cache_growth_matches_one_pass() {
     }
 }
 
+/// A KV cache kept in f16 or bf16 under f32 activations: half the bytes of the f32 cache, and
+/// after 290 prompt tokens (the many-row attention path, which widens the cache) and ten single
+/// steps (the few-row path, which widens each key as it reads it) the last logits stay within
+/// the rounding of the cached keys and values of the f32 cache's, with the same argmax.
+#[test]
+fn smollm2_kv_cache_in_half_precision() {
+    let dev = cpu();
+    let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
+    let w = open_weights(&files, &dev, &dev, Some(DType::F32)).unwrap();
+    let g = TextGenerator::load(&files, &w).unwrap();
+    let layers = g.model.config.num_hidden_layers;
+    let vocab = g.model.config.vocab_size as u32;
+    let toks: Vec<u32> = (0..300u32).map(|i| (i * 7919 + 13) % vocab).collect();
+    let run = |kv: Option<DType>| {
+        let mut cache = KvCache::with_dtype(layers, kv).unwrap();
+        g.model
+            .forward(&toks[..290], &mut cache, &dev, false)
+            .unwrap();
+        let mut last = Vec::new();
+        for &t in &toks[290..] {
+            last = g
+                .model
+                .forward(&[t], &mut cache, &dev, false)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap();
+        }
+        assert_eq!((cache.len, cache.dtype()), (300, kv));
+        (last, cache.bytes())
+    };
+    let (full, full_bytes) = run(None);
+    let scale = full.iter().fold(0f32, |a, v| a.max(v.abs()));
+    for (kv, tol) in [(DType::F16, 2e-3), (DType::BF16, 1e-2)] {
+        let (half, bytes) = run(Some(kv));
+        assert_eq!(2 * bytes, full_bytes, "{kv} cache bytes");
+        let diff = full
+            .iter()
+            .zip(&half)
+            .fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+        println!(
+            "KV cache in {kv} vs f32: logits max abs diff {diff:.2e} (max |logit| {scale:.1})"
+        );
+        assert!(
+            diff <= tol * scale,
+            "{kv} cache: {diff} (max |logit| {scale})"
+        );
+        assert!(diff > 0.0, "{kv} cache: the keys were not rounded");
+        assert_eq!(argmax(&full), argmax(&half), "{kv} cache: argmax");
+    }
+    let err = KvCache::with_dtype(layers, Some(DType::I32))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("kv cache") && err.contains("i32"), "{err}");
+}
+
 #[test]
 fn smollm2_generate_loop_and_sampling() {
     let fx = fixture_json("smollm2.json");

@@ -1,5 +1,6 @@
 //! `attention_{dtype}`: fused scaled-dot-product attention on strided views, never forming the
-//! [b, h, s, t] score tensor or repeating kv heads. One task per (batch, head, block of query
+//! [b, h, s, t] score tensor or repeating kv heads. Keys and values may be narrower than the
+//! queries (an f16 or bf16 KV cache under f32 queries), widened as they are read. One task per (batch, head, block of query
 //! rows); per query row: scores = scale · q·kⱼ + mask, causal cut, stable softmax (accumulated
 //! in the accumulator type), then Σ pⱼ·vⱼ. A row whose max score is not finite (all masked, or
 //! a NaN/+∞) is NaN, like the composed softmax.
@@ -21,7 +22,7 @@ const ROWS: usize = 16;
 /// More than `ROWS` query rows go to [`super::attention_f32`] (f16 / bf16 widened to f32); f64
 /// there, or a view whose last dim is not contiguous here, gives `None` (core then composes
 /// the op).
-pub fn attention_float<T: Float>(
+pub fn attention_float<T: Float, K: Float<A = T::A>>(
     q: &View,
     k: &View,
     v: &View,
@@ -39,15 +40,15 @@ pub fn attention_float<T: Float>(
     // per-row loop 144 sentences/s against 192 for gemm + softmax as separate ops); the loop
     // below wins when decoding a few rows over a long cache
     if s > ROWS {
-        return many_rows::<T>(q, k, v, mask, args);
+        return many_rows::<T, K>(q, k, v, mask, args);
     }
     if !unit(ql) || !unit(kl) || !unit(vl) {
         return Ok(None);
     }
     let (qd, kd, vd) = (
         raw_slice::<T>("attention", q)?,
-        raw_slice::<T>("attention", k)?,
-        raw_slice::<T>("attention", v)?,
+        raw_slice::<K>("attention", k)?,
+        raw_slice::<K>("attention", v)?,
     );
     let md = match mask {
         Some(m) => Some((raw_slice::<T>("attention", m)?, m.layout)),
@@ -87,7 +88,7 @@ pub fn attention_float<T: Float>(
 /// [`super::attention_f32`] on f32 views as they are, on f16 / bf16 views widened to f32 (q, k
 /// and v as contiguous copies of their elements, the mask's whole storage under its own layout,
 /// as it is usually small and broadcast), rounded once on the way out; f64 is left to core.
-fn many_rows<T: Float>(
+fn many_rows<T: Float, K: Float<A = T::A>>(
     q: &View,
     k: &View,
     v: &View,
@@ -95,24 +96,13 @@ fn many_rows<T: Float>(
     args: AttentionArgs,
 ) -> Result<Option<Vec<T>>> {
     use super::attention_f32::attention_f32;
-    if TypeId::of::<T>() == TypeId::of::<f32>() {
-        fn raw<'a>(x: &View<'a>) -> Result<(&'a [f32], &'a Layout)> {
-            Ok((raw_slice::<f32>("attention", x)?, x.layout))
-        }
-        let m = mask.map(raw).transpose()?;
-        let out = attention_f32(raw(q)?, raw(k)?, raw(v)?, m, args);
-        return Ok(Some(T::vec_from_f32(out)));
-    }
-    if !T::IS_HALF {
+    let f32_or_half = |f32: bool, half: bool| f32 || half;
+    if !f32_or_half(is_f32::<T>(), T::IS_HALF) || !f32_or_half(is_f32::<K>(), K::IS_HALF) {
         return Ok(None);
     }
-    let wide = |x: &View| -> Result<(Vec<f32>, Layout)> {
-        let c = crate::storage::contiguous::<T>("attention", x)?;
-        Ok((T::slice_to_f32(&c), Layout::contiguous(x.shape())))
-    };
-    let (qw, kw, vw) = (wide(q)?, wide(k)?, wide(v)?);
+    let (qw, kw, vw) = (wide::<T>(q)?, wide::<K>(k)?, wide::<K>(v)?);
     let mw = match mask {
-        Some(m) => Some((T::slice_to_f32(raw_slice::<T>("attention", m)?), m.layout)),
+        Some(m) => Some((T::cow_to_f32(raw_slice::<T>("attention", m)?), m.layout)),
         None => None,
     };
     let out = attention_f32(
@@ -122,14 +112,32 @@ fn many_rows<T: Float>(
         mw.as_ref().map(|(d, l)| (&d[..], *l)),
         args,
     );
-    Ok(Some(T::slice_from_f32(&out)))
+    Ok(Some(T::vec_from_f32(out)))
+}
+
+fn is_f32<E: 'static>() -> bool {
+    TypeId::of::<E>() == TypeId::of::<f32>()
+}
+
+/// A view's values as f32 under a layout: an f32 view's storage as it lies, a half view's
+/// elements widened into a contiguous copy.
+fn wide<'a, E: Float>(x: &View<'a>) -> Result<(std::borrow::Cow<'a, [f32]>, Layout)> {
+    if is_f32::<E>() {
+        let raw = raw_slice::<E>("attention", x)?;
+        return Ok((E::cow_to_f32(raw), x.layout.clone()));
+    }
+    let c = crate::storage::contiguous::<E>("attention", x)?;
+    Ok((
+        std::borrow::Cow::Owned(E::slice_to_f32(&c)),
+        Layout::contiguous(x.shape()),
+    ))
 }
 
 /// What every task reads.
-struct Ctx<'a, T: Float> {
+struct Ctx<'a, T: Float, K: Float> {
     q: (&'a [T], &'a Layout),
-    k: (&'a [T], &'a Layout),
-    v: (&'a [T], &'a Layout),
+    k: (&'a [K], &'a Layout),
+    v: (&'a [K], &'a Layout),
     mask: Option<(&'a [T], &'a Layout)>,
     h: usize,
     rep: usize,
@@ -142,7 +150,12 @@ struct Ctx<'a, T: Float> {
 
 /// Query rows i0.. of (batch, head) `bh` into `o`.
 #[inline(always)]
-fn rows_task_body<T: Float, M: MulAdd>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) {
+fn rows_task_body<T: Float, K: Float<A = T::A>, M: MulAdd>(
+    o: &mut [T],
+    c: &Ctx<'_, T, K>,
+    bh: usize,
+    i0: usize,
+) {
     let (bi, hi) = (bh / c.h, bh % c.h);
     let kh = hi / c.rep;
     let (t, d) = (c.t, c.d);
@@ -159,7 +172,7 @@ fn rows_task_body<T: Float, M: MulAdd>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i
         if !scores_fast(c, qrow, (bi, kh), &mut p[..visible]) {
             for (j, pj) in p[..visible].iter_mut().enumerate() {
                 let krow = &c.k.0[at(c.k.1, bi, kh, j)..][..d];
-                *pj = dot::<T>(qrow, krow) * c.scale;
+                *pj = dot::<T, K>(qrow, krow) * c.scale;
             }
         }
         let mut m = T::A::NEG_INF;
@@ -192,14 +205,14 @@ fn rows_task_body<T: Float, M: MulAdd>(o: &mut [T], c: &Ctx<'_, T>, bh: usize, i
 
 multiversion!(
     /// One task's query rows, compiled for the CPU's SIMD level.
-    fn rows_task[T: Float](o: &mut [T], c: &Ctx<'_, T>, bh: usize, i0: usize) = rows_task_body[T] + MulAdd
+    fn rows_task[T: Float, K: Float<A = T::A>](o: &mut [T], c: &Ctx<'_, T, K>, bh: usize, i0: usize) = rows_task_body[T, K] + MulAdd
 );
 
 /// `out[j] = scale · q·kⱼ` for the keys j < out.len() of kv head `kh` in batch `bi`, through
-/// [`scores_avx512`] where it applies (f32, head size a multiple of 16, AVX-512): `false` where
-/// it does not, for the caller's generic loop.
-fn scores_fast<T: Float>(
-    c: &Ctx<'_, T>,
+/// [`scores_avx512`] where it applies (f32 queries, keys f32, f16 or bf16, head size a
+/// multiple of 16, AVX-512): `false` where it does not, for the caller's generic loop.
+fn scores_fast<T: Float, K: Float<A = T::A>>(
+    c: &Ctx<'_, T, K>,
     q: &[T],
     (bi, kh): (usize, usize),
     out: &mut [T::A],
@@ -207,17 +220,17 @@ fn scores_fast<T: Float>(
     #[cfg(target_arch = "x86_64")]
     {
         let (d, n) = (c.d, out.len());
-        let Some((k0, ks)) = f32_rows(c.k, (bi, kh), n, d, usize::MAX).filter(|_| q.len() == d)
+        let Some((k0, ks)) =
+            avx512_rows::<T, K>(c.k, (bi, kh), n, d, usize::MAX).filter(|_| q.len() == d)
         else {
             return false;
         };
-        // SAFETY: T and T::A are f32, the n key rows lie inside k and AVX-512F is present
-        // (f32_rows); q holds d values.
+        // SAFETY: T and T::A are f32 and K one of the element types `scores_avx512` reads
+        // (avx512_rows), the n key rows lie inside k and AVX-512F is present; q holds d values.
         unsafe {
             let q = std::slice::from_raw_parts(q.as_ptr() as *const f32, d);
             let out = std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, n);
-            let k = c.k.0.as_ptr().add(k0) as *const f32;
-            scores_avx512(q, k, ks, c.scale.to_f64() as f32, out);
+            scores_avx512(q, c.k.0.as_ptr().add(k0), ks, c.scale.to_f64() as f32, out);
         }
         true
     }
@@ -228,33 +241,37 @@ fn scores_fast<T: Float>(
     }
 }
 
-/// Where the AVX-512 f32 loops apply to `n` rows of kv head `kh` in batch `bi` of `x`: the
-/// offset of the first row and the rows' stride. `None` unless T (and its accumulator) is f32,
-/// the head size `d` a multiple of 16 up to `max_d`, n ≥ 1, the rows inside the data, and the
-/// kernels' level AVX-512.
+/// Where the AVX-512 loops apply to `n` rows of kv head `kh` in batch `bi` of `x`: the offset
+/// of the first row and the rows' stride. `None` unless T (the queries) and its accumulator are
+/// f32 and K (the keys and values) f32, f16 or bf16, the head size `d` a multiple of 16 up to
+/// `max_d`, n ≥ 1, the rows inside the data, and the kernels' level AVX-512.
 #[cfg(target_arch = "x86_64")]
-fn f32_rows<T: Float>(
-    x: (&[T], &Layout),
+fn avx512_rows<T: Float, K: Float>(
+    x: (&[K], &Layout),
     (bi, kh): (usize, usize),
     n: usize,
     d: usize,
     max_d: usize,
 ) -> Option<(usize, usize)> {
     use super::simd::{level, Level};
-    let f32s =
-        TypeId::of::<T>() == TypeId::of::<f32>() && TypeId::of::<T::A>() == TypeId::of::<f32>();
-    if !f32s || !d.is_multiple_of(16) || d > max_d || n == 0 || level() != Level::V4 {
+    let f32s = is_f32::<T>() && is_f32::<T::A>();
+    let keys = is_f32::<K>() || TypeId::of::<K>() == TypeId::of::<half::f16>() || is_bf16::<K>();
+    if !f32s || !keys || !d.is_multiple_of(16) || d > max_d || n == 0 || level() != Level::V4 {
         return None;
     }
     let (r0, rs) = (at(x.1, bi, kh, 0), x.1.strides[2]);
     (r0 + (n - 1) * rs + d <= x.0.len()).then_some((r0, rs))
 }
 
+fn is_bf16<E: 'static>() -> bool {
+    TypeId::of::<E>() == TypeId::of::<half::bf16>()
+}
+
 /// `o = inv · Σⱼ pⱼ·vⱼ` over the value rows of kv head `kh` in batch `bi`, through
-/// [`values_avx512`] where it applies (f32, head size a multiple of 16 up to 128, AVX-512):
-/// `false` where it does not, for the caller's generic loop.
-fn values_fast<T: Float>(
-    c: &Ctx<'_, T>,
+/// [`values_avx512`] where it applies (as [`scores_fast`], head size up to 128): `false` where
+/// it does not, for the caller's generic loop.
+fn values_fast<T: Float, K: Float<A = T::A>>(
+    c: &Ctx<'_, T, K>,
     p: &[T::A],
     (bi, kh): (usize, usize),
     inv: T::A,
@@ -264,17 +281,17 @@ fn values_fast<T: Float>(
     {
         let (d, n) = (c.d, p.len());
         let Some((v0, vs)) =
-            f32_rows(c.v, (bi, kh), n, d, 16 * VALUE_REGS).filter(|_| o.len() == d)
+            avx512_rows::<T, K>(c.v, (bi, kh), n, d, 16 * VALUE_REGS).filter(|_| o.len() == d)
         else {
             return false;
         };
-        // SAFETY: T and T::A are f32, the n value rows lie inside v, d is a multiple of 16 up
-        // to 16·VALUE_REGS and AVX-512F is present (f32_rows); o holds d values.
+        // SAFETY: T and T::A are f32 and K one of the element types `values_avx512` reads, the n
+        // value rows lie inside v, d is a multiple of 16 up to 16·VALUE_REGS and AVX-512F is
+        // present (avx512_rows); o holds d values.
         unsafe {
             let p = std::slice::from_raw_parts(p.as_ptr() as *const f32, n);
             let o = std::slice::from_raw_parts_mut(o.as_mut_ptr() as *mut f32, d);
-            let v = c.v.0.as_ptr().add(v0) as *const f32;
-            values_avx512(p, v, vs, inv.to_f64() as f32, o);
+            values_avx512(p, c.v.0.as_ptr().add(v0), vs, inv.to_f64() as f32, o);
         }
         true
     }
@@ -288,23 +305,41 @@ fn values_fast<T: Float>(
 /// Registers of sums [`values_avx512`] holds: head sizes up to 128.
 const VALUE_REGS: usize = 8;
 
-/// `o = inv · Σⱼ p[j]·vⱼ`, value row j at `v + j·vs`, `o.len()` values each (a multiple of 16,
-/// at most 16·[`VALUE_REGS`]): the sums stay in registers across the rows, where the generic
-/// loop loaded and stored them for every row.
+/// 16 values of type `$k` (f32, f16 or bf16) at `$p` as 16 f32 lanes (a macro, so that it
+/// compiles inside the caller's target features).
+#[cfg(target_arch = "x86_64")]
+macro_rules! load16 {
+    ($k:ty, $p:expr) => {{
+        let p = $p;
+        if is_f32::<$k>() {
+            _mm512_loadu_ps(p as *const f32)
+        } else if is_bf16::<$k>() {
+            // bf16 is the upper half of an f32
+            let h = _mm256_loadu_si256(p as *const __m256i);
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+        } else {
+            _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+        }
+    }};
+}
+
+/// `o = inv · Σⱼ p[j]·vⱼ`, value row j at `v + j·vs` (elements of K: f32, f16 or bf16),
+/// `o.len()` values each (a multiple of 16, at most 16·[`VALUE_REGS`]): the sums stay in
+/// registers across the rows, where the generic loop loaded and stored them for every row.
 ///
 /// # Safety
-/// AVX-512F present; `v` addresses `p.len()` rows of `o.len()` values, `vs` apart; `o.len()` as
-/// above.
+/// AVX-512F present; K is f32, f16 or bf16; `v` addresses `p.len()` rows of `o.len()` values,
+/// `vs` apart; `o.len()` as above.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn values_avx512(p: &[f32], v: *const f32, vs: usize, inv: f32, o: &mut [f32]) {
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+unsafe fn values_avx512<K: 'static>(p: &[f32], v: *const K, vs: usize, inv: f32, o: &mut [f32]) {
     use std::arch::x86_64::*;
     let regs = o.len() / 16;
     let mut acc = [_mm512_setzero_ps(); VALUE_REGS];
     for (j, &pj) in p.iter().enumerate() {
         let (w, row) = (_mm512_set1_ps(pj), v.add(j * vs));
         for (r, a) in acc.iter_mut().enumerate().take(regs) {
-            *a = _mm512_fmadd_ps(w, _mm512_loadu_ps(row.add(16 * r)), *a);
+            *a = _mm512_fmadd_ps(w, load16!(K, row.add(16 * r)), *a);
         }
     }
     let s = _mm512_set1_ps(inv);
@@ -313,16 +348,23 @@ unsafe fn values_avx512(p: &[f32], v: *const f32, vs: usize, inv: f32, o: &mut [
     }
 }
 
-/// `out[j] = scale · q·kⱼ`, key j at `k + j·ks`, `q.len()` (a multiple of 16) values each: two
-/// accumulators of 16 lanes per key, summed as a tree (`_mm512_reduce_add_ps`). The generic
-/// loop summed each key's lanes one after another, 16 dependent adds that the decode profile
-/// showed as most of attention's time.
+/// `out[j] = scale · q·kⱼ`, key j at `k + j·ks` (elements of K: f32, f16 or bf16), `q.len()`
+/// (a multiple of 16) values each: two accumulators of 16 lanes per key, summed as a tree
+/// (`_mm512_reduce_add_ps`). The generic loop summed each key's lanes one after another, 16
+/// dependent adds that the decode profile showed as most of attention's time.
 ///
 /// # Safety
-/// AVX-512F present; `k` addresses `out.len()` rows of `q.len()` values, `ks` apart.
+/// AVX-512F present; K is f32, f16 or bf16; `k` addresses `out.len()` rows of `q.len()`
+/// values, `ks` apart.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn scores_avx512(q: &[f32], k: *const f32, ks: usize, scale: f32, out: &mut [f32]) {
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+unsafe fn scores_avx512<K: 'static>(
+    q: &[f32],
+    k: *const K,
+    ks: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
     use std::arch::x86_64::*;
     let d = q.len();
     let qp = q.as_ptr();
@@ -331,16 +373,16 @@ unsafe fn scores_avx512(q: &[f32], k: *const f32, ks: usize, scale: f32, out: &m
         let (mut a, mut b) = (_mm512_setzero_ps(), _mm512_setzero_ps());
         let mut x = 0;
         while x + 32 <= d {
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(x)), _mm512_loadu_ps(kr.add(x)), a);
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(x)), load16!(K, kr.add(x)), a);
             b = _mm512_fmadd_ps(
                 _mm512_loadu_ps(qp.add(x + 16)),
-                _mm512_loadu_ps(kr.add(x + 16)),
+                load16!(K, kr.add(x + 16)),
                 b,
             );
             x += 32;
         }
         if x < d {
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(x)), _mm512_loadu_ps(kr.add(x)), a);
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(x)), load16!(K, kr.add(x)), a);
         }
         *o = _mm512_reduce_add_ps(_mm512_add_ps(a, b)) * scale;
     }
@@ -348,7 +390,7 @@ unsafe fn scores_avx512(q: &[f32], k: *const f32, ks: usize, scale: f32, out: &m
 
 /// q·k in the accumulator type, in 16 lanes so it vectorises.
 #[inline(always)]
-fn dot<T: Float>(a: &[T], b: &[T]) -> T::A {
+fn dot<T: Float, K: Float<A = T::A>>(a: &[T], b: &[K]) -> T::A {
     let mut lanes = [T::A::ZERO; 16];
     let n8 = a.len() / 16 * 16;
     for (ca, cb) in a[..n8].chunks_exact(16).zip(b[..n8].chunks_exact(16)) {

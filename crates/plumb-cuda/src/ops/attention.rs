@@ -33,7 +33,9 @@ pub fn attention(
     let op = "attention";
     let (b, h, s, d) = (q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]);
     let (hkv, t) = (k.shape()[1], k.shape()[2]);
-    if t > MAX_T || mask.is_some_and(|m| m.dtype != q.dtype) || hkv == 0 || h % hkv != 0 {
+    // the kernel reads k and v as q's dtype: a narrower KV cache is left to core's composition
+    let same = k.dtype == q.dtype && v.dtype == q.dtype;
+    if !same || t > MAX_T || mask.is_some_and(|m| m.dtype != q.dtype) || hkv == 0 || h % hkv != 0 {
         return Ok(None);
     }
     let n = b * h * s * d;

@@ -441,11 +441,17 @@ pub struct Llama {
 /// Keys and values of every layer so far: [1, kv_heads, capacity, head_dim] each, of which the
 /// first `len` positions are filled. New positions are written in place (`Tensor::write_slice`)
 /// instead of concatenating the whole cache every step; the capacity doubles when full.
+///
+/// By default keys and values are kept in the dtype the model computes in. A narrower float
+/// dtype ([`KvCache::with_dtype`]: f16 or bf16 under f32 activations, as llama.cpp keeps its
+/// cache in f16) halves the cache's memory and what each decoding step reads of it; the new
+/// positions are rounded once as they are written, and attention widens them as it reads.
 #[derive(Default)]
 pub struct KvCache {
     k: Vec<Option<Tensor>>,
     v: Vec<Option<Tensor>>,
     pub len: usize,
+    dtype: Option<DType>,
 }
 
 /// Positions a layer's cache holds at first (then doubled as needed).
@@ -457,12 +463,55 @@ impl KvCache {
             k: vec![None; layers],
             v: vec![None; layers],
             len: 0,
+            dtype: None,
         }
     }
 
-    /// Write `new` [1, kv_heads, s, head_dim] after the `len` positions `slot` holds, growing it
-    /// when full; returns a view of all `len + s` positions.
-    fn append(slot: &mut Option<Tensor>, new: &Tensor, len: usize) -> Result<Tensor> {
+    /// A cache that keeps keys and values in `dtype` (`None`: the model's compute dtype); a
+    /// float dtype (f32, f16, bf16, f64), else an error naming it.
+    pub fn with_dtype(layers: usize, dtype: Option<DType>) -> Result<KvCache> {
+        if let Some(d) = dtype.filter(|d| !d.is_float()) {
+            return Err(Error::UnsupportedDType {
+                op: "kv cache".into(),
+                dtype: d,
+                device: "any device".into(),
+                reason: "keys and values are kept in a float dtype (f32, f16, bf16, f64)".into(),
+            });
+        }
+        Ok(KvCache {
+            dtype,
+            ..KvCache::new(layers)
+        })
+    }
+
+    /// The dtype this cache keeps keys and values in (`None`: the model's compute dtype).
+    pub fn dtype(&self) -> Option<DType> {
+        self.dtype
+    }
+
+    /// Bytes the cache holds now (every layer's keys and values at their current capacity).
+    pub fn bytes(&self) -> u64 {
+        self.k
+            .iter()
+            .chain(&self.v)
+            .flatten()
+            .map(|t| t.nbytes() as u64)
+            .sum()
+    }
+
+    /// Write `new` [1, kv_heads, s, head_dim] after the `len` positions `slot` holds (rounded
+    /// to `dtype` where given), growing it when full; returns a view of all `len + s`
+    /// positions.
+    fn append(
+        slot: &mut Option<Tensor>,
+        new: &Tensor,
+        len: usize,
+        dtype: Option<DType>,
+    ) -> Result<Tensor> {
+        let new = match dtype {
+            Some(d) if d != new.dtype() => &new.to_dtype(d)?,
+            _ => new,
+        };
         let total = len + new.shape()[2];
         let cap = slot.as_ref().map_or(0, |t| t.shape()[2]);
         if total > cap {
@@ -627,7 +676,7 @@ impl Llama {
             });
         }
         if cache.k.len() != c.num_hidden_layers {
-            *cache = KvCache::new(c.num_hidden_layers);
+            *cache = KvCache::with_dtype(c.num_hidden_layers, cache.dtype)?;
         }
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
         let ids32: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
@@ -650,8 +699,8 @@ impl Llama {
             let q = q.contiguous()?.rope(&cos, &sin, self.interleaved)?;
             let k = k.contiguous()?.rope(&cos, &sin, self.interleaved)?;
             let v = v.contiguous()?;
-            let k = KvCache::append(&mut cache.k[li], &k, cache.len)?;
-            let v = KvCache::append(&mut cache.v[li], &v, cache.len)?;
+            let k = KvCache::append(&mut cache.k[li], &k, cache.len, cache.dtype)?;
+            let v = KvCache::append(&mut cache.v[li], &v, cache.len, cache.dtype)?;
             let att = Tensor::attention(&q, &k, &v, None, s > 1, None)?
                 .transpose(1, 2)?
                 .reshape([1, s, nh * hd])?;

@@ -1,5 +1,5 @@
-//! Matmul (plain, transposed views, batch broadcast), quantized matmul, RoPE (both layouts) and
-//! causal attention with grouped-query heads.
+//! Matmul (plain, transposed views, batch broadcast), quantized matmul and RoPE (both layouts);
+//! attention is in `attention.rs`.
 
 use crate::elementwise::per_dtype;
 use crate::harness::{cmp, cmp_shape, rand, tensor, transpose, Suite};
@@ -596,153 +596,6 @@ fn rope(s: &mut Suite, dt: DType) {
     }
 }
 
-/// f64 attention reference: `qv(head, row, x)` reads the queries; k/v are [hkv, t, d]; `mask`
-/// is an additive per-key mask.
-#[allow(clippy::too_many_arguments)]
-fn attention_ref(
-    qv: &dyn Fn(usize, usize, usize) -> f64,
-    k: &[f64],
-    v: &[f64],
-    (h, hkv, sq, t, d): (usize, usize, usize, usize, usize),
-    causal: bool,
-    mask: &[f64],
-) -> Vec<f64> {
-    let scale = 1.0 / (d as f64).sqrt();
-    let mut exp = Vec::new();
-    for hi in 0..h {
-        let g = hi / (h / hkv);
-        for i in 0..sq {
-            let visible = if causal { i + (t - sq) + 1 } else { t };
-            let scores: Vec<f64> = (0..visible)
-                .map(|j| {
-                    (0..d)
-                        .map(|x| qv(hi, i, x) * k[(g * t + j) * d + x])
-                        .sum::<f64>()
-                        * scale
-                        + mask[j]
-                })
-                .collect();
-            let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();
-            for x in 0..d {
-                exp.push(
-                    (0..visible)
-                        .map(|j| (scores[j] - m).exp() / z * v[(g * t + j) * d + x])
-                        .sum(),
-                );
-            }
-        }
-    }
-    exp
-}
-
-/// Causal attention with 4 query heads over 2 kv heads, 3 new queries after 2 cached keys; then
-/// 12 queries read through a transposed view with key 4 masked out; then 70 queries after 5
-/// cached keys, strided, with key 2 masked out; then 2 queries of 80 dims after 38 keys.
-fn attention(s: &mut Suite, dt: DType) {
-    s.case("attention", OpFamily::Matmul, dt, |dev| {
-        let (h, hkv, sq, t, d) = (4, 2, 3, 5, 8);
-        let q = rand(h * sq * d, -1.0, 1.0, dt, 101);
-        let k = rand(hkv * t * d, -1.0, 1.0, dt, 102);
-        let v = rand(hkv * t * d, -1.0, 1.0, dt, 103);
-        let (tq, tk, tv) = (
-            tensor(dev, dt, &[1, h, sq, d], &q)?,
-            tensor(dev, dt, &[1, hkv, t, d], &k)?,
-            tensor(dev, dt, &[1, hkv, t, d], &v)?,
-        );
-        let mut out = Vec::new();
-        let qv = |hi: usize, i: usize, x: usize| q[(hi * sq + i) * d + x];
-        for causal in [true, false] {
-            let exp = attention_ref(&qv, &k, &v, (h, hkv, sq, t, d), causal, &[0.0; 5]);
-            let y = Tensor::attention(&tq, &tk, &tv, None, causal, None)?;
-            let what = if causal {
-                "causal, GQA 4/2"
-            } else {
-                "full, GQA 4/2"
-            };
-            out.push(cmp_shape(what, &y, &[1, h, sq, d], exp, 4.0)?);
-        }
-        // q stored [1, sq2, h, d] and viewed as [1, h, sq2, d]; key 4 masked out (12 rows: the
-        // CPU's fused path, which takes up to 16)
-        let sq2 = 12;
-        let q2 = rand(sq2 * h * d, -1.0, 1.0, dt, 104);
-        let k2 = rand(hkv * sq2 * d, -1.0, 1.0, dt, 105);
-        let v2 = rand(hkv * sq2 * d, -1.0, 1.0, dt, 106);
-        let tq2 = tensor(dev, dt, &[1, sq2, h, d], &q2)?.transpose(1, 2)?;
-        let tk2 = tensor(dev, dt, &[1, hkv, sq2, d], &k2)?;
-        let tv2 = tensor(dev, dt, &[1, hkv, sq2, d], &v2)?;
-        let mut mask = vec![0.0; sq2];
-        mask[4] = f64::NEG_INFINITY;
-        let tmask = tensor(dev, dt, &[1, 1, 1, sq2], &mask)?;
-        let qv2 = |hi: usize, i: usize, x: usize| q2[(i * h + hi) * d + x];
-        let shape = (h, hkv, sq2, sq2, d);
-        for causal in [true, false] {
-            let exp = attention_ref(&qv2, &k2, &v2, shape, causal, &mask);
-            let y = Tensor::attention(&tq2, &tk2, &tv2, Some(&tmask), causal, None)?;
-            let what = if causal {
-                "masked causal, strided q"
-            } else {
-                "masked, strided q"
-            };
-            out.push(cmp_shape(what, &y, &[1, h, sq2, d], exp, 4.0)?);
-        }
-        // 70 queries after 5 cached keys (the CPU's f32 path for many rows: blocks of 64
-        // rows, the causal block stopping at its last visible key), q strided, key 2 masked
-        let (sq3, t3) = (70, 75);
-        let q3 = rand(sq3 * h * d, -1.0, 1.0, dt, 107);
-        let k3 = rand(hkv * t3 * d, -1.0, 1.0, dt, 108);
-        let v3 = rand(hkv * t3 * d, -1.0, 1.0, dt, 109);
-        let tq3 = tensor(dev, dt, &[1, sq3, h, d], &q3)?.transpose(1, 2)?;
-        let tk3 = tensor(dev, dt, &[1, hkv, t3, d], &k3)?;
-        let tv3 = tensor(dev, dt, &[1, hkv, t3, d], &v3)?;
-        let mut mask3 = vec![0.0; t3];
-        mask3[2] = f64::NEG_INFINITY;
-        let tmask3 = tensor(dev, dt, &[1, 1, 1, t3], &mask3)?;
-        let qv3 = |hi: usize, i: usize, x: usize| q3[(i * h + hi) * d + x];
-        for causal in [true, false] {
-            let exp = attention_ref(&qv3, &k3, &v3, (h, hkv, sq3, t3, d), causal, &mask3);
-            let y = Tensor::attention(&tq3, &tk3, &tv3, Some(&tmask3), causal, None)?;
-            let what = if causal {
-                "70 rows after 5 keys, masked causal, GQA 4/2"
-            } else {
-                "70 rows, 75 keys, masked, GQA 4/2"
-            };
-            out.push(cmp_shape(what, &y, &[1, h, sq3, d], exp, 4.0)?);
-        }
-        // decoding with heads of 80 dims: 2 new queries after 38 cached keys (the CPU's loop
-        // for few rows sums the values 64 columns at a time, then the last 16)
-        let (sq4, t4, d4) = (2, 40, 80);
-        let q4 = rand(h * sq4 * d4, -1.0, 1.0, dt, 110);
-        let k4 = rand(hkv * t4 * d4, -1.0, 1.0, dt, 111);
-        let v4 = rand(hkv * t4 * d4, -1.0, 1.0, dt, 112);
-        let (tq4, tk4, tv4) = (
-            tensor(dev, dt, &[1, h, sq4, d4], &q4)?,
-            tensor(dev, dt, &[1, hkv, t4, d4], &k4)?,
-            tensor(dev, dt, &[1, hkv, t4, d4], &v4)?,
-        );
-        let qv4 = |hi: usize, i: usize, x: usize| q4[(hi * sq4 + i) * d4 + x];
-        let mut mask4 = vec![0.0; t4];
-        mask4[3] = f64::NEG_INFINITY;
-        let tmask4 = tensor(dev, dt, &[1, 1, 1, t4], &mask4)?;
-        for (causal, mask) in [(true, None), (false, Some(&tmask4))] {
-            let m = if mask.is_some() {
-                &mask4[..]
-            } else {
-                &[0.0; 40]
-            };
-            let exp = attention_ref(&qv4, &k4, &v4, (h, hkv, sq4, t4, d4), causal, m);
-            let y = Tensor::attention(&tq4, &tk4, &tv4, mask, causal, None)?;
-            let what = if causal {
-                "2 rows after 38 keys, 80 dims, causal, GQA 4/2"
-            } else {
-                "2 rows, 40 keys, 80 dims, key 3 masked, GQA 4/2"
-            };
-            out.push(cmp_shape(what, &y, &[1, h, sq4, d4], exp, 4.0)?);
-        }
-        Ok(out)
-    });
-}
-
 per_dtype!(matmul: matmul_f32 = DType::F32, matmul_f16 = DType::F16, matmul_bf16 = DType::BF16,
     matmul_f64 = DType::F64);
 per_dtype!(linear_packed: linear_packed_f32 = DType::F32, linear_packed_f16 = DType::F16,
@@ -751,5 +604,3 @@ per_dtype!(qmatmul: qmatmul_q8_0 = DType::Q8_0, qmatmul_q4_0 = DType::Q4_0,
     qmatmul_q4_1 = DType::Q4_1);
 per_dtype!(rope: rope_f32 = DType::F32, rope_f16 = DType::F16, rope_bf16 = DType::BF16,
     rope_f64 = DType::F64);
-per_dtype!(attention: attention_f32 = DType::F32, attention_f16 = DType::F16,
-    attention_bf16 = DType::BF16, attention_f64 = DType::F64);

@@ -4,6 +4,7 @@
 //! this test (see `harness.rs` for the tolerances). A case the device or its policy cannot run
 //! prints `skipped: <device> <op> <dtype>: <reason>`; run with `--nocapture` to see them.
 
+mod attention;
 mod edge;
 mod elementwise;
 mod harness;
