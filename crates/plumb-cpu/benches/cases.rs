@@ -125,6 +125,35 @@ fn attention_decode(d: &Device, t: usize) -> Result<Case> {
     })
 }
 
+/// One decoded token's attention in all 30 layers of SmolLM2-135M after `t` cached positions,
+/// each layer its own cache (7.4 MB per layer at 1600 f32 positions, so they come from memory
+/// as in the model): GB/s of cached keys and values read, the cache in `kv` (f32, or f16 / bf16
+/// under f32 queries).
+fn attention_decode_cache(d: &Device, t: usize, kv: DType) -> Result<Case> {
+    let (layers, h, hkv, hd) = (30, 9, 3, 64);
+    let q = Tensor::randn(0.0, 1.0, [1, h, 1, hd], DType::F32, 12, d)?;
+    let mut caches = Vec::new();
+    for l in 0..layers as u64 {
+        let k = Tensor::randn(0.0, 1.0, [1, hkv, t, hd], DType::F32, 13 + 2 * l, d)?;
+        let v = Tensor::randn(0.0, 1.0, [1, hkv, t, hd], DType::F32, 14 + 2 * l, d)?;
+        caches.push((k.to_dtype(kv)?, v.to_dtype(kv)?));
+    }
+    Ok(Case {
+        op: "attention_decode_cache",
+        dtype: kv.name(),
+        shape: format!("{layers}x{h}x{hkv}x{t}x{hd}"),
+        work: kv.storage_bytes(2 * layers * hkv * t * hd) as f64,
+        unit: "GB/s",
+        run: Box::new(move || {
+            let mut last = None;
+            for (k, v) in &caches {
+                last = Some(Tensor::attention(&q, k, v, None, false, None)?);
+            }
+            last.ok_or_else(|| plumb_core::Error::invalid("bench", "no layers"))
+        }),
+    })
+}
+
 fn rowwise(d: &Device, op: &'static str) -> Result<Case> {
     let (r, c) = (4096, 4096);
     let x = Tensor::randn(0.0, 1.0, [r, c], DType::F32, 4, d)?;
@@ -162,6 +191,9 @@ pub fn all(d: &Device) -> Result<Vec<Case>> {
     }
     v.push(linear_gelu(d, 1240, 384, 1536)?);
     v.push(attention_decode(d, 144)?);
+    for kv in [DType::F32, DType::F16] {
+        v.push(attention_decode_cache(d, 1600, kv)?);
+    }
     v.push(rowwise(d, "softmax_lastdim")?);
     v.push(rowwise(d, "layernorm_lastdim")?);
     Ok(v)

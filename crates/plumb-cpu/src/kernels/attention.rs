@@ -71,6 +71,10 @@ pub fn attention_float<T: Float, K: Float<A = T::A>>(
         causal: args.causal,
         offset: t.saturating_sub(s), // causal: row i sees keys 0..=i + offset
     };
+    // a long cache: its keys split across the team (attention_split.rs)
+    if let Some(out) = super::attention_split::attention_split(&ctx, b, s) {
+        return Ok(Some(T::vec_from_f32(out)));
+    }
     // tasks of up to ROWS query rows of one (batch, head), on the decode team (see team.rs)
     let blocks = s.div_ceil(ROWS);
     let optr = crate::team::SyncPtr::new(&mut out);
@@ -115,7 +119,7 @@ fn many_rows<T: Float, K: Float<A = T::A>>(
     Ok(Some(T::vec_from_f32(out)))
 }
 
-fn is_f32<E: 'static>() -> bool {
+pub(super) fn is_f32<E: 'static>() -> bool {
     TypeId::of::<E>() == TypeId::of::<f32>()
 }
 
@@ -134,18 +138,18 @@ fn wide<'a, E: Float>(x: &View<'a>) -> Result<(std::borrow::Cow<'a, [f32]>, Layo
 }
 
 /// What every task reads.
-struct Ctx<'a, T: Float, K: Float> {
-    q: (&'a [T], &'a Layout),
-    k: (&'a [K], &'a Layout),
-    v: (&'a [K], &'a Layout),
-    mask: Option<(&'a [T], &'a Layout)>,
-    h: usize,
-    rep: usize,
-    t: usize,
-    d: usize,
-    scale: <T as Float>::A,
-    causal: bool,
-    offset: usize,
+pub(super) struct Ctx<'a, T: Float, K: Float> {
+    pub(super) q: (&'a [T], &'a Layout),
+    pub(super) k: (&'a [K], &'a Layout),
+    pub(super) v: (&'a [K], &'a Layout),
+    pub(super) mask: Option<(&'a [T], &'a Layout)>,
+    pub(super) h: usize,
+    pub(super) rep: usize,
+    pub(super) t: usize,
+    pub(super) d: usize,
+    pub(super) scale: <T as Float>::A,
+    pub(super) causal: bool,
+    pub(super) offset: usize,
 }
 
 /// Query rows i0.. of (batch, head) `bh` into `o`.
@@ -263,7 +267,7 @@ fn avx512_rows<T: Float, K: Float>(
     (r0 + (n - 1) * rs + d <= x.0.len()).then_some((r0, rs))
 }
 
-fn is_bf16<E: 'static>() -> bool {
+pub(super) fn is_bf16<E: 'static>() -> bool {
     TypeId::of::<E>() == TypeId::of::<half::bf16>()
 }
 
@@ -303,7 +307,7 @@ fn values_fast<T: Float, K: Float<A = T::A>>(
 }
 
 /// Registers of sums [`values_avx512`] holds: head sizes up to 128.
-const VALUE_REGS: usize = 8;
+pub(super) const VALUE_REGS: usize = 8;
 
 /// 16 values of type `$k` (f32, f16 or bf16) at `$p` as 16 f32 lanes (a macro, so that it
 /// compiles inside the caller's target features).
@@ -311,9 +315,9 @@ const VALUE_REGS: usize = 8;
 macro_rules! load16 {
     ($k:ty, $p:expr) => {{
         let p = $p;
-        if is_f32::<$k>() {
+        if $crate::kernels::attention::is_f32::<$k>() {
             _mm512_loadu_ps(p as *const f32)
-        } else if is_bf16::<$k>() {
+        } else if $crate::kernels::attention::is_bf16::<$k>() {
             // bf16 is the upper half of an f32
             let h = _mm256_loadu_si256(p as *const __m256i);
             _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
@@ -322,6 +326,8 @@ macro_rules! load16 {
         }
     }};
 }
+#[cfg(target_arch = "x86_64")]
+pub(super) use load16;
 
 /// `o = inv · Σⱼ p[j]·vⱼ`, value row j at `v + j·vs` (elements of K: f32, f16 or bf16),
 /// `o.len()` values each (a multiple of 16, at most 16·[`VALUE_REGS`]): the sums stay in

@@ -27,6 +27,7 @@ macro_rules! packed_dims {
 pub mod simd;
 pub mod attention;
 pub mod attention_f32;
+pub mod attention_split;
 pub mod binary;
 pub mod cast;
 pub mod cmp;

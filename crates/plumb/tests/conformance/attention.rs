@@ -149,6 +149,50 @@ fn attention(s: &mut Suite, dt: DType) {
             };
             out.push(cmp_shape(what, &y, &[1, h, sq4, d4], exp, 4.0)?);
         }
+        // decoding over a long cache (the CPU splits its keys into chunks across threads): 3
+        // rows after 597 keys of 64 dims, causal, key 300 masked
+        let (sq5, t5, d5) = (3, 600, 64);
+        let q5 = rand(h * sq5 * d5, -1.0, 1.0, dt, 113);
+        // the first 100 keys of each head 4× longer: one chunk's maximum far above the others'
+        let k5: Vec<f64> = rand(hkv * t5 * d5, -1.0, 1.0, dt, 114)
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| if i / d5 % t5 < 100 { 4.0 * x } else { x })
+            .collect();
+        let v5 = rand(hkv * t5 * d5, -1.0, 1.0, dt, 115);
+        let (tq5, tk5, tv5) = (
+            tensor(dev, dt, &[1, h, sq5, d5], &q5)?,
+            tensor(dev, dt, &[1, hkv, t5, d5], &k5)?,
+            tensor(dev, dt, &[1, hkv, t5, d5], &v5)?,
+        );
+        let qv5 = |hi: usize, i: usize, x: usize| q5[(hi * sq5 + i) * d5 + x];
+        let mut mask5 = vec![0.0; t5];
+        mask5[300] = f64::NEG_INFINITY;
+        let tmask5 = tensor(dev, dt, &[1, 1, 1, t5], &mask5)?;
+        let exp = attention_ref(&qv5, &k5, &v5, (h, hkv, sq5, t5, d5), true, &mask5);
+        let y = Tensor::attention(&tq5, &tk5, &tv5, Some(&tmask5), true, None)?;
+        let what = "3 rows after 597 keys, 64 dims, causal, key 300 masked, GQA 4/2";
+        out.push(cmp_shape(what, &y, &[1, h, sq5, d5], exp, 4.0)?);
+        // the same with a NaN in key 450 of kv head 1 (its query heads 2 and 3 are NaN, the
+        // others as before), and with every key masked out (all NaN, as softmax gives)
+        let mut k6 = k5.clone();
+        k6[(t5 + 450) * d5 + 7] = f64::NAN;
+        let tk6 = tensor(dev, dt, &[1, hkv, t5, d5], &k6)?;
+        let mut exp = attention_ref(&qv5, &k5, &v5, (h, hkv, sq5, t5, d5), true, &mask5);
+        exp[2 * sq5 * d5..].fill(f64::NAN);
+        let y = Tensor::attention(&tq5, &tk6, &tv5, Some(&tmask5), true, None)?;
+        let what = "3 rows after 597 keys, a NaN in kv head 1's key 450";
+        out.push(cmp_shape(what, &y, &[1, h, sq5, d5], exp, 4.0)?);
+        let none = tensor(dev, dt, &[1, 1, 1, t5], &vec![f64::NEG_INFINITY; t5])?;
+        let y = Tensor::attention(&tq5, &tk5, &tv5, Some(&none), false, None)?;
+        let what = "3 rows over 600 keys, every key masked out";
+        out.push(cmp_shape(
+            what,
+            &y,
+            &[1, h, sq5, d5],
+            vec![f64::NAN; h * sq5 * d5],
+            1.0,
+        )?);
         Ok(out)
     });
 }
@@ -169,10 +213,24 @@ fn attention_kv(s: &mut Suite, kv: DType) {
             (2, 40, 48, 80, false, Some(3)),
             (2, 40, 48, 80, true, None),
             (70, 75, 75, 8, true, Some(2)),
+            // a long cache: the CPU splits the keys into chunks across its threads
+            (3, 600, 640, 64, true, Some(300)),
+            (1, 530, 530, 16, false, None),
         ] {
             let (h, hkv) = (4, 2);
             let q = rand(h * sq * d, -1.0, 1.0, f32, 120 + sq as u64);
-            let k = rand(hkv * cap * d, -1.0, 1.0, kv, 121 + t as u64);
+            // in a long cache the first 100 keys 4× longer: chunks with far apart maxima
+            let k: Vec<f64> = rand(hkv * cap * d, -1.0, 1.0, kv, 121 + t as u64)
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    if t > 100 && i / d % cap < 100 {
+                        4.0 * x
+                    } else {
+                        x
+                    }
+                })
+                .collect();
             let v = rand(hkv * cap * d, -1.0, 1.0, kv, 122 + d as u64);
             // the first t positions of a cache of `cap`
             let first = |x: &[f64]| -> Vec<f64> {
