@@ -7,6 +7,8 @@ prompt and decode rates as `plumb generate` prints its own, for the same two pro
     python scripts/peers_llm_long_context.py MODEL.gguf          (the peers' venv)
     p=$(yes "The quick brown fox jumps over the lazy dog." | head -160 | tr '\\n' ' ')
     PLUMB_NUM_THREADS=2 target/release/plumb generate MODEL.gguf --prompt "$p" --max-tokens 128
+    PLUMB_NUM_THREADS=2 target/release/plumb generate MODEL.gguf --prompt "$p" --max-tokens 128 \
+        --kv-dtype f16                 (the cache in f16, as llama.cpp keeps it by default)
 
 Decode rate: tokens after the first, over the time from the first to the last.
 """
