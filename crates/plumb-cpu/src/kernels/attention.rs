@@ -54,10 +54,6 @@ pub fn attention_float<T: Float, K: Float<A = T::A>>(
         Some(m) => Some((raw_slice::<T>("attention", m)?, m.layout)),
         None => None,
     };
-    let mut out = crate::storage::alloc_out::<T>(b * h * s * d);
-    if out.is_empty() {
-        return Ok(Some(out));
-    }
     let ctx = Ctx {
         q: (qd, ql),
         k: (kd, kl),
@@ -74,6 +70,10 @@ pub fn attention_float<T: Float, K: Float<A = T::A>>(
     // a long cache: its keys split across the team (attention_split.rs)
     if let Some(out) = super::attention_split::attention_split(&ctx, b, s) {
         return Ok(Some(T::vec_from_f32(out)));
+    }
+    let mut out = crate::storage::alloc_out::<T>(b * h * s * d);
+    if out.is_empty() {
+        return Ok(Some(out));
     }
     // tasks of up to ROWS query rows of one (batch, head), on the decode team (see team.rs)
     let blocks = s.div_ceil(ROWS);
