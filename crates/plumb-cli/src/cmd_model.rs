@@ -3,7 +3,7 @@
 use crate::common::GlobalOpts;
 use clap::{Args, Subcommand};
 use plumb_core::{DType, Device, Error, Result};
-use plumb_nn::pipeline::{load_model, plan_model, run_workload, Model, ModelPlan};
+use plumb_nn::pipeline::{load_model, plan_model_kv, run_workload, Model, ModelPlan};
 use plumb_nn::{resolve_model, ModelFiles};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -93,6 +93,9 @@ pub enum ModelCommand {
         /// also run the model in the target dtype and in f32 and compare the outputs
         #[arg(long)]
         measure: bool,
+        /// plan a generation model's KV cache in this float dtype (as `generate --kv-dtype`)
+        #[arg(long, value_name = "DTYPE")]
+        kv_dtype: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -138,8 +141,12 @@ pub fn run(cmd: ModelCommand, global: &GlobalOpts) -> Result<()> {
             model,
             dev,
             measure,
+            kv_dtype,
             json,
-        } => check(&model, &dev, measure, json, global),
+        } => {
+            let kv_dtype: Option<DType> = kv_dtype.as_deref().map(str::parse).transpose()?;
+            check(&model, &dev, (measure, kv_dtype), json, global)
+        }
         ModelCommand::Embed {
             model,
             text,
@@ -424,13 +431,13 @@ fn generate(
 fn check(
     model: &str,
     opts: &DeviceOpts,
-    measure: bool,
+    (measure, kv_dtype): (bool, Option<DType>),
     json: bool,
     global: &GlobalOpts,
 ) -> Result<()> {
     let files = resolve_model(model)?;
     let (dev, dtype) = open_device(opts, global)?;
-    let p = plan_model(&files, &dev, dtype, opts.dequantize)?;
+    let p = plan_model_kv(&files, &dev, dtype, opts.dequantize, kv_dtype)?;
     if json {
         let v = serde_json::json!({
             "model": model, "architecture": p.architecture, "dtype": p.dtype.name(),

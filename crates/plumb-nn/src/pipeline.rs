@@ -112,11 +112,37 @@ pub fn plan_model(
     dtype: Option<DType>,
     dequantize: bool,
 ) -> Result<ModelPlan> {
+    plan_model_kv(files, target, dtype, dequantize, None)
+}
+
+/// [`plan_model`] with a Llama's KV cache kept in `kv_dtype` ([`KvCache::with_dtype`]): the
+/// trace holds its casts and the memory estimate its bytes. An embedding model has no cache:
+/// a `kv_dtype` for one is an error.
+pub fn plan_model_kv(
+    files: &ModelFiles,
+    target: &Device,
+    dtype: Option<DType>,
+    dequantize: bool,
+    kv_dtype: Option<DType>,
+) -> Result<ModelPlan> {
+    KvCache::with_dtype(0, kv_dtype)?;
     let kind = detect_kind(files)?;
+    if kv_dtype.is_some() && kind == ModelKind::Bert {
+        return Err(Error::invalid(
+            "plan",
+            format!(
+                "{} is an embedding model: it keeps no KV cache to choose a dtype for",
+                files.dir.display()
+            ),
+        ));
+    }
     let meta = Device::meta();
     let mut w = open_weights(files, &meta, target, dtype)?;
     w.set_dequantize(dequantize);
-    let model = load_on(files, kind, &w)?;
+    let mut model = load_on(files, kind, &w)?;
+    if let Model::Generator(g) = &mut model {
+        g.kv_dtype = kv_dtype;
+    }
     w.finish();
     let weight_bytes = w.loaded_bytes();
     meta.take_trace(); // loading records no ops that the forward needs; start clean
@@ -138,7 +164,7 @@ pub fn plan_model(
         // K and V of every layer for seq + 1 positions
         resident += (2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * (seq + 1))
             as u64
-            * w.float_dtype().storage_bytes(1) as u64;
+            * kv_dtype.unwrap_or(w.float_dtype()).storage_bytes(1) as u64;
     }
     let plan = Plan::build_with_resident(&trace, target, target.policy(), &weights)
         .with_resident(resident);
@@ -151,7 +177,10 @@ pub fn plan_model(
         weight_bytes,
         workload: match kind {
             ModelKind::Bert => format!("embed {batch} × {seq} tokens"),
-            ModelKind::Llama => format!("prefill {seq} tokens + 1 decode step"),
+            ModelKind::Llama => format!(
+                "prefill {seq} tokens + 1 decode step{}",
+                kv_dtype.map_or(String::new(), |d| format!(", KV cache in {d}"))
+            ),
         },
     })
 }

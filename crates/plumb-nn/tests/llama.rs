@@ -383,3 +383,49 @@ fn a_chat_template_file_replaces_the_models_own() {
     let e = ChatTemplate::from_file(&path).unwrap_err().to_string();
     assert!(e.contains("t.jinja") && e.contains("chat template"), "{e}");
 }
+
+/// `plan_model_kv`: an f16 cache appears in the plan as casts of the new keys and values to f16
+/// and f16 cache writes, with fewer resident bytes than the f32 cache's plan; an embedding model
+/// has no cache to choose a dtype for.
+#[test]
+fn plan_shows_the_kv_cache_dtype() {
+    use plumb_nn::pipeline::plan_model_kv;
+    let dev = cpu();
+    let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
+    let full = plan_model_kv(&files, &dev, None, false, None).unwrap();
+    let half = plan_model_kv(&files, &dev, None, false, Some(DType::F16)).unwrap();
+    let writes = |p: &plumb_nn::pipeline::ModelPlan, dt: DType| {
+        p.plan
+            .ops
+            .iter()
+            .filter(|o| o.op == "write_slice" && o.output.0 == dt)
+            .count()
+    };
+    let layers = 2 * 30; // K and V of each layer, per forward
+    assert!(
+        writes(&half, DType::F16) >= layers,
+        "{:?}",
+        half.plan.counts
+    );
+    assert_eq!(writes(&half, DType::F32), 0);
+    assert!(writes(&full, DType::F32) >= layers);
+    let casts = half
+        .plan
+        .ops
+        .iter()
+        .filter(|o| o.op == "cast" && o.inputs[0].0 == DType::F32 && o.output.0 == DType::F16)
+        .count();
+    assert!(casts >= layers, "f32 → f16 casts: {casts}");
+    assert!(half.plan.resident_bytes < full.plan.resident_bytes);
+    assert!(
+        half.workload.contains("KV cache in f16"),
+        "{}",
+        half.workload
+    );
+    let minilm = resolve_model(minilm_dir().to_str().unwrap()).unwrap();
+    let err = plan_model_kv(&minilm, &dev, None, false, Some(DType::F16))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("embedding model"), "{err}");
+}
