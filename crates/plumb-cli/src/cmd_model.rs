@@ -464,7 +464,7 @@ fn check(
         return p.plan.check();
     }
     if measure {
-        let (a, b, what) = measure_outputs(&files, &dev, &p, opts.dequantize)?;
+        let (a, b, what) = measure_outputs(&files, &dev, &p, (opts.dequantize, kv_dtype))?;
         let err = a
             .iter()
             .zip(&b)
@@ -474,9 +474,10 @@ fn check(
         let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         println!(
-            "measure: {what} in {}{} vs f32 with every weight dequantized, on {}: max abs error {err:.3e}, cosine {:.7} ({} outputs)",
+            "measure: {what} in {}{}{} vs f32 with every weight dequantized, on {}: max abs error {err:.3e}, cosine {:.7} ({} outputs)",
             p.dtype,
             if opts.dequantize { "" } else { " (quantized weights kept)" },
+            kv_dtype.map_or(String::new(), |d| format!(" with the KV cache in {d}")),
             dev.id(),
             dot / (na * nb).max(1e-30),
             a.len()
@@ -486,12 +487,13 @@ fn check(
     Ok(())
 }
 
-/// Run the traced workload with real weights in the plan's dtype and in f32.
+/// Run the traced workload with real weights in the plan's dtype (a Llama's KV cache in
+/// `kv_dtype` where given) and in f32.
 fn measure_outputs(
     files: &ModelFiles,
     dev: &Device,
     p: &ModelPlan,
-    dequantize: bool,
+    (dequantize, kv_dtype): (bool, Option<DType>),
 ) -> Result<(Vec<f32>, Vec<f32>, String)> {
     let (batch, seq, what) = match p.kind {
         plumb_nn::pipeline::ModelKind::Bert => (4, 32, "embeddings of 4 × 32 tokens"),
@@ -499,8 +501,11 @@ fn measure_outputs(
     };
     let mut outs = Vec::new();
     // the reference: f32 with every weight dequantized
-    for (dt, deq) in [(p.dtype, dequantize), (DType::F32, true)] {
-        let (m, _, _) = load_model(files, dev, Some(dt), deq, None)?;
+    for (dt, deq, kv) in [(p.dtype, dequantize, kv_dtype), (DType::F32, true, None)] {
+        let (mut m, _, _) = load_model(files, dev, Some(dt), deq, None)?;
+        if let Model::Generator(g) = &mut m {
+            g.kv_dtype = kv;
+        }
         let y = run_workload(&m, dev, batch, seq)?.to_dtype(DType::F32)?;
         outs.push(y.to_vec::<f32>()?);
     }

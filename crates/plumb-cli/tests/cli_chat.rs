@@ -161,7 +161,8 @@ fn bad_conversation_files_are_clean_errors() {
 }
 
 /// `--kv-dtype f16` keeps the cache in f16 and says so (plumb-nn's llama tests bound what that
-/// does to the logits); a dtype that is not a float is refused before the model loads.
+/// does to the logits), `check` plans and measures it; a dtype that is not a float is refused
+/// before the model loads.
 #[test]
 fn kv_cache_dtype_is_chosen_and_reported() {
     let model = smollm2_file();
@@ -187,6 +188,24 @@ fn kv_cache_dtype_is_chosen_and_reported() {
     for kv in ["f32", "f16"] {
         assert!(!run(kv).trim().is_empty(), "--kv-dtype {kv}: no text");
     }
+    // check plans it and --measure runs it against the f32 reference
+    let out = plumb(&[
+        "check",
+        m,
+        "--device",
+        "cpu",
+        "--kv-dtype",
+        "f16",
+        "--measure",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("KV cache in f16"), "{text}");
+    assert!(text.contains("with the KV cache in f16 vs f32"), "{text}");
     let out = plumb(&["generate", m, "--prompt", "hi", "--kv-dtype", "i32"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
