@@ -13,8 +13,11 @@
 use super::attention::{at, load16, Ctx, VALUE_REGS};
 use super::Float;
 
-/// Keys from which the split runs (below, the per-head tasks are as fast and the cache small).
-pub const MIN_KEYS: usize = 512;
+/// Keys from which the split runs: one chunk's worth. With the threshold moved out of the way,
+/// `bench_ops attention_decode_cache` at 128 / 256 / 512 / 1024 keys ran the split at 22.6–22.8
+/// / 27.3–27.7 / 30.2–30.3 / 33.0–33.6 GB/s (f32 cache) against 14.8–15.4 / 16.3–16.9 /
+/// 17.4–18.7 / 17.7–18.9 for the per-head tasks (BENCHMARKS.md, "The Intel Xeon again").
+pub const MIN_KEYS: usize = 128;
 
 /// Fewest keys per chunk.
 #[cfg(target_arch = "x86_64")]
