@@ -119,19 +119,25 @@ fn smollm2_quantized_weights_logits_error() {
     assert!(agree * 10 >= total * 8, "agreement {agree}/{total}");
 }
 
+/// SmolLM2 in f32 on the cpu, and 300 token ids spread over its vocabulary.
+fn smollm2_and_300_tokens() -> (plumb_core::Device, TextGenerator, Vec<u32>) {
+    let dev = cpu();
+    let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
+    let w = open_weights(&files, &dev, &dev, Some(DType::F32)).unwrap();
+    let g = TextGenerator::load(&files, &w).unwrap();
+    let vocab = g.model.config.vocab_size as u32;
+    let toks = (0..300u32).map(|i| (i * 7919 + 13) % vocab).collect();
+    (dev, g, toks)
+}
+
 /// The KV cache across its growth (256 positions, then doubled): 300 tokens run in one pass,
 /// in chunks of 100 (the third chunk grows the cache), and as 290 + ten single steps give the
 /// same last-position logits within float reassociation (the paths differ: many-row vs
 /// few-row quantized matmul and attention kernels).
 #[test]
 fn smollm2_kv_cache_growth_matches_one_pass() {
-    let dev = cpu();
-    let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
-    let w = open_weights(&files, &dev, &dev, Some(DType::F32)).unwrap();
-    let g = TextGenerator::load(&files, &w).unwrap();
+    let (dev, g, toks) = smollm2_and_300_tokens();
     let layers = g.model.config.num_hidden_layers;
-    let vocab = g.model.config.vocab_size as u32;
-    let toks: Vec<u32> = (0..300u32).map(|i| (i * 7919 + 13) % vocab).collect();
     let last = |l: plumb_core::Tensor| l.to_vec::<f32>().unwrap();
     let mut cache = KvCache::new(layers);
     let one = last(g.model.forward(&toks, &mut cache, &dev, false).unwrap());
@@ -170,17 +176,13 @@ fn smollm2_kv_cache_growth_matches_one_pass() {
 
 /// A KV cache kept in f16 or bf16 under f32 activations: half the bytes of the f32 cache, and
 /// after 290 prompt tokens (the many-row attention path, which widens the cache) and ten single
-/// steps (the few-row path, which widens each key as it reads it) the last logits stay within
+/// steps (on the CPU the split over the long cache, which widens each key as it reads it) the
+/// last logits stay within
 /// the rounding of the cached keys and values of the f32 cache's, with the same argmax.
 #[test]
 fn smollm2_kv_cache_in_half_precision() {
-    let dev = cpu();
-    let files = resolve_model(smollm2_file().to_str().unwrap()).unwrap();
-    let w = open_weights(&files, &dev, &dev, Some(DType::F32)).unwrap();
-    let g = TextGenerator::load(&files, &w).unwrap();
+    let (dev, g, toks) = smollm2_and_300_tokens();
     let layers = g.model.config.num_hidden_layers;
-    let vocab = g.model.config.vocab_size as u32;
-    let toks: Vec<u32> = (0..300u32).map(|i| (i * 7919 + 13) % vocab).collect();
     let run = |kv: Option<DType>| {
         let mut cache = KvCache::with_dtype(layers, kv).unwrap();
         g.model

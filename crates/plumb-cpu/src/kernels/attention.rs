@@ -258,9 +258,13 @@ fn avx512_rows<T: Float, K: Float>(
     max_d: usize,
 ) -> Option<(usize, usize)> {
     use super::simd::{level, Level};
-    let f32s = is_f32::<T>() && is_f32::<T::A>();
-    let keys = is_f32::<K>() || TypeId::of::<K>() == TypeId::of::<half::f16>() || is_bf16::<K>();
-    if !f32s || !keys || !d.is_multiple_of(16) || d > max_d || n == 0 || level() != Level::V4 {
+    if !f32_queries::<T>()
+        || !widens::<K>()
+        || !d.is_multiple_of(16)
+        || d > max_d
+        || n == 0
+        || level() != Level::V4
+    {
         return None;
     }
     let (r0, rs) = (at(x.1, bi, kh, 0), x.1.strides[2]);
@@ -269,6 +273,16 @@ fn avx512_rows<T: Float, K: Float>(
 
 pub(super) fn is_bf16<E: 'static>() -> bool {
     TypeId::of::<E>() == TypeId::of::<half::bf16>()
+}
+
+/// Whether T (the queries) and its accumulator are f32, as the AVX-512 loops take them.
+pub(super) fn f32_queries<T: Float>() -> bool {
+    is_f32::<T>() && is_f32::<T::A>()
+}
+
+/// Whether [`load16`] reads K (keys and values): f32, f16 or bf16.
+pub(super) fn widens<K: 'static>() -> bool {
+    is_f32::<K>() || TypeId::of::<K>() == TypeId::of::<half::f16>() || is_bf16::<K>()
 }
 
 /// `o = inv · Σⱼ pⱼ·vⱼ` over the value rows of kv head `kh` in batch `bi`, through

@@ -32,17 +32,8 @@ pub(super) fn attention_split<T: Float, K: Float<A = T::A>>(
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
     {
+        use super::attention::{f32_queries, widens};
         use super::simd::{level, Level};
-        use std::any::TypeId;
-        let id = TypeId::of::<K>();
-        let f32s =
-            TypeId::of::<T>() == TypeId::of::<f32>() && TypeId::of::<T::A>() == TypeId::of::<f32>();
-        let keys = [
-            TypeId::of::<f32>(),
-            TypeId::of::<half::f16>(),
-            TypeId::of::<half::bf16>(),
-        ]
-        .contains(&id);
         let (d, t) = (c.d, c.t);
         let fits = |x: (&[K], &plumb_core::Layout)| {
             (0..b).all(|bi| {
@@ -50,8 +41,8 @@ pub(super) fn attention_split<T: Float, K: Float<A = T::A>>(
                     .all(|kh| at(x.1, bi, kh, 0) + (t - 1) * x.1.strides[2] + d <= x.0.len())
             })
         };
-        if !f32s
-            || !keys
+        if !f32_queries::<T>()
+            || !widens::<K>()
             || t < MIN_KEYS
             || d == 0
             || !d.is_multiple_of(16)
@@ -145,7 +136,7 @@ fn combine<'a>(parts: impl Iterator<Item = &'a [f32]> + Clone, o: &mut [f32]) {
 
 /// Every query row of kv head group `g` (batch g / kv heads, kv head g % kv heads) over the
 /// keys `keys`: (m, l, value sums) per row into `out`, the rows in blocks that read each key and
-/// value row once ([`block_scores`], [`block_values`]).
+/// value row once ([`block_scores`], [`sums`]).
 ///
 /// # Safety
 /// AVX-512F is present; the keys and values of the group lie inside k and v; q's rows are
@@ -207,7 +198,7 @@ unsafe fn chunk_task<K: Float>(
                     *pj += mv[m0 + j * ml.strides[3]];
                 }
             }
-            let m = max_nan(&p[..seen]);
+            let m = super::reduce::max_acc::<f32>(&p[..seen]);
             o[0] = m;
             // a row with nothing to add (no visible key, or a max of ±∞ / NaN that the combine
             // step turns into −∞'s nothing or a NaN row) adds zero weights
@@ -223,10 +214,17 @@ unsafe fn chunk_task<K: Float>(
         }
         let vp = c.v.0.as_ptr().add(v0 + keys.start * vs);
         let ob = out.as_mut_ptr().add(r0 * (d + 2) + 2);
+        // the rows (1 to 4) and the registers per value row (d / 16: 1 to 8) as constants
         macro_rules! values {
             ($($r:literal),*) => {
                 match nr {
-                    $($r => block_values::<K, $r>(d, &p, n, vp, vs, most, ob, d + 2),)*
+                    $($r => values!(@regs $r; 1, 2, 3, 4, 5, 6, 7, 8),)*
+                    _ => unreachable!(),
+                }
+            };
+            (@regs $r:literal; $($nv:literal),*) => {
+                match d / 16 {
+                    $($nv => sums::<K, $r, $nv>(&p, n, vp, vs, most, ob, d + 2),)*
                     _ => unreachable!(),
                 }
             };
@@ -234,29 +232,6 @@ unsafe fn chunk_task<K: Float>(
         values!(1, 2, 3, 4);
         r0 += nr;
     }
-}
-
-/// The largest of `x`, NaN if any is NaN (−∞ for none): in 16 lanes, with a NaN or ±∞ found by
-/// the lanes' sums of x·0 (NaN for either) and then looked for in order.
-#[inline(always)]
-fn max_nan(x: &[f32]) -> f32 {
-    let (mut big, mut odd) = ([f32::NEG_INFINITY; 16], [0f32; 16]);
-    let mut chunks = x.chunks_exact(16);
-    for c in &mut chunks {
-        for l in 0..16 {
-            big[l] = if c[l] > big[l] { c[l] } else { big[l] };
-            odd[l] += c[l] * 0.0;
-        }
-    }
-    let mut m = big.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    for &v in chunks.remainder() {
-        m = m.max(v);
-        odd[0] += v * 0.0;
-    }
-    if odd.iter().any(|v| v.is_nan()) && x.iter().any(|v| v.is_nan()) {
-        return f32::NAN;
-    }
-    m
 }
 
 /// `p[r·n + j] = scale · q_r·k_j` for R query rows and the first `count` keys at `k` (rows `ks`
@@ -304,39 +279,11 @@ unsafe fn block_scores<K: 'static, const R: usize>(
 }
 
 /// For R rows: `o_r = Σ_{j < count} p[r·n + j]·v_j` over the value rows at `v` (`vs` elements
-/// apart), row r's d sums written at `o + r·os`; each value row loaded (and widened) once for
-/// the R rows, whose R·d/16 sums stay in registers.
+/// apart, d = 16·V values), row r's sums written at `o + r·os`; each value row loaded (and
+/// widened) once for the R rows, whose R·V sums stay in registers.
 ///
 /// # Safety
 /// As [`chunk_task`]; `p` holds R·n weights; `o` addresses R rows of d values `os` apart.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_values<K: 'static, const R: usize>(
-    d: usize,
-    p: &[f32],
-    n: usize,
-    v: *const K,
-    vs: usize,
-    count: usize,
-    o: *mut f32,
-    os: usize,
-) {
-    macro_rules! regs {
-        ($($nv:literal),*) => {
-            match d / 16 {
-                $($nv => sums::<K, R, $nv>(p, n, v, vs, count, o, os),)*
-                _ => unreachable!(),
-            }
-        };
-    }
-    regs!(1, 2, 3, 4, 5, 6, 7, 8);
-}
-
-/// [`block_values`] with V registers per row (d = 16·V).
-///
-/// # Safety
-/// As [`block_values`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
 unsafe fn sums<K: 'static, const R: usize, const V: usize>(
